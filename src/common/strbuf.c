@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Growable strings. Always NUL-terminated after any successful append, so data can be handed to
+ * C APIs directly.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "strbuf.h"
+#include "json_escape.h"
+
+void strbuf_free(struct strbuf *b)
+{
+    free(b->data);
+    *b = (struct strbuf){0};
+}
+
+bool strbuf_reserve(struct strbuf *b, size_t extra)
+{
+    if (b->oom)
+        return false;
+    if (b->len + extra + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p) {
+        b->oom = true;
+        return false;
+    }
+    b->data = p;
+    b->cap = cap;
+    return true;
+}
+
+void strbuf_append(struct strbuf *b, const char *s, size_t n)
+{
+    if (!strbuf_reserve(b, n))
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void strbuf_append_str(struct strbuf *b, const char *s)
+{
+    strbuf_append(b, s, strlen(s));
+}
+
+void strbuf_append_char(struct strbuf *b, char c)
+{
+    strbuf_append(b, &c, 1);
+}
+
+void strbuf_append_u64(struct strbuf *b, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    strbuf_append(b, tmp + i, sizeof(tmp) - i);
+}
+
+void strbuf_append_json_string(struct strbuf *b, const char *s, size_t n)
+{
+    /* Worst case: every byte becomes "\u00XX" (6 characters). */
+    if (!strbuf_reserve(b, n * 6 + 2))
+        return;
+    b->data[b->len++] = '"';
+    b->len += json_escape(b->data + b->len, s, n, NULL);
+    b->data[b->len++] = '"';
+    b->data[b->len] = '\0';
+}

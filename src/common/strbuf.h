@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * A growable byte string for building lines and header values. Appends never fail silently:
+ * on allocation failure the buffer is marked `oom` and further appends are ignored, so a builder
+ * can append freely and check once at the end.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct strbuf {
+    char *data;
+    size_t len;
+    size_t cap;
+    bool oom;
+};
+
+/* Reset length to zero; memory is kept for reuse. */
+static inline void strbuf_clear(struct strbuf *b)
+{
+    b->len = 0;
+    b->oom = false;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+/* Free memory; the buffer may be reused afterwards. Accepts a zeroed buffer. */
+void strbuf_free(struct strbuf *b);
+/* Make room for `extra` more bytes plus a NUL. Returns false (and sets oom) on failure. */
+bool strbuf_reserve(struct strbuf *b, size_t extra);
+void strbuf_append(struct strbuf *b, const char *s, size_t n);
+void strbuf_append_str(struct strbuf *b, const char *s);
+void strbuf_append_char(struct strbuf *b, char c);
+void strbuf_append_u64(struct strbuf *b, uint64_t v);
+/* Append a JSON string literal (with quotes), escaping per json_escape.h. */
+void strbuf_append_json_string(struct strbuf *b, const char *s, size_t n);

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * The effective configuration: defaults, then the JSON file, then environment, then flags
+ * (SPEC sections 1 and 2). Loaded and validated completely before anything listens; immutable
+ * afterwards (a reload builds a new one and swaps it whole).
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define CONFIG_ERROR_MAX 512
+
+enum upstream_scheme { UPSTREAM_HTTP, UPSTREAM_HTTPS, UPSTREAM_UNIX };
+
+struct upstream_target {
+    char *text;              /* as configured, for logs */
+    enum upstream_scheme scheme;
+    char *curl_url;          /* "http://host:port/" (or "http://localhost/" for unix) */
+    char *unix_path;         /* UPSTREAM_UNIX only */
+    char *base_path;         /* "" or "/base" without trailing slash */
+    size_t base_path_len;
+};
+
+struct header_setting {
+    char *name;
+    char *value;
+    char *line; /* "Name: value", ready for curl */
+};
+
+struct route {
+    char *name;
+    char *path_prefix; /* "/" matches everything */
+    size_t path_prefix_len;
+    char *host; /* NULL = any host; compared case-insensitively without port */
+    char **methods; /* NULL = any method */
+    size_t methods_count;
+    struct upstream_target upstream;
+    bool strip_prefix;
+    long connect_timeout_ms;
+    long timeout_ms; /* whole upstream exchange; 0 = none */
+    struct header_setting *set_request_headers;
+    size_t set_request_headers_count;
+};
+
+struct listen_address {
+    char *text;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+};
+
+struct config {
+    char *source_path; /* the config file, NULL when none */
+    char *service_name;
+    struct listen_address *listen;
+    size_t listen_count;
+    bool admin_enabled;
+    struct listen_address admin_listen;
+    unsigned workers;
+
+    char *request_id_header; /* default "X-Trace-ID" */
+    double sampling_ratio;
+    bool trust_incoming;
+    bool echo;
+
+    char *access_log_path; /* "-" = stdout */
+    char **access_log_fields; /* request headers added to each line */
+    size_t access_log_fields_count;
+    char **access_log_redact; /* query parameters and headers replaced by "[REDACTED]" */
+    size_t access_log_redact_count;
+
+    size_t max_header_bytes;
+    size_t max_body_bytes; /* 0 = unlimited */
+    unsigned max_connections;
+    unsigned client_timeout_s; /* idle client connections are closed after this */
+    long drain_delay_ms;
+    long drain_timeout_ms;
+
+    struct route *routes;
+    size_t routes_count;
+};
+
+/* Values given on the command line or in the environment; NULL/negative = not given. */
+struct config_overrides {
+    const char *listen;
+    const char *upstream;
+    const char *admin_listen;
+    const char *access_log;
+    const char *service_name;
+    const char *sampling_ratio;
+    const char *trace_header;
+    const char *workers;
+};
+
+/*
+ * Build the effective config. `path` may be NULL (no file). On failure returns a negative errno
+ * and writes "key.path: reason" into error (CONFIG_ERROR_MAX bytes). *ret is owned by the caller
+ * and freed with config_free.
+ */
+int config_load(const char *path, const struct config_overrides *flags,
+                const struct config_overrides *env, struct config **ret, char *error);
+
+/* Read TRACEHOP_* environment variables into overrides (pointers into environ). */
+void config_overrides_from_env(struct config_overrides *env);
+
+/* Free; accepts NULL; returns NULL. */
+struct config *config_free(struct config *config);
+
+/* Print the effective config as JSON (for --check-config) to stdout. Returns 0 or -errno. */
+int config_print(const struct config *config);
+
+/* Parse "HOST:PORT", "[IPv6]:PORT" or ":PORT" into out. Returns 0 or -EINVAL with a reason. */
+int config_parse_address(const char *text, struct listen_address *out, char *error);
+
+/* Parse an upstream URL; returns 0 or -EINVAL with a reason in error. */
+int config_parse_upstream(const char *text, struct upstream_target *out, char *error);

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * HTTP/1.1 syntax checks (RFC 9110 section 5) and header classes. libmicrohttpd accepts header
+ * names with spaces and other bytes that curl would send on verbatim, so every name and value
+ * that reaches the upstream passes through here first.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+
+/* tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
+ *         / DIGIT / ALPHA */
+bool http_is_tchar(char c);
+/* 1*tchar */
+bool http_is_token(const char *s, size_t len);
+/* field-value: visible ASCII, obs-text (0x80-0xff), SP and HTAB; no other control bytes. */
+bool http_is_field_value(const char *s, size_t len);
+/* Case-insensitive equality of a length-delimited string with a NUL-terminated literal. */
+bool http_name_equals(const char *s, size_t len, const char *literal);
+/* Connection, Keep-Alive, Proxy-Connection, Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade. */
+bool http_header_is_hop_by_hop(const char *name, size_t len);
+/* Headers tracehop sets itself towards the upstream: traceparent, tracestate,
+ * X-Forwarded-For/-Proto/-Host, Content-Length and Expect. */
+bool http_header_is_managed(const char *name, size_t len);
+/* Whether `list` (a Connection header value) names `name` as one of its comma-separated tokens. */
+bool http_connection_lists(const char *list, size_t list_len, const char *name, size_t name_len);

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Field order is fixed and the same as the schema table in docs/access-log.md, so that lines
+ * are easy to scan by eye. Values that users control (target, headers) go through json_escape,
+ * which escapes every control character and replaces invalid UTF-8; values tracehop made
+ * (hex ids, numbers) are written directly. The builder is per thread and reused, so a line
+ * costs no allocation once the buffer has grown to the usual line size.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "logline.h"
+#include "accesslog.h"
+#include "config.h"
+#include "request.h"
+#include "worker.h"
+#include "common/strbuf.h"
+#include "common/timefmt.h"
+
+static _Thread_local struct strbuf line;
+
+static void key(struct strbuf *b, const char *name)
+{
+    strbuf_append_char(b, ',');
+    strbuf_append_char(b, '"');
+    strbuf_append_str(b, name);
+    strbuf_append_str(b, "\":");
+}
+
+static void string_or_null(struct strbuf *b, const char *name, const char *value, size_t len)
+{
+    key(b, name);
+    if (value)
+        strbuf_append_json_string(b, value, len);
+    else
+        strbuf_append_str(b, "null");
+}
+
+static void hex_field(struct strbuf *b, const char *name, const uint8_t *bytes, size_t n)
+{
+    char hex[64];
+    key(b, name);
+    strbuf_append_char(b, '"');
+    strbuf_append(b, hex, tracehop_hex_format(hex, bytes, n));
+    strbuf_append_char(b, '"');
+}
+
+static void milliseconds(struct strbuf *b, const char *name, double ms)
+{
+    char text[32];
+    key(b, name);
+    if (ms < 0)
+        ms = 0;
+    strbuf_append(b, text, (size_t)snprintf(text, sizeof(text), "%.3f", ms));
+}
+
+static void number(struct strbuf *b, const char *name, uint64_t v)
+{
+    key(b, name);
+    strbuf_append_u64(b, v);
+}
+
+void logline_write(struct request *req, unsigned status, const char *outcome)
+{
+    const struct config *c = req->config;
+    struct strbuf *b = &line;
+    char time_text[TIMEFMT_RFC3339_MS_LEN + 1];
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    timefmt_rfc3339_ms(time_text, &req->start_real);
+    strbuf_clear(b);
+    strbuf_append_str(b, "{\"time\":\"");
+    strbuf_append_str(b, time_text);
+    strbuf_append_char(b, '"');
+    key(b, "service");
+    strbuf_append_json_string(b, c->service_name, strlen(c->service_name));
+    hex_field(b, "trace_id", req->hop.trace_id, TRACEHOP_TRACE_ID_SIZE);
+    hex_field(b, "span_id", req->hop.span_id, TRACEHOP_SPAN_ID_SIZE);
+    if (req->hop.has_parent)
+        hex_field(b, "parent_span_id", req->hop.parent_span_id, TRACEHOP_SPAN_ID_SIZE);
+    else
+        string_or_null(b, "parent_span_id", NULL, 0);
+    hex_field(b, "trace_flags", &req->hop.flags, 1);
+    string_or_null(b, "x_trace_id", req->hop.x_trace_id, req->hop.x_trace_id_len);
+    string_or_null(b, "method", req->method, req->method ? strlen(req->method) : 0);
+    string_or_null(b, "path", req->target, req->target ? req->path_len : 0);
+    if (req->target && req->path_len < req->target_len)
+        string_or_null(b, "query", req->target + req->path_len + 1,
+                       req->target_len - req->path_len - 1);
+    else
+        string_or_null(b, "query", NULL, 0);
+    key(b, "status");
+    if (status)
+        strbuf_append_u64(b, status);
+    else
+        strbuf_append_str(b, "null");
+    milliseconds(b, "duration_ms", timefmt_elapsed_ms(&req->start_mono, &now));
+    if (req->route) {
+        string_or_null(b, "route", req->route->name, strlen(req->route->name));
+        string_or_null(b, "upstream", req->route->upstream.text,
+                       strlen(req->route->upstream.text));
+    } else {
+        string_or_null(b, "route", NULL, 0);
+        string_or_null(b, "upstream", NULL, 0);
+    }
+    key(b, "upstream_status");
+    if (req->headers_done)
+        strbuf_append_u64(b, (uint64_t)req->upstream_status);
+    else
+        strbuf_append_str(b, "null");
+    if (req->upstream_started) {
+        milliseconds(b, "upstream_duration_ms",
+                     timefmt_elapsed_ms(&req->upstream_start_mono, &req->upstream_end_mono));
+        milliseconds(b, "upstream_connect_ms", req->upstream_connect_ms);
+        milliseconds(b, "upstream_ttfb_ms", req->upstream_ttfb_ms);
+    } else {
+        string_or_null(b, "upstream_duration_ms", NULL, 0);
+        string_or_null(b, "upstream_connect_ms", NULL, 0);
+        string_or_null(b, "upstream_ttfb_ms", NULL, 0);
+    }
+    number(b, "bytes_received", req->bytes_received);
+    number(b, "bytes_sent", req->bytes_sent);
+    string_or_null(b, "client_addr", req->client_addr[0] ? req->client_addr : NULL,
+                   strlen(req->client_addr));
+    string_or_null(b, "user_agent", req->user_agent,
+                   req->user_agent ? strlen(req->user_agent) : 0);
+    key(b, "outcome");
+    strbuf_append_char(b, '"');
+    strbuf_append_str(b, outcome);
+    strbuf_append_char(b, '"');
+    if (req->hop.x_trace_id_status == TRACEHOP_XID_REJECTED) {
+        key(b, "x_trace_id_rejected");
+        strbuf_append_str(b, "true");
+    }
+    if (req->hop.traceparent_error != TRACEHOP_TP_OK) {
+        const char *why = tracehop_traceparent_strerror(req->hop.traceparent_error);
+        string_or_null(b, "traceparent_rejected", why, strlen(why));
+    }
+    if (req->hop.incoming_valid && !c->trust_incoming) {
+        hex_field(b, "incoming_trace_id", req->hop.incoming.trace_id, TRACEHOP_TRACE_ID_SIZE);
+        hex_field(b, "incoming_parent_span_id", req->hop.incoming.parent_id,
+                  TRACEHOP_SPAN_ID_SIZE);
+    }
+    strbuf_append_str(b, "}\n");
+    if (b->oom)
+        return; /* counted nowhere yet: see issue 4's metrics */
+    accesslog_submit(req->worker->accesslog, b->data, b->len);
+}
+
+void logline_thread_cleanup(void)
+{
+    strbuf_free(&line);
+}

@@ -1,0 +1,715 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The life of one request, driven by libmicrohttpd's callbacks:
+ *
+ *   request_on_uri       request line parsed: take a pooled request, copy the raw target
+ *   request_on_access    1st call: headers complete -> validate, decide the trace context,
+ *                        pick the route, start the upstream transfer (or answer an error)
+ *                        next calls: request body bytes -> bounded buffer -> curl
+ *                        final call: body complete -> queue the response once curl has the
+ *                        upstream's headers, else suspend until it has
+ *   content reader       response body bytes from the bounded buffer, suspending when empty
+ *   request_on_completed the connection is done with the request: cancel the upstream if it
+ *                        still runs, write the access-log line, return the request to the pool
+ *
+ * libmicrohttpd 0.9.75 accepts several things a proxy must not pass on (see
+ * ../shared/notes/libmicrohttpd-and-libcurl.md): conflicting Content-Length, odd
+ * Transfer-Encodings, header names with spaces, targets with spaces. They are refused here, in
+ * the first call, before anything reaches the upstream.
+ *
+ * Resuming and unpausing never happen inside another library's callback: callbacks only mark the
+ * request dirty, and the worker calls request_service after the current batch. That keeps both
+ * libraries out of re-entrancy they do not support.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+#include "request.h"
+#include "accesslog.h"
+#include "config.h"
+#include "http_syntax.h"
+#include "logline.h"
+#include "route.h"
+#include "upstream.h"
+#include "worker.h"
+#include "common/diag.h"
+#include "common/strbuf.h"
+
+#define BODY_BUFFER_SIZE     (64 * 1024)
+#define MAX_TRACESTATE_FIELDS 64
+#define MAX_CONNECTION_FIELDS 8
+
+/* --- pool ---------------------------------------------------------------------------- */
+
+static struct request *request_take(struct worker *w)
+{
+    struct request *req = w->free_requests;
+
+    if (req) {
+        w->free_requests = req->next_free;
+        char *up = req->up.data, *down = req->down.data;
+        struct arena arena = req->arena;
+        memset(req, 0, sizeof(*req));
+        req->up = (struct bytebuf){.data = up, .cap = BODY_BUFFER_SIZE};
+        req->down = (struct bytebuf){.data = down, .cap = BODY_BUFFER_SIZE};
+        req->arena = arena;
+    } else {
+        req = calloc(1, sizeof(*req));
+        if (!req)
+            return NULL;
+        req->up = (struct bytebuf){.data = malloc(BODY_BUFFER_SIZE), .cap = BODY_BUFFER_SIZE};
+        req->down = (struct bytebuf){.data = malloc(BODY_BUFFER_SIZE), .cap = BODY_BUFFER_SIZE};
+        arena_init(&req->arena, 4096);
+        if (!req->up.data || !req->down.data) {
+            free(req->up.data);
+            free(req->down.data);
+            free(req);
+            return NULL;
+        }
+    }
+    req->worker = w;
+    req->config = w->config;
+    req->content_length = 0;
+    req->upstream_content_length = -1;
+    return req;
+}
+
+static void request_release(struct request *req)
+{
+    struct worker *w = req->worker;
+    arena_reset(&req->arena);
+    req->next_free = w->free_requests;
+    w->free_requests = req;
+}
+
+/* --- errors tracehop answers itself --------------------------------------------------- */
+
+static void set_error(struct request *req, unsigned status, const char *code, const char *outcome,
+                      const char *message)
+{
+    if (req->error_status)
+        return; /* the first reason wins */
+    req->error_status = status;
+    req->error_code = code;
+    req->outcome = outcome;
+    req->error_message = message;
+}
+
+static void add_trace_headers(struct request *req, struct MHD_Response *resp)
+{
+    if (!req->config->echo)
+        return;
+    MHD_add_response_header(resp, "traceparent", req->traceparent_out);
+    MHD_add_response_header(resp, req->config->request_id_header, req->hop.x_trace_id);
+}
+
+static enum MHD_Result queue_error(struct request *req)
+{
+    struct strbuf body = {0};
+    char trace_id[TRACEHOP_TRACE_ID_HEX_LEN + 1], span_id[TRACEHOP_SPAN_ID_HEX_LEN + 1];
+
+    tracehop_hex_format(trace_id, req->hop.trace_id, TRACEHOP_TRACE_ID_SIZE);
+    trace_id[TRACEHOP_TRACE_ID_HEX_LEN] = '\0';
+    tracehop_hex_format(span_id, req->hop.span_id, TRACEHOP_SPAN_ID_SIZE);
+    span_id[TRACEHOP_SPAN_ID_HEX_LEN] = '\0';
+    strbuf_append_str(&body, "{\"error\":");
+    strbuf_append_json_string(&body, req->error_code, strlen(req->error_code));
+    strbuf_append_str(&body, ",\"message\":");
+    strbuf_append_json_string(&body, req->error_message, strlen(req->error_message));
+    strbuf_append_str(&body, ",\"trace_id\":\"");
+    strbuf_append_str(&body, trace_id);
+    strbuf_append_str(&body, "\",\"span_id\":\"");
+    strbuf_append_str(&body, span_id);
+    strbuf_append_str(&body, "\",\"x_trace_id\":");
+    strbuf_append_json_string(&body, req->hop.x_trace_id, req->hop.x_trace_id_len);
+    strbuf_append_str(&body, "}\n");
+    if (body.oom) {
+        strbuf_free(&body);
+        return MHD_NO;
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(body.len, body.data, MHD_RESPMEM_MUST_COPY);
+    strbuf_free(&body);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    add_trace_headers(req, resp);
+    if (req->worker->draining || !req->body_complete)
+        MHD_add_response_header(resp, "Connection", "close");
+    enum MHD_Result rc = MHD_queue_response(req->conn, req->error_status, resp);
+    MHD_destroy_response(resp);
+    req->response_queued = true;
+    return rc;
+}
+
+/* --- request line and headers --------------------------------------------------------- */
+
+void *request_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct worker *w = cls;
+    struct request *req = request_take(w);
+
+    if (!req)
+        return NULL; /* the access handler refuses a request without context */
+    req->conn = conn;
+    clock_gettime(CLOCK_REALTIME, &req->start_real);
+    clock_gettime(CLOCK_MONOTONIC, &req->start_mono);
+    /* uri points into MHD's read buffer, which MHD rewrites right after this call. */
+    req->target_len = strlen(uri);
+    req->target = arena_strndup(&req->arena, uri, req->target_len);
+    if (!req->target) {
+        request_release(req);
+        return NULL;
+    }
+    const char *q = memchr(req->target, '?', req->target_len);
+    req->path_len = q ? (size_t)(q - req->target) : req->target_len;
+
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (info && info->client_addr) {
+        const struct sockaddr *sa = info->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->client_addr,
+                      sizeof(req->client_addr));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->client_addr,
+                      sizeof(req->client_addr));
+    }
+    w->active_requests++;
+    worker_add_live(w, req);
+    return req;
+}
+
+/* Everything the header scan learns; slices point into MHD's connection memory. */
+struct inbound_scan {
+    struct request *req;
+    struct tracehop_slice traceparent[2];
+    size_t traceparent_count;
+    struct tracehop_slice tracestate[MAX_TRACESTATE_FIELDS];
+    size_t tracestate_count;
+    struct tracehop_slice x_trace_id[2];
+    size_t x_trace_id_count;
+    struct tracehop_slice connection[MAX_CONNECTION_FIELDS];
+    size_t connection_count;
+    const char *content_length;
+    size_t content_length_len;
+    size_t content_length_count;
+    bool content_length_conflict;
+    size_t transfer_encoding_count;
+    bool transfer_encoding_chunked;
+    size_t host_count;
+    const char *forwarded_for;
+    size_t forwarded_for_len;
+    size_t header_bytes;
+    bool bad_name, bad_value, too_large;
+};
+
+static void slice_push(struct tracehop_slice *list, size_t cap, size_t *count, const char *p,
+                       size_t n)
+{
+    if (*count < cap)
+        list[*count] = (struct tracehop_slice){p, n};
+    (*count)++;
+}
+
+static bool trimmed_equals(const char *v, size_t n, const char *literal)
+{
+    while (n > 0 && (*v == ' ' || *v == '\t'))
+        v++, n--;
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    return http_name_equals(v, n, literal);
+}
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *name,
+                                   size_t name_len, const char *value, size_t value_len)
+{
+    struct inbound_scan *s = cls;
+    struct request *req = s->req;
+
+    s->header_bytes += name_len + value_len + 4;
+    if (s->header_bytes > req->config->max_header_bytes) {
+        s->too_large = true;
+        return MHD_NO;
+    }
+    if (!http_is_token(name, name_len)) {
+        s->bad_name = true;
+        return MHD_NO;
+    }
+    if (!value || !http_is_field_value(value, value_len)) {
+        s->bad_value = true;
+        return MHD_NO;
+    }
+    if (http_name_equals(name, name_len, "traceparent")) {
+        slice_push(s->traceparent, 2, &s->traceparent_count, value, value_len);
+    } else if (http_name_equals(name, name_len, "tracestate")) {
+        slice_push(s->tracestate, MAX_TRACESTATE_FIELDS, &s->tracestate_count, value, value_len);
+    } else if (http_name_equals(name, name_len, req->config->request_id_header)) {
+        slice_push(s->x_trace_id, 2, &s->x_trace_id_count, value, value_len);
+    } else if (http_name_equals(name, name_len, "Content-Length")) {
+        if (s->content_length_count > 0 &&
+            (value_len != s->content_length_len || memcmp(value, s->content_length, value_len)))
+            s->content_length_conflict = true;
+        s->content_length = value;
+        s->content_length_len = value_len;
+        s->content_length_count++;
+    } else if (http_name_equals(name, name_len, "Transfer-Encoding")) {
+        s->transfer_encoding_count++;
+        s->transfer_encoding_chunked = trimmed_equals(value, value_len, "chunked");
+    } else if (http_name_equals(name, name_len, "Host")) {
+        s->host_count++;
+        req->host = arena_strndup(&req->arena, value, value_len);
+    } else if (http_name_equals(name, name_len, "Connection")) {
+        slice_push(s->connection, MAX_CONNECTION_FIELDS, &s->connection_count, value, value_len);
+    } else if (http_name_equals(name, name_len, "User-Agent")) {
+        req->user_agent = arena_strndup(&req->arena, value, value_len);
+    } else if (http_name_equals(name, name_len, "X-Forwarded-For")) {
+        s->forwarded_for = value;
+        s->forwarded_for_len = value_len;
+    }
+    (void)kind;
+    return MHD_YES;
+}
+
+/* Content-Length: 1*DIGIT, no sign, no spaces inside, fits in int64. */
+static bool parse_content_length(const char *v, size_t n, int64_t *ret)
+{
+    int64_t total = 0;
+    while (n > 0 && (*v == ' ' || *v == '\t'))
+        v++, n--;
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (n == 0 || n > 18)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return false;
+        total = total * 10 + (v[i] - '0');
+    }
+    *ret = total;
+    return true;
+}
+
+static bool target_is_acceptable(const char *t, size_t n)
+{
+    if (n == 0 || t[0] != '/')
+        return false; /* only origin-form: no absolute-form, authority-form or '*' */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (c <= 0x20 || c >= 0x7f || c == '#')
+            return false;
+    }
+    return true;
+}
+
+static void decide_trace(struct request *req, struct inbound_scan *s)
+{
+    struct tracehop_slice invalid_tracestate = {"!", 1};
+    struct tracehop_hop_input input = {
+        .traceparent = s->traceparent,
+        .traceparent_count = s->traceparent_count,
+        .tracestate = s->tracestate,
+        .tracestate_count = s->tracestate_count,
+        .x_trace_id = s->x_trace_id,
+        .x_trace_id_count = s->x_trace_id_count,
+    };
+    struct tracehop_hop_settings settings = {
+        .trust_incoming = req->config->trust_incoming,
+        .sampling_ratio = req->config->sampling_ratio,
+    };
+
+    if (s->traceparent_count > 2)
+        input.traceparent_count = 2; /* still "more than one" */
+    if (s->x_trace_id_count > 2)
+        input.x_trace_id_count = 2;
+    if (s->tracestate_count > MAX_TRACESTATE_FIELDS) {
+        /* Too many fields to look at: more than 32 members or empty noise; refuse it whole. */
+        input.tracestate = &invalid_tracestate;
+        input.tracestate_count = 1;
+    }
+    tracehop_hop_decide(&input, &settings, &req->hop);
+    tracehop_traceparent_format(req->traceparent_out, req->hop.trace_id, req->hop.span_id,
+                                req->hop.flags);
+    req->traceparent_out[TRACEHOP_TRACEPARENT_LEN] = '\0';
+}
+
+static void decide_trace_without_headers(struct request *req)
+{
+    struct inbound_scan empty = {.req = req};
+    decide_trace(req, &empty);
+}
+
+static enum MHD_Result on_headers(struct request *req, const char *method, const char *version)
+{
+    struct inbound_scan scan = {.req = req};
+    int64_t content_length = 0;
+
+    req->started = true;
+    req->method = arena_strndup(&req->arena, method, strlen(method));
+    req->is_head = strcmp(method, "HEAD") == 0;
+    MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, scan_header, &scan);
+    decide_trace(req, &scan);
+
+    if (!req->method || !req->target)
+        set_error(req, 500, "internal_error", "bad_request", "out of memory");
+    if (scan.too_large)
+        set_error(req, 431, "headers_too_large", "too_large",
+                  "request header fields are larger than limits.max_header_bytes");
+    if (scan.bad_name)
+        set_error(req, 400, "bad_header_name", "bad_request",
+                  "a request header name is not a valid token");
+    if (scan.bad_value)
+        set_error(req, 400, "bad_header_value", "bad_request",
+                  "a request header value contains control characters");
+    if (!http_is_token(method, strlen(method)))
+        set_error(req, 400, "bad_method", "bad_request", "the request method is not a token");
+    if (!target_is_acceptable(req->target, req->target_len))
+        set_error(req, 400, "bad_target", "bad_request",
+                  "the request target must be an origin-form path without spaces, controls, "
+                  "non-ASCII bytes or '#'");
+    if (strcmp(version, "HTTP/1.1") == 0 && scan.host_count == 0)
+        set_error(req, 400, "missing_host", "bad_request", "HTTP/1.1 requests need a Host header");
+    if (scan.host_count > 1)
+        set_error(req, 400, "duplicate_host", "bad_request", "more than one Host header");
+    if (scan.content_length_conflict)
+        set_error(req, 400, "conflicting_content_length", "bad_request",
+                  "several Content-Length headers with different values");
+    if (scan.content_length_count > 0 &&
+        !parse_content_length(scan.content_length, scan.content_length_len, &content_length))
+        set_error(req, 400, "bad_content_length", "bad_request",
+                  "Content-Length is not a valid length");
+    if (scan.transfer_encoding_count > 0 && scan.content_length_count > 0)
+        set_error(req, 400, "content_length_with_transfer_encoding", "bad_request",
+                  "Content-Length together with Transfer-Encoding");
+    if (scan.transfer_encoding_count > 1 ||
+        (scan.transfer_encoding_count == 1 && !scan.transfer_encoding_chunked))
+        set_error(req, 501, "unsupported_transfer_encoding", "bad_request",
+                  "only Transfer-Encoding: chunked is supported");
+    if (scan.transfer_encoding_count == 1 && strcmp(version, "HTTP/1.0") == 0)
+        set_error(req, 400, "transfer_encoding_in_http10", "bad_request",
+                  "Transfer-Encoding in an HTTP/1.0 request");
+
+    if (scan.transfer_encoding_count > 0) {
+        req->has_body = true;
+        req->content_length = -1;
+    } else if (scan.content_length_count > 0) {
+        req->has_body = true; /* even 0: the upstream gets Content-Length: 0 */
+        req->content_length = content_length;
+    }
+    size_t max_body = req->config->max_body_bytes;
+    if (max_body && req->content_length > 0 && (uint64_t)req->content_length > max_body)
+        set_error(req, 413, "body_too_large", "too_large",
+                  "the request body is larger than limits.max_body_bytes");
+
+    if (!req->error_status) {
+        req->route = route_match(req->config, req->target, req->path_len, req->host,
+                                 req->host ? strlen(req->host) : 0, method);
+        if (!req->route)
+            set_error(req, 404, "no_route", "no_route", "no route matches this request");
+    }
+    if (req->error_status)
+        return queue_error(req);
+
+    struct upstream_request_info info = {
+        .connection = scan.connection,
+        .connection_count = scan.connection_count < MAX_CONNECTION_FIELDS
+                                ? scan.connection_count
+                                : MAX_CONNECTION_FIELDS,
+        .forwarded_for = scan.forwarded_for,
+        .forwarded_for_len = scan.forwarded_for_len,
+    };
+    int rc = upstream_start(req, &info);
+    if (rc < 0) {
+        set_error(req, 502, "upstream_setup_failed", "upstream_connect_failed",
+                  "could not set up the upstream request");
+        return queue_error(req);
+    }
+    return MHD_YES;
+}
+
+/* --- request body --------------------------------------------------------------------- */
+
+static void suspend(struct request *req, enum request_wait why)
+{
+    req->wait = why;
+    if (!req->suspended) {
+        req->suspended = true;
+        MHD_suspend_connection(req->conn);
+    }
+}
+
+static enum MHD_Result on_body_data(struct request *req, const char *data, size_t *size)
+{
+    size_t max_body = req->config->max_body_bytes;
+
+    if (max_body && req->bytes_received + *size > max_body) {
+        /* A chunked body over the limit: MHD cannot answer mid-body; close the connection. */
+        set_error(req, 413, "body_too_large", "too_large",
+                  "the request body is larger than limits.max_body_bytes");
+        upstream_cancel(req);
+        return MHD_NO;
+    }
+    if (req->upstream_done || req->error_status) {
+        /* The upstream already answered or failed: read and discard the rest of the body. */
+        req->bytes_received += *size;
+        *size = 0;
+        return MHD_YES;
+    }
+    size_t taken = bytebuf_put(&req->up, data, *size);
+    req->bytes_received += taken;
+    *size -= taken;
+    if (taken > 0 && req->read_paused)
+        worker_mark_dirty(req->worker, req);
+    if (*size > 0)
+        suspend(req, WAIT_UPLOAD_SPACE); /* MHD offers the rest again after the resume */
+    return MHD_YES;
+}
+
+/* --- response ------------------------------------------------------------------------- */
+
+static ssize_t read_response_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct request *req = cls;
+    size_t n = bytebuf_take(&req->down, buf, max);
+
+    (void)pos;
+    if (req->worker->stopping)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (n > 0) {
+        req->bytes_sent += n;
+        if (req->write_paused)
+            worker_mark_dirty(req->worker, req);
+        return (ssize_t)n;
+    }
+    if (req->upstream_done) {
+        if (req->upstream_result == CURLE_OK)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (!req->outcome) {
+            struct upstream_failure f;
+            upstream_classify(req->upstream_result, &f);
+            req->outcome = f.outcome;
+        }
+        return MHD_CONTENT_READER_END_WITH_ERROR; /* abort: never a silently short body */
+    }
+    /* Returning 0 without suspending makes MHD 0.9.75 busy-loop on this connection. */
+    suspend(req, WAIT_BODY_DATA);
+    return 0;
+}
+
+static bool response_header_is_forwarded(const struct request *req,
+                                         const struct response_header *h)
+{
+    if (http_header_is_hop_by_hop(h->name, h->name_len) ||
+        http_name_equals(h->name, h->name_len, "Content-Length"))
+        return false;
+    if (req->config->echo && (http_name_equals(h->name, h->name_len, "traceparent") ||
+                              http_name_equals(h->name, h->name_len, req->config->request_id_header)))
+        return false;
+    /* Headers the upstream's Connection header names are hop-by-hop too. */
+    for (size_t i = 0; i < req->response_headers_count; i++) {
+        const struct response_header *c = &req->response_headers[i];
+        if (http_name_equals(c->name, c->name_len, "Connection") &&
+            http_connection_lists(c->value, strlen(c->value), h->name, h->name_len))
+            return false;
+    }
+    return true;
+}
+
+static enum MHD_Result queue_upstream_response(struct request *req)
+{
+    struct MHD_Response *resp;
+    bool complete = req->upstream_done && req->upstream_result == CURLE_OK;
+    uint64_t size = req->upstream_content_length >= 0 ? (uint64_t)req->upstream_content_length
+                                                      : MHD_SIZE_UNKNOWN;
+
+    if (req->is_head || req->upstream_status == 204 || req->upstream_status == 304) {
+        resp = MHD_create_response_from_callback(req->is_head ? size : 0, 4096,
+                                                 read_response_body, req, NULL);
+    } else if (complete) {
+        /* The whole body is here (the usual small response): one copy, headers and body go
+         * out in one sendmsg. */
+        size_t len = bytebuf_len(&req->down);
+        resp = MHD_create_response_from_buffer(len, req->down.data + req->down.head,
+                                               MHD_RESPMEM_MUST_COPY);
+        req->bytes_sent += len;
+        bytebuf_clear(&req->down);
+    } else {
+        req->streaming = true;
+        resp = MHD_create_response_from_callback(size, 32 * 1024, read_response_body, req, NULL);
+    }
+    if (!resp)
+        return MHD_NO;
+    for (size_t i = 0; i < req->response_headers_count; i++) {
+        struct response_header *h = &req->response_headers[i];
+        if (!response_header_is_forwarded(req, h))
+            continue;
+        /* MHD needs NUL-terminated names; the arena copy has one after name_len. */
+        char *name = (char *)h->name;
+        char saved = name[h->name_len];
+        name[h->name_len] = '\0';
+        MHD_add_response_header(resp, name, h->value);
+        name[h->name_len] = saved;
+    }
+    add_trace_headers(req, resp);
+    if (req->worker->draining)
+        MHD_add_response_header(resp, "Connection", "close");
+    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->upstream_status, resp);
+    MHD_destroy_response(resp);
+    req->response_queued = true;
+    return rc;
+}
+
+/* The whole request has been read: answer now if we can, else wait for the upstream. */
+static enum MHD_Result try_respond(struct request *req)
+{
+    if (req->response_queued)
+        return MHD_YES;
+    if (req->error_status)
+        return queue_error(req);
+    if (req->headers_done)
+        return queue_upstream_response(req);
+    if (req->upstream_done) {
+        struct upstream_failure f;
+        upstream_classify(req->upstream_result, &f);
+        set_error(req, f.status, f.code, f.outcome, f.message);
+        return queue_error(req);
+    }
+    suspend(req, WAIT_RESPONSE);
+    return MHD_YES;
+}
+
+enum MHD_Result request_on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct request *req = *con_cls;
+
+    (void)cls;
+    (void)url; /* decoded and cut at '?': useless for a proxy; we use the raw target */
+    if (!req || req->worker->stopping)
+        return MHD_NO;
+    if (!req->started)
+        return on_headers(req, method, version);
+    if (*upload_data_size > 0)
+        return on_body_data(req, upload_data, upload_data_size);
+    if (!req->body_complete) {
+        req->body_complete = true;
+        if (req->read_paused)
+            worker_mark_dirty(req->worker, req); /* let curl see the end of the body */
+    }
+    (void)conn;
+    return try_respond(req);
+}
+
+/* --- driven by the worker ------------------------------------------------------------- */
+
+static bool ready_to_resume(const struct request *req)
+{
+    switch (req->wait) {
+    case WAIT_UPLOAD_SPACE:
+        return bytebuf_space(&req->up) > 0 || req->upstream_done;
+    case WAIT_RESPONSE:
+        return req->headers_done || req->upstream_done;
+    case WAIT_BODY_DATA:
+        return bytebuf_len(&req->down) > 0 || req->upstream_done;
+    case WAIT_NONE:
+        return false;
+    }
+    return false;
+}
+
+void request_service(struct request *req)
+{
+    if (req->upstream_active) {
+        if (req->read_paused && (bytebuf_len(&req->up) > 0 || req->body_complete)) {
+            req->read_paused = false;
+            curl_easy_pause(req->easy, CURLPAUSE_CONT);
+        }
+        if (req->upstream_active && req->write_paused &&
+            bytebuf_space(&req->down) >= CURL_MAX_WRITE_SIZE) {
+            req->write_paused = false;
+            curl_easy_pause(req->easy, CURLPAUSE_CONT);
+        }
+    }
+    if (req->suspended && ready_to_resume(req)) {
+        req->suspended = false;
+        req->wait = WAIT_NONE;
+        MHD_resume_connection(req->conn);
+        req->worker->mhd_needs_run = true;
+    }
+}
+
+void request_on_upstream_done(struct request *req, CURLcode result)
+{
+    req->upstream_done = true;
+    req->upstream_result = result;
+    if (req->header_overflow) /* we aborted it: the upstream's answer was not valid HTTP */
+        req->upstream_result = CURLE_WEIRD_SERVER_REPLY;
+    worker_mark_dirty(req->worker, req);
+}
+
+/* --- the end ---------------------------------------------------------------------------- */
+
+static const char *final_outcome(struct request *req, enum MHD_RequestTerminationCode toe)
+{
+    if (req->outcome)
+        return req->outcome;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        return "client_aborted";
+    if (req->upstream_done && req->upstream_result != CURLE_OK) {
+        struct upstream_failure f;
+        upstream_classify(req->upstream_result, &f);
+        return f.outcome;
+    }
+    return "ok";
+}
+
+void request_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                          enum MHD_RequestTerminationCode toe)
+{
+    struct worker *w = cls;
+    struct request *req = *con_cls;
+    unsigned status;
+
+    if (!req)
+        return;
+    *con_cls = NULL;
+    if (!req->started) {
+        /* MHD refused the request itself (e.g. headers beyond its buffer): log it anyway. */
+        decide_trace_without_headers(req);
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+        status = info ? info->http_status : 0;
+        req->outcome = status == 431 || status == 413 || status == 414 ? "too_large"
+                       : status ? "bad_request"
+                                : "client_aborted";
+    } else if (req->error_status && req->response_queued) {
+        status = req->error_status;
+    } else if (req->response_queued) {
+        status = (unsigned)req->upstream_status;
+    } else {
+        status = req->error_status; /* closed before any response; 0 if none decided */
+    }
+    if (req->upstream_active)
+        upstream_cancel(req);
+    if (req->upstream_started && !req->upstream_end_mono.tv_sec)
+        clock_gettime(CLOCK_MONOTONIC, &req->upstream_end_mono);
+    const char *outcome = final_outcome(req, toe);
+    logline_write(req, status, outcome);
+    if (req->upstream_headers)
+        req->upstream_headers = NULL; /* arena-owned */
+    if (req->dirty)
+        worker_forget_dirty(w, req);
+    worker_remove_live(w, req);
+    w->active_requests--;
+    request_release(req);
+}

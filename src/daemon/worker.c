@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The event loop of one worker thread. One epoll set watches three kinds of fds:
+ *   - the epoll fds of this worker's libmicrohttpd daemons (MHD_USE_EPOLL, no MHD thread);
+ *   - curl's upstream sockets, registered through CURLMOPT_SOCKETFUNCTION;
+ *   - an eventfd through which the main thread asks for a drain.
+ * One iteration: wait; hand socket events to curl; run due curl timers; collect finished
+ * transfers; service dirty requests (unpause curl, resume MHD connections); run MHD; service
+ * again. Nothing calls one library from inside the other's callback: callbacks only mark a
+ * request dirty, and the loop does the rest between batches.
+ *
+ * This is the design ../shared/notes measured at about 2x nginx's CPU per request where
+ * blocking designs cost 2.5-3.2x and stall every connection behind one slow upstream.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "worker.h"
+#include "config.h"
+#include "logline.h"
+#include "request.h"
+#include "upstream.h"
+#include "common/diag.h"
+
+#define TAG_CURL 0ull
+#define TAG_MHD  1ull
+#define TAG_WAKE 2ull
+#define TAG_SHIFT 32
+#define MAX_EVENTS 128
+
+int64_t worker_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- request bookkeeping ------------------------------------------------------------------ */
+
+void worker_mark_dirty(struct worker *w, struct request *req)
+{
+    if (req->dirty)
+        return;
+    req->dirty = true;
+    req->next_dirty = NULL;
+    if (w->dirty_tail)
+        w->dirty_tail->next_dirty = req;
+    else
+        w->dirty_head = req;
+    w->dirty_tail = req;
+}
+
+void worker_forget_dirty(struct worker *w, struct request *req)
+{
+    struct request *prev = NULL;
+    for (struct request *r = w->dirty_head; r; prev = r, r = r->next_dirty) {
+        if (r != req)
+            continue;
+        if (prev)
+            prev->next_dirty = r->next_dirty;
+        else
+            w->dirty_head = r->next_dirty;
+        if (w->dirty_tail == r)
+            w->dirty_tail = prev;
+        break;
+    }
+    req->dirty = false;
+}
+
+void worker_add_live(struct worker *w, struct request *req)
+{
+    req->live_prev = NULL;
+    req->live_next = w->live_head;
+    if (w->live_head)
+        w->live_head->live_prev = req;
+    w->live_head = req;
+}
+
+void worker_remove_live(struct worker *w, struct request *req)
+{
+    if (req->live_prev)
+        req->live_prev->live_next = req->live_next;
+    else
+        w->live_head = req->live_next;
+    if (req->live_next)
+        req->live_next->live_prev = req->live_prev;
+    req->live_prev = req->live_next = NULL;
+}
+
+static void service_dirty_requests(struct worker *w)
+{
+    /* request_service may mark requests dirty again (curl callbacks run inside
+     * curl_easy_pause); they are appended and serviced in this same pass. */
+    while (w->dirty_head) {
+        struct request *req = w->dirty_head;
+        w->dirty_head = req->next_dirty;
+        if (!w->dirty_head)
+            w->dirty_tail = NULL;
+        req->dirty = false;
+        request_service(req);
+    }
+}
+
+/* --- curl easy-handle pool ---------------------------------------------------------------- */
+
+static CURL *easy_new(void)
+{
+    CURL *e = curl_easy_init();
+    if (!e)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+    curl_easy_setopt(e, CURLOPT_HTTP_TRANSFER_DECODING, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)CURL_MAX_WRITE_SIZE);
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 64L * 1024);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, upstream_header_callback);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, upstream_write_callback);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, upstream_read_callback);
+    return e;
+}
+
+CURL *worker_take_easy(struct worker *w)
+{
+    if (w->free_easies_count > 0)
+        return w->free_easies[--w->free_easies_count];
+    return easy_new();
+}
+
+void worker_give_easy(struct worker *w, CURL *easy)
+{
+    if (w->free_easies_count == w->free_easies_cap) {
+        size_t cap = w->free_easies_cap ? w->free_easies_cap * 2 : 64;
+        CURL **p = realloc(w->free_easies, cap * sizeof(*p));
+        if (!p) {
+            curl_easy_cleanup(easy);
+            return;
+        }
+        w->free_easies = p;
+        w->free_easies_cap = cap;
+    }
+    /* Drop per-request pointers so a pooled handle never refers to a released request. */
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+    w->free_easies[w->free_easies_count++] = easy;
+}
+
+/* --- curl multi callbacks ----------------------------------------------------------------- */
+
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    struct worker *w = userp;
+    struct epoll_event ev = {.data.u64 = TAG_CURL << TAG_SHIFT | (uint32_t)fd};
+
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (socketp)
+            epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+        curl_multi_assign(w->multi, fd, NULL);
+        return 0;
+    }
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    if (socketp) {
+        epoll_ctl(w->epoll_fd, EPOLL_CTL_MOD, fd, &ev);
+    } else if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+        curl_multi_assign(w->multi, fd, w);
+    }
+    return 0;
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct worker *w = userp;
+    (void)multi;
+    w->curl_deadline_ms = timeout_ms < 0 ? -1 : worker_now_ms() + timeout_ms;
+    return 0;
+}
+
+static void collect_finished_transfers(struct worker *w)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(w->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        struct request *req = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req);
+        if (req)
+            upstream_finish(req, msg->data.result);
+    }
+}
+
+/* --- MHD glue ----------------------------------------------------------------------------- */
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char text[512];
+    (void)cls;
+    vsnprintf(text, sizeof(text), fmt, ap);
+    size_t n = strlen(text);
+    while (n > 0 && text[n - 1] == '\n')
+        text[--n] = '\0';
+    diag(DIAG_DEBUG, "libmicrohttpd: %s", text);
+}
+
+static int start_daemon(struct worker *w, int listen_fd, char *error, size_t error_size)
+{
+    const struct config *c = w->config;
+    size_t pool = c->max_header_bytes + 8192;
+    unsigned connections = c->max_connections / c->workers;
+
+    if (pool < 16384)
+        pool = 16384;
+    if (connections < 1)
+        connections = 1;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0, NULL,
+        NULL, request_on_access, w, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
+        MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_URI_LOG_CALLBACK, request_on_uri, w,
+        MHD_OPTION_NOTIFY_COMPLETED, request_on_completed, w, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        pool, MHD_OPTION_CONNECTION_LIMIT, connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        c->client_timeout_s, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
+    if (!d) {
+        snprintf(error, error_size, "libmicrohttpd refused to start a daemon");
+        return -EIO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
+    struct epoll_event ev = {.events = EPOLLIN,
+                             .data.u64 = TAG_MHD << TAG_SHIFT | w->daemons_count};
+    if (!info || epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, info->epoll_fd, &ev) < 0) {
+        MHD_stop_daemon(d);
+        snprintf(error, error_size, "cannot watch libmicrohttpd's epoll fd");
+        return -EIO;
+    }
+    w->daemons[w->daemons_count++] = d;
+    return 0;
+}
+
+int worker_init(struct worker *w, unsigned index, const struct config *config,
+                struct accesslog *accesslog, const int *listen_fds, size_t listen_count,
+                char *error, size_t error_size)
+{
+    memset(w, 0, sizeof(*w));
+    w->index = index;
+    w->config = config;
+    w->accesslog = accesslog;
+    w->curl_deadline_ms = -1;
+    w->wake_fd = -1;
+    w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (w->epoll_fd < 0)
+        goto fail_errno;
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->wake_fd < 0)
+        goto fail_errno;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_WAKE << TAG_SHIFT};
+    if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0)
+        goto fail_errno;
+
+    w->multi = curl_multi_init();
+    if (!w->multi) {
+        snprintf(error, error_size, "curl_multi_init failed");
+        return -ENOMEM;
+    }
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+    /* Keep enough idle upstream connections for a burst of this worker's clients. */
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, 1024L);
+
+    for (size_t i = 0; i < listen_count; i++) {
+        int rc = start_daemon(w, listen_fds[i], error, error_size);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+fail_errno:
+    snprintf(error, error_size, "worker setup: %s", strerror(errno));
+    return -errno;
+}
+
+/* --- the loop ----------------------------------------------------------------------------- */
+
+static int compute_timeout(struct worker *w, int64_t now)
+{
+    int64_t timeout = -1;
+
+    if (w->dirty_head || w->mhd_needs_run)
+        return 0;
+    if (w->curl_deadline_ms >= 0)
+        timeout = w->curl_deadline_ms > now ? w->curl_deadline_ms - now : 0;
+    for (size_t i = 0; i < w->daemons_count; i++) {
+        MHD_UNSIGNED_LONG_LONG mhd_ms;
+        if (MHD_get_timeout(w->daemons[i], &mhd_ms) == MHD_YES &&
+            (timeout < 0 || (int64_t)mhd_ms < timeout))
+            timeout = (int64_t)mhd_ms;
+    }
+    if (w->draining) {
+        int64_t left = w->drain_deadline_ms > now ? w->drain_deadline_ms - now : 0;
+        if (timeout < 0 || left < timeout)
+            timeout = left;
+        if (timeout > 100)
+            timeout = 100; /* re-check the in-flight count regularly */
+    }
+    if (timeout > 1000 || timeout < 0)
+        timeout = 1000;
+    return (int)timeout;
+}
+
+static void run_daemons(struct worker *w)
+{
+    w->mhd_needs_run = false;
+    for (size_t i = 0; i < w->daemons_count; i++)
+        MHD_run(w->daemons[i]);
+}
+
+static void begin_drain(struct worker *w)
+{
+    w->draining = true;
+    w->drain_deadline_ms = worker_now_ms() + w->config->drain_timeout_ms;
+    for (size_t i = 0; i < w->daemons_count; i++) {
+        MHD_socket fd = MHD_quiesce_daemon(w->daemons[i]);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd); /* external polling: MHD no longer touches it */
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct epoll_event events[MAX_EVENTS];
+
+    for (;;) {
+        if (!w->draining && atomic_load(&w->command) == WORKER_DRAIN)
+            begin_drain(w);
+        int64_t now = worker_now_ms();
+        if (w->draining && (w->active_requests == 0 || now >= w->drain_deadline_ms))
+            break;
+
+        int n = epoll_wait(w->epoll_fd, events, MAX_EVENTS, compute_timeout(w, now));
+        if (n < 0 && errno != EINTR) {
+            diag(DIAG_ERROR, "worker %u: epoll_wait: %s", w->index, strerror(errno));
+            break;
+        }
+        bool mhd_ready = false;
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = events[i].data.u64 >> TAG_SHIFT;
+            if (tag == TAG_MHD) {
+                mhd_ready = true;
+            } else if (tag == TAG_WAKE) {
+                uint64_t ignored;
+                ssize_t r = read(w->wake_fd, &ignored, sizeof(ignored));
+                (void)r;
+            } else {
+                int fd = (int)(uint32_t)events[i].data.u64;
+                int flags = 0, running;
+                if (events[i].events & EPOLLIN)
+                    flags |= CURL_CSELECT_IN;
+                if (events[i].events & EPOLLOUT)
+                    flags |= CURL_CSELECT_OUT;
+                if (events[i].events & (EPOLLERR | EPOLLHUP))
+                    flags |= CURL_CSELECT_ERR;
+                curl_multi_socket_action(w->multi, fd, flags, &running);
+            }
+        }
+        if (w->curl_deadline_ms >= 0 && worker_now_ms() >= w->curl_deadline_ms) {
+            int running;
+            w->curl_deadline_ms = -1;
+            curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+        collect_finished_transfers(w);
+        service_dirty_requests(w);
+        /* MHD has its own timers (idle clients) and TURBO work, hence also on timeouts. */
+        (void)mhd_ready;
+        run_daemons(w);
+        service_dirty_requests(w);
+    }
+    logline_thread_cleanup();
+    return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* signals belong to the main thread */
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return -rc;
+}
+
+void worker_request_drain(struct worker *w)
+{
+    uint64_t one = 1;
+    atomic_store(&w->command, WORKER_DRAIN);
+    ssize_t r = write(w->wake_fd, &one, sizeof(one));
+    (void)r;
+}
+
+void worker_join(struct worker *w)
+{
+    pthread_join(w->thread, NULL);
+}
+
+void worker_destroy(struct worker *w)
+{
+    /* Whatever is still in flight after the drain timeout is cut off: resume every suspended
+     * connection (MHD must not stop with suspended ones) and let MHD close them. */
+    w->stopping = true;
+    for (struct request *r = w->live_head; r; r = r->live_next) {
+        if (r->suspended) {
+            r->suspended = false;
+            MHD_resume_connection(r->conn);
+        }
+    }
+    for (size_t i = 0; i < w->daemons_count; i++) {
+        MHD_run(w->daemons[i]);
+        MHD_stop_daemon(w->daemons[i]);
+    }
+    while (w->free_requests) {
+        struct request *r = w->free_requests;
+        w->free_requests = r->next_free;
+        free(r->up.data);
+        free(r->down.data);
+        arena_free(&r->arena);
+        free(r);
+    }
+    for (size_t i = 0; i < w->free_easies_count; i++)
+        curl_easy_cleanup(w->free_easies[i]);
+    free(w->free_easies);
+    if (w->multi)
+        curl_multi_cleanup(w->multi);
+    if (w->wake_fd >= 0)
+        close(w->wake_fd);
+    if (w->epoll_fd >= 0)
+        close(w->epoll_fd);
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * A worker: one thread, one epoll, one MHD daemon per listen address, one curl multi handle.
+ * Workers share nothing mutable but the access-log sink and the (immutable) config.
+ */
+#include <curl/curl.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct config;
+struct accesslog;
+struct request;
+
+#define WORKER_MAX_LISTEN 64
+
+struct worker {
+    unsigned index;
+    const struct config *config;
+    struct accesslog *accesslog;
+
+    int epoll_fd;
+    int wake_fd; /* eventfd: the main thread asks for drain/stop */
+    struct MHD_Daemon *daemons[WORKER_MAX_LISTEN];
+    size_t daemons_count;
+    CURLM *multi;
+    int64_t curl_deadline_ms; /* CLOCK_MONOTONIC ms, -1 = none */
+
+    struct request *free_requests;
+    struct request *dirty_head, *dirty_tail;
+    struct request *live_head;
+    CURL **free_easies;
+    size_t free_easies_count, free_easies_cap;
+    unsigned active_requests;
+    bool mhd_needs_run;
+    bool stopping; /* closing everything: requests must not suspend again */
+
+    atomic_int command; /* WORKER_RUN, WORKER_DRAIN */
+    bool draining;
+    int64_t drain_deadline_ms;
+
+    pthread_t thread;
+};
+
+enum { WORKER_RUN = 0, WORKER_DRAIN = 1 };
+
+/*
+ * Set up the worker around already listening sockets (one per listen address; the worker owns
+ * them from now on). Returns 0 or -errno with a reason in error.
+ */
+int worker_init(struct worker *w, unsigned index, const struct config *config,
+                struct accesslog *accesslog, const int *listen_fds, size_t listen_count,
+                char *error, size_t error_size);
+int worker_start(struct worker *w);
+/* Ask the worker to stop accepting, finish in-flight requests (bounded), then return. */
+void worker_request_drain(struct worker *w);
+void worker_join(struct worker *w);
+void worker_destroy(struct worker *w);
+
+/* For requests: put req on the list serviced after the current batch of events. */
+void worker_mark_dirty(struct worker *w, struct request *req);
+/* Take req off the dirty list (it is about to be released). */
+void worker_forget_dirty(struct worker *w, struct request *req);
+/* Track requests in progress, so that shutdown can resume and close them all. */
+void worker_add_live(struct worker *w, struct request *req);
+void worker_remove_live(struct worker *w, struct request *req);
+/* Easy-handle pool. */
+CURL *worker_take_easy(struct worker *w);
+void worker_give_easy(struct worker *w, CURL *easy);
+int64_t worker_now_ms(void);

@@ -2,7 +2,10 @@
 /*
  * Double-buffered writer. Producers copy a line into the front buffer under a mutex (a memcpy
  * of ~500 bytes, so the lock is held for well under a microsecond); the writer swaps the buffers
- * and writes the back one with as few write(2) calls as the kernel allows. Lines are copied whole
+ * and writes the back one with as few write(2) calls as the kernel allows. After the first line
+ * of a batch arrives, the writer lingers up to LINGER_MS (or until the buffer is half full)
+ * before writing: at thousands of requests per second that turns one wake-up and one write(2)
+ * per request into one per batch, which is the cheap win nginx's `buffer=` shows. Lines are copied whole
  * or not at all, so a line is never torn, and lines from different workers never interleave.
  *
  * Loss is never silent: a line that finds the buffer full is counted in `dropped`; the writer
@@ -21,6 +24,10 @@
 #include "accesslog.h"
 #include "common/diag.h"
 
+#define LINGER_MS 10
+
+enum writer_state { WRITER_IDLE, WRITER_LINGERING, WRITER_WRITING };
+
 struct accesslog {
     char *path; /* NULL for stdout */
     int fd;
@@ -31,7 +38,7 @@ struct accesslog {
     char *front, *back;
     size_t cap;
     size_t front_len;
-    bool writer_sleeping;
+    enum writer_state writer_state;
     bool stopping;
 
     atomic_bool reopen_requested;
@@ -105,13 +112,26 @@ static void *writer_main(void *arg)
     for (;;) {
         while (log->front_len == 0 && !log->stopping &&
                !atomic_load(&log->reopen_requested)) {
-            log->writer_sleeping = true;
+            log->writer_state = WRITER_IDLE;
             pthread_cond_broadcast(&log->drained);
             pthread_cond_wait(&log->wake, &log->lock);
-            log->writer_sleeping = false;
         }
         if (log->front_len == 0 && log->stopping)
             break;
+        if (!log->stopping && log->front_len < log->cap / 2) {
+            struct timespec deadline;
+            clock_gettime(CLOCK_MONOTONIC, &deadline);
+            deadline.tv_nsec += LINGER_MS * 1000000L;
+            if (deadline.tv_nsec >= 1000000000L) {
+                deadline.tv_sec++;
+                deadline.tv_nsec -= 1000000000L;
+            }
+            log->writer_state = WRITER_LINGERING;
+            while (!log->stopping && log->front_len < log->cap / 2 &&
+                   pthread_cond_timedwait(&log->wake, &log->lock, &deadline) != ETIMEDOUT)
+                ;
+        }
+        log->writer_state = WRITER_WRITING;
         char *batch = log->front;
         size_t len = log->front_len;
         log->front = log->back;
@@ -164,8 +184,12 @@ int accesslog_open(const char *path, size_t buffer_bytes, struct accesslog **ret
             goto fail;
         }
     }
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&log->lock, NULL);
-    pthread_cond_init(&log->wake, NULL);
+    pthread_cond_init(&log->wake, &attr);
+    pthread_condattr_destroy(&attr);
     pthread_cond_init(&log->drained, NULL);
 
     /* The writer must not take process signals: they belong to the main thread's sigwait. */
@@ -198,7 +222,8 @@ void accesslog_submit(struct accesslog *log, const char *line, size_t len)
     }
     memcpy(log->front + log->front_len, line, len);
     log->front_len += len;
-    bool wake = log->writer_sleeping;
+    bool wake = log->writer_state == WRITER_IDLE ||
+                (log->writer_state == WRITER_LINGERING && log->front_len >= log->cap / 2);
     pthread_mutex_unlock(&log->lock);
     if (wake)
         pthread_cond_signal(&log->wake);

@@ -45,13 +45,16 @@ static void hex_field(struct strbuf *b, const char *name, const uint8_t *bytes, 
     strbuf_append_char(b, '"');
 }
 
+/* ms with three decimals, without printf's floating-point path (it shows in profiles). */
 static void milliseconds(struct strbuf *b, const char *name, double ms)
 {
-    char text[32];
+    uint64_t us = ms > 0 ? (uint64_t)(ms * 1000.0 + 0.5) : 0;
+    char frac[4] = {(char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
+                    (char)('0' + us % 10), '\0'};
     key(b, name);
-    if (ms < 0)
-        ms = 0;
-    strbuf_append(b, text, (size_t)snprintf(text, sizeof(text), "%.3f", ms));
+    strbuf_append_u64(b, us / 1000);
+    strbuf_append_char(b, '.');
+    strbuf_append(b, frac, 3);
 }
 
 static void number(struct strbuf *b, const char *name, uint64_t v)

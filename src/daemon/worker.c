@@ -34,6 +34,14 @@
 #define TAG_SHIFT 32
 #define MAX_EVENTS 128
 
+/* What we registered in epoll for a curl socket. A socket curl stops watching between two
+ * requests on a kept-alive upstream connection stays registered but PARKED, because curl
+ * otherwise asks for a remove and an add on every request (two epoll_ctl calls). */
+#define CURL_FD_REGISTERED 1u
+#define CURL_FD_IN         2u
+#define CURL_FD_OUT        4u
+#define CURL_FD_PARKED     8u
+
 int64_t worker_now_ms(void)
 {
     struct timespec ts;
@@ -109,12 +117,19 @@ static void service_dirty_requests(struct worker *w)
 
 /* --- curl easy-handle pool ---------------------------------------------------------------- */
 
-static CURL *easy_new(void)
+static int on_curl_close_socket(void *clientp, curl_socket_t fd);
+
+static CURL *easy_new(struct worker *w)
 {
     CURL *e = curl_easy_init();
     if (!e)
         return NULL;
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, w);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    /* No proxy: also stops curl from reading *_proxy environment variables per transfer, and
+     * from sending a sidecar's traffic somewhere an inherited http_proxy says. */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -133,7 +148,7 @@ CURL *worker_take_easy(struct worker *w)
 {
     if (w->free_easies_count > 0)
         return w->free_easies[--w->free_easies_count];
-    return easy_new();
+    return easy_new(w);
 }
 
 void worker_give_easy(struct worker *w, CURL *easy)
@@ -156,25 +171,93 @@ void worker_give_easy(struct worker *w, CURL *easy)
 
 /* --- curl multi callbacks ----------------------------------------------------------------- */
 
+static uint8_t *curl_fd_state(struct worker *w, curl_socket_t fd)
+{
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= w->curl_fds_cap) {
+        size_t cap = w->curl_fds_cap ? w->curl_fds_cap : 1024;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        uint8_t *p = realloc(w->curl_fds, cap);
+        if (!p)
+            return NULL;
+        memset(p + w->curl_fds_cap, 0, cap - w->curl_fds_cap);
+        w->curl_fds = p;
+        w->curl_fds_cap = cap;
+    }
+    return &w->curl_fds[fd];
+}
+
+static void curl_fd_register(struct worker *w, curl_socket_t fd, uint8_t *state, unsigned want)
+{
+    struct epoll_event ev = {
+        .events = ((want & CURL_FD_IN) ? EPOLLIN : 0u) | ((want & CURL_FD_OUT) ? EPOLLOUT : 0u),
+        .data.u64 = TAG_CURL << TAG_SHIFT | (uint32_t)fd,
+    };
+    int op = (*state & CURL_FD_REGISTERED) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(w->epoll_fd, op, fd, &ev) < 0) {
+        /* Our record was stale (the fd was closed and reused behind our back): retry. */
+        op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+        if (epoll_ctl(w->epoll_fd, op, fd, &ev) < 0) {
+            diag(DIAG_ERROR, "worker %u: epoll_ctl on upstream socket %d: %s", w->index, fd,
+                 strerror(errno));
+            *state = 0;
+            return;
+        }
+    }
+    *state = (uint8_t)(CURL_FD_REGISTERED | want);
+}
+
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     struct worker *w = userp;
-    struct epoll_event ev = {.data.u64 = TAG_CURL << TAG_SHIFT | (uint32_t)fd};
+    uint8_t *state = curl_fd_state(w, fd);
 
     (void)easy;
+    (void)socketp;
+    if (!state)
+        return -1;
     if (what == CURL_POLL_REMOVE) {
-        if (socketp)
-            epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-        curl_multi_assign(w->multi, fd, NULL);
+        if (*state & CURL_FD_OUT)
+            curl_fd_register(w, fd, state, CURL_FD_IN); /* a parked fd must not spin on OUT */
+        if (*state & CURL_FD_REGISTERED)
+            *state |= CURL_FD_PARKED;
         return 0;
     }
-    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-    if (socketp) {
-        epoll_ctl(w->epoll_fd, EPOLL_CTL_MOD, fd, &ev);
-    } else if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0) {
-        curl_multi_assign(w->multi, fd, w);
+    unsigned want = ((what & CURL_POLL_IN) ? CURL_FD_IN : 0u) |
+                    ((what & CURL_POLL_OUT) ? CURL_FD_OUT : 0u);
+    if ((*state & CURL_FD_REGISTERED) && (*state & (CURL_FD_IN | CURL_FD_OUT)) == want) {
+        *state &= (uint8_t)~CURL_FD_PARKED;
+        return 0;
     }
+    curl_fd_register(w, fd, state, want);
     return 0;
+}
+
+static int on_curl_close_socket(void *clientp, curl_socket_t fd)
+{
+    struct worker *w = clientp;
+    if (fd >= 0 && (size_t)fd < w->curl_fds_cap && w->curl_fds[fd]) {
+        epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+        w->curl_fds[fd] = 0;
+    }
+    return close(fd);
+}
+
+/* An event on a socket curl is not watching (an idle pooled connection the upstream closed):
+ * stop watching it, or level-triggered epoll would report it on every iteration. Curl notices
+ * the dead connection itself when it next tries to reuse it. */
+static bool curl_fd_is_parked(struct worker *w, int fd)
+{
+    uint8_t *state = curl_fd_state(w, fd);
+    if (!state || (*state & CURL_FD_PARKED) || !(*state & CURL_FD_REGISTERED)) {
+        epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+        if (state)
+            *state = 0;
+        return true;
+    }
+    return false;
 }
 
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
@@ -364,6 +447,8 @@ static void *worker_main(void *arg)
             } else {
                 int fd = (int)(uint32_t)events[i].data.u64;
                 int flags = 0, running;
+                if (curl_fd_is_parked(w, fd))
+                    continue;
                 if (events[i].events & EPOLLIN)
                     flags |= CURL_CSELECT_IN;
                 if (events[i].events & EPOLLOUT)
@@ -439,7 +524,8 @@ void worker_destroy(struct worker *w)
         curl_easy_cleanup(w->free_easies[i]);
     free(w->free_easies);
     if (w->multi)
-        curl_multi_cleanup(w->multi);
+        curl_multi_cleanup(w->multi); /* closes pooled connections through our callback */
+    free(w->curl_fds);
     if (w->wake_fd >= 0)
         close(w->wake_fd);
     if (w->epoll_fd >= 0)

@@ -176,6 +176,8 @@ enum tracehop_x_trace_id_status {
     TRACEHOP_XID_ABSENT = 0, /* none received: derived from the trace id */
     TRACEHOP_XID_ACCEPTED,   /* received and safe: forwarded as received */
     TRACEHOP_XID_REJECTED,   /* received but unsafe (or repeated): replaced */
+    TRACEHOP_XID_NOT_TRUSTED, /* received and safe, but trust_incoming is false: replaced,
+                                 kept in incoming_x_trace_id for the log */
 };
 
 /* Everything one hop needs; filled by tracehop_hop_decide. */
@@ -201,6 +203,8 @@ struct tracehop_hop {
     /* A valid incoming traceparent, kept for the log even when trust_incoming is false. */
     bool incoming_valid;
     struct tracehop_traceparent incoming;
+    /* With trust_incoming false: the safe X-Trace-ID received (NUL-terminated), else "". */
+    char incoming_x_trace_id[TRACEHOP_X_TRACE_ID_MAX + 1];
 };
 
 /*
@@ -215,7 +219,8 @@ struct tracehop_hop {
  *
  * An unsafe X-Trace-ID counts as absent for the table and is reported as REJECTED.
  * With trust_incoming false, every hop starts a new trace as in the last row, X-Trace-ID
- * included; the incoming traceparent is still parsed and reported in `incoming`.
+ * included; the incoming traceparent is still parsed and reported in `incoming`, a safe
+ * incoming X-Trace-ID in `incoming_x_trace_id` (status NOT_TRUSTED).
  * The sampled and random flags of a continued trace are kept; other bits are zeroed. New traces
  * are sampled by sampling_ratio applied to the trace id, so all hops of a legacy chain that share
  * an X-Trace-ID UUID make the same decision. The random flag is set when tracehop drew the id.

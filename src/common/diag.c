@@ -24,6 +24,9 @@ void diag_set_level(enum diag_level level)
 }
 
 static void diag_write(enum diag_level level, const char *trace_id, const char *span_id,
+                       const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void diag_write(enum diag_level level, const char *trace_id, const char *span_id,
                        const char *fmt, va_list ap)
 {
     char message[2048];

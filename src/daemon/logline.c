@@ -145,6 +145,9 @@ void logline_write(struct request *req, unsigned status, const char *outcome)
         hex_field(b, "incoming_parent_span_id", req->hop.incoming.parent_id,
                   TRACEHOP_SPAN_ID_SIZE);
     }
+    if (req->hop.x_trace_id_status == TRACEHOP_XID_NOT_TRUSTED)
+        string_or_null(b, "incoming_x_trace_id", req->hop.incoming_x_trace_id,
+                       strlen(req->hop.incoming_x_trace_id));
     strbuf_append_str(b, "}\n");
     if (b->oom)
         return; /* counted nowhere yet: see issue 4's metrics */

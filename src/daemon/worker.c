@@ -285,6 +285,8 @@ static void collect_finished_transfers(struct worker *w)
 
 /* --- MHD glue ----------------------------------------------------------------------------- */
 
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char text[512];

@@ -31,9 +31,12 @@ bool tracehop_sample_trace_id(const uint8_t trace_id[TRACEHOP_TRACE_ID_SIZE], do
         return false;
     if (ratio >= 1.0)
         return true;
+    /* ratio * 2^56 < 2^56 is exact in a double's 53-bit mantissa only up to rounding of the
+     * ratio itself; comparing integers keeps ids near the threshold on a fixed side. */
+    uint64_t threshold = (uint64_t)(ratio * 0x1p56);
     for (size_t i = TRACEHOP_TRACE_ID_SIZE - 7; i < TRACEHOP_TRACE_ID_SIZE; i++)
         r = r << 8 | trace_id[i];
-    return (double)r < ratio * 0x1p56;
+    return r < threshold;
 }
 
 static void decide_traceparent(const struct tracehop_hop_input *input, struct tracehop_hop *ret)
@@ -111,6 +114,11 @@ static void start_new_trace(const struct tracehop_hop_input *input,
         ret->origin = TRACEHOP_ORIGIN_NEW_KEEP_X_TRACE_ID;
         ret->flags = TRACEHOP_FLAG_RANDOM;
     } else {
+        if (ret->x_trace_id_status == TRACEHOP_XID_ACCEPTED) {
+            /* trust_incoming is false: the caller's id is logged, not continued. */
+            memcpy(ret->incoming_x_trace_id, ret->x_trace_id, ret->x_trace_id_len + 1);
+            ret->x_trace_id_status = TRACEHOP_XID_NOT_TRUSTED;
+        }
         /* The trace id doubles as the X-Trace-ID UUID, so it is a proper UUIDv4. */
         tracehop_random_uuid_v4(ret->trace_id);
         set_x_trace_id_from_trace_id(ret);
@@ -131,6 +139,7 @@ void tracehop_hop_decide(const struct tracehop_hop_input *input,
     ret->tracestate[0] = '\0';
     ret->traceparent_error = TRACEHOP_TP_OK;
     ret->incoming_valid = false;
+    ret->incoming_x_trace_id[0] = '\0';
 
     decide_traceparent(input, ret);
     decide_x_trace_id_status(input, ret);

@@ -22,14 +22,14 @@ extern "C" {
 #endif
 
 /* Sizes, in characters, without a terminating NUL. */
-#define TRACEHOP_TRACE_ID_SIZE    16  /* bytes */
-#define TRACEHOP_SPAN_ID_SIZE     8   /* bytes */
-#define TRACEHOP_TRACE_ID_HEX_LEN 32
-#define TRACEHOP_SPAN_ID_HEX_LEN  16
-#define TRACEHOP_TRACEPARENT_LEN  55  /* "00-" 32 "-" 16 "-" 2 */
-#define TRACEHOP_UUID_LEN         36  /* 8-4-4-4-12 */
-#define TRACEHOP_X_TRACE_ID_MAX   128 /* SPEC section 3: 1..128 visible ASCII characters */
-#define TRACEHOP_TRACESTATE_MAX   512 /* what we forward at most (W3C: propagate >= 512) */
+#define TRACEHOP_TRACE_ID_SIZE          16 /* bytes */
+#define TRACEHOP_SPAN_ID_SIZE           8  /* bytes */
+#define TRACEHOP_TRACE_ID_HEX_LEN       32
+#define TRACEHOP_SPAN_ID_HEX_LEN        16
+#define TRACEHOP_TRACEPARENT_LEN        55  /* "00-" 32 "-" 16 "-" 2 */
+#define TRACEHOP_UUID_LEN               36  /* 8-4-4-4-12 */
+#define TRACEHOP_X_TRACE_ID_MAX         128 /* SPEC section 3: 1..128 visible ASCII characters */
+#define TRACEHOP_TRACESTATE_MAX         512 /* what we forward at most (W3C: propagate >= 512) */
 #define TRACEHOP_TRACESTATE_MEMBERS_MAX 32
 
 /* trace-flags bits (W3C Level 1 sampled, Level 2 random). */
@@ -48,16 +48,16 @@ struct tracehop_traceparent {
 /* Why a traceparent value was refused. TRACEHOP_TP_OK is 0. */
 enum tracehop_traceparent_error {
     TRACEHOP_TP_OK = 0,
-    TRACEHOP_TP_BAD_LENGTH,       /* too short, or version 00 with trailing data */
-    TRACEHOP_TP_BAD_VERSION,      /* not two lowercase hex digits */
-    TRACEHOP_TP_VERSION_FF,       /* version ff is forbidden */
-    TRACEHOP_TP_BAD_DELIMITER,    /* a '-' missing where the format has one */
-    TRACEHOP_TP_BAD_TRACE_ID,     /* not 32 lowercase hex digits */
-    TRACEHOP_TP_ZERO_TRACE_ID,    /* all zeros */
-    TRACEHOP_TP_BAD_PARENT_ID,    /* not 16 lowercase hex digits */
-    TRACEHOP_TP_ZERO_PARENT_ID,   /* all zeros */
-    TRACEHOP_TP_BAD_FLAGS,        /* not two lowercase hex digits */
-    TRACEHOP_TP_DUPLICATE,        /* more than one traceparent field (hop decision only) */
+    TRACEHOP_TP_BAD_LENGTH,     /* too short, or version 00 with trailing data */
+    TRACEHOP_TP_BAD_VERSION,    /* not two lowercase hex digits */
+    TRACEHOP_TP_VERSION_FF,     /* version ff is forbidden */
+    TRACEHOP_TP_BAD_DELIMITER,  /* a '-' missing where the format has one */
+    TRACEHOP_TP_BAD_TRACE_ID,   /* not 32 lowercase hex digits */
+    TRACEHOP_TP_ZERO_TRACE_ID,  /* all zeros */
+    TRACEHOP_TP_BAD_PARENT_ID,  /* not 16 lowercase hex digits */
+    TRACEHOP_TP_ZERO_PARENT_ID, /* all zeros */
+    TRACEHOP_TP_BAD_FLAGS,      /* not two lowercase hex digits */
+    TRACEHOP_TP_DUPLICATE,      /* more than one traceparent field (hop decision only) */
 };
 
 /*
@@ -166,16 +166,16 @@ struct tracehop_hop_input {
 
 /* Where the trace id of this hop came from (the row of SPEC section 3's table). */
 enum tracehop_trace_origin {
-    TRACEHOP_ORIGIN_TRACEPARENT = 0, /* continued an incoming W3C trace */
-    TRACEHOP_ORIGIN_X_TRACE_ID_UUID, /* taken from a UUID X-Trace-ID (legacy caller) */
+    TRACEHOP_ORIGIN_TRACEPARENT = 0,     /* continued an incoming W3C trace */
+    TRACEHOP_ORIGIN_X_TRACE_ID_UUID,     /* taken from a UUID X-Trace-ID (legacy caller) */
     TRACEHOP_ORIGIN_NEW_KEEP_X_TRACE_ID, /* new random trace, caller's X-Trace-ID kept */
-    TRACEHOP_ORIGIN_NEW,             /* new trace from a new UUIDv4, which is the X-Trace-ID */
+    TRACEHOP_ORIGIN_NEW,                 /* new trace from a new UUIDv4, which is the X-Trace-ID */
 };
 
 enum tracehop_x_trace_id_status {
-    TRACEHOP_XID_ABSENT = 0, /* none received: derived from the trace id */
-    TRACEHOP_XID_ACCEPTED,   /* received and safe: forwarded as received */
-    TRACEHOP_XID_REJECTED,   /* received but unsafe (or repeated): replaced */
+    TRACEHOP_XID_ABSENT = 0,  /* none received: derived from the trace id */
+    TRACEHOP_XID_ACCEPTED,    /* received and safe: forwarded as received */
+    TRACEHOP_XID_REJECTED,    /* received but unsafe (or repeated): replaced */
     TRACEHOP_XID_NOT_TRUSTED, /* received and safe, but trust_incoming is false: replaced,
                                  kept in incoming_x_trace_id for the log */
 };

@@ -5,8 +5,8 @@
  * and writes the back one with as few write(2) calls as the kernel allows. After the first line
  * of a batch arrives, the writer lingers up to LINGER_MS (or until the buffer is half full)
  * before writing: at thousands of requests per second that turns one wake-up and one write(2)
- * per request into one per batch, which is the cheap win nginx's `buffer=` shows. Lines are copied whole
- * or not at all, so a line is never torn, and lines from different workers never interleave.
+ * per request into one per batch, which is the cheap win nginx's `buffer=` shows. Lines are copied
+ * whole or not at all, so a line is never torn, and lines from different workers never interleave.
  *
  * Loss is never silent: a line that finds the buffer full is counted in `dropped`; the writer
  * reports the count on stderr after its next successful write.
@@ -110,8 +110,7 @@ static void *writer_main(void *arg)
 
     pthread_mutex_lock(&log->lock);
     for (;;) {
-        while (log->front_len == 0 && !log->stopping &&
-               !atomic_load(&log->reopen_requested)) {
+        while (log->front_len == 0 && !log->stopping && !atomic_load(&log->reopen_requested)) {
             log->writer_state = WRITER_IDLE;
             pthread_cond_broadcast(&log->drained);
             pthread_cond_wait(&log->wake, &log->lock);

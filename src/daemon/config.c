@@ -215,7 +215,8 @@ static int check_keys(json_t *obj, const char *path, const char *const *allowed,
 
     if (!json_is_object(obj))
         return fail(error, "%s: must be an object", path);
-    json_object_foreach(obj, key, value) {
+    json_object_foreach(obj, key, value)
+    {
         bool ok = false;
         for (size_t i = 0; allowed[i]; i++)
             if (strcmp(key, allowed[i]) == 0)
@@ -226,8 +227,7 @@ static int check_keys(json_t *obj, const char *path, const char *const *allowed,
     return 0;
 }
 
-static int get_string(json_t *obj, const char *key, const char *path, const char **ret,
-                      char *error)
+static int get_string(json_t *obj, const char *key, const char *path, const char **ret, char *error)
 {
     json_t *v = json_object_get(obj, key);
     if (!v)
@@ -251,8 +251,8 @@ static int get_bool(json_t *obj, const char *key, const char *path, bool *ret, c
     return 0;
 }
 
-static int get_integer(json_t *obj, const char *key, const char *path, long long min,
-                       long long max, long long *ret, char *error)
+static int get_integer(json_t *obj, const char *key, const char *path, long long min, long long max,
+                       long long *ret, char *error)
 {
     json_t *v = json_object_get(obj, key);
     if (!v)
@@ -289,7 +289,8 @@ static int get_string_list(json_t *obj, const char *key, const char *path, char 
     char **list = calloc(json_array_size(v) + 1, sizeof(char *));
     if (!list)
         abort();
-    json_array_foreach(v, i, item) {
+    json_array_foreach(v, i, item)
+    {
         if (!json_is_string(item) || json_string_length(item) == 0) {
             string_list_free(list, i);
             return fail(error, "%s.%s[%zu]: must be a non-empty string", path, key, i);
@@ -385,8 +386,7 @@ static int parse_route_match(json_t *match, struct route *r, const char *path, c
     return 0;
 }
 
-static int parse_set_request_headers(json_t *obj, struct route *r, const char *path,
-                                     char *error)
+static int parse_set_request_headers(json_t *obj, struct route *r, const char *path, char *error)
 {
     const char *key;
     json_t *value;
@@ -397,7 +397,8 @@ static int parse_set_request_headers(json_t *obj, struct route *r, const char *p
     r->set_request_headers = calloc(json_object_size(obj) + 1, sizeof(struct header_setting));
     if (!r->set_request_headers)
         abort();
-    json_object_foreach(obj, key, value) {
+    json_object_foreach(obj, key, value)
+    {
         if (!http_is_token(key, strlen(key)))
             return fail(error, "%s.%s: not a valid header name", path, key);
         if (http_header_is_hop_by_hop(key, strlen(key)) || http_header_is_managed(key, strlen(key)))
@@ -417,9 +418,14 @@ static int parse_set_request_headers(json_t *obj, struct route *r, const char *p
 
 static int parse_route(json_t *obj, struct route *r, size_t index, char *error)
 {
-    static const char *const keys[] = {"name", "match", "upstream", "strip_prefix",
-                                       "connect_timeout_ms", "timeout_ms",
-                                       "set_request_headers", NULL};
+    static const char *const keys[] = {"name",
+                                       "match",
+                                       "upstream",
+                                       "strip_prefix",
+                                       "connect_timeout_ms",
+                                       "timeout_ms",
+                                       "set_request_headers",
+                                       NULL};
     char path[64];
     char sub[96];
     const char *name = NULL, *upstream = NULL;
@@ -483,7 +489,8 @@ static int parse_routes(json_t *list, struct config *c, char *error)
     c->routes = calloc(json_array_size(list) + 1, sizeof(struct route));
     if (!c->routes)
         abort();
-    json_array_foreach(list, i, item) {
+    json_array_foreach(list, i, item)
+    {
         route_init_defaults(&c->routes[i]);
         c->routes_count = i + 1;
         int rc = parse_route(item, &c->routes[i], i, error);
@@ -545,8 +552,12 @@ static int parse_access_log(json_t *obj, struct config *c, char *error)
 
 static int parse_limits(json_t *obj, struct config *c, char *error)
 {
-    static const char *const keys[] = {"max_header_bytes", "max_body_bytes", "max_connections",
-                                       "client_timeout_ms", "drain_delay_ms", "drain_timeout_ms",
+    static const char *const keys[] = {"max_header_bytes",
+                                       "max_body_bytes",
+                                       "max_connections",
+                                       "client_timeout_ms",
+                                       "drain_delay_ms",
+                                       "drain_timeout_ms",
                                        NULL};
     long long header = (long long)c->max_header_bytes, body = (long long)c->max_body_bytes,
               conns = c->max_connections, client_ms = (long long)c->client_timeout_s * 1000,
@@ -557,8 +568,8 @@ static int parse_limits(json_t *obj, struct config *c, char *error)
         (rc = get_integer(obj, "max_header_bytes", "limits", 1024, 1048576, &header, error)) < 0 ||
         (rc = get_integer(obj, "max_body_bytes", "limits", 0, LLONG_MAX, &body, error)) < 0 ||
         (rc = get_integer(obj, "max_connections", "limits", 1, 1000000, &conns, error)) < 0 ||
-        (rc = get_integer(obj, "client_timeout_ms", "limits", 1000, 3600000, &client_ms,
-                          error)) < 0 ||
+        (rc = get_integer(obj, "client_timeout_ms", "limits", 1000, 3600000, &client_ms, error)) <
+            0 ||
         (rc = get_integer(obj, "drain_delay_ms", "limits", 0, 600000, &delay, error)) < 0 ||
         (rc = get_integer(obj, "drain_timeout_ms", "limits", 0, 3600000, &timeout, error)) < 0)
         return rc;
@@ -573,8 +584,8 @@ static int parse_limits(json_t *obj, struct config *c, char *error)
 
 static int parse_file(const char *path, struct config *c, char *error)
 {
-    static const char *const keys[] = {"service_name", "listen", "admin", "workers", "trace",
-                                       "access_log", "limits", "routes", "otlp", NULL};
+    static const char *const keys[] = {"service_name", "listen", "admin",  "workers", "trace",
+                                       "access_log",   "limits", "routes", "otlp",    NULL};
     json_error_t jerr;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     const char *service = NULL;
@@ -607,7 +618,8 @@ static int parse_file(const char *path, struct config *c, char *error)
             rc = fail(error, "listen: at most 64 addresses");
             goto out;
         }
-        json_array_foreach(listen, i, item) {
+        json_array_foreach(listen, i, item)
+        {
             if (!json_is_string(item)) {
                 rc = fail(error, "listen[%zu]: must be a string", i);
                 goto out;
@@ -820,28 +832,27 @@ int config_print(const struct config *c)
     }
     json_object_set_new(root, "service_name", json_string(c->service_name));
     json_object_set_new(root, "listen", listen);
-    json_object_set_new(root, "admin",
-                        json_pack("{s:s}", "listen",
-                                  c->admin_enabled ? c->admin_listen.text : "off"));
+    json_object_set_new(
+        root, "admin",
+        json_pack("{s:s}", "listen", c->admin_enabled ? c->admin_listen.text : "off"));
     json_object_set_new(root, "workers", json_integer(c->workers));
     json_object_set_new(root, "trace",
-                        json_pack("{s:s, s:f, s:b, s:b}", "request_id_header",
-                                  c->request_id_header, "sampling_ratio", c->sampling_ratio,
-                                  "trust_incoming", c->trust_incoming, "echo", c->echo));
+                        json_pack("{s:s, s:f, s:b, s:b}", "request_id_header", c->request_id_header,
+                                  "sampling_ratio", c->sampling_ratio, "trust_incoming",
+                                  c->trust_incoming, "echo", c->echo));
     json_object_set_new(
         root, "access_log",
         json_pack("{s:s, s:o, s:o}", "path", c->access_log_path, "fields",
                   string_list_json(c->access_log_fields, c->access_log_fields_count), "redact",
                   string_list_json(c->access_log_redact, c->access_log_redact_count)));
-    json_object_set_new(
-        root, "limits",
-        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "max_header_bytes",
-                  (json_int_t)c->max_header_bytes, "max_body_bytes",
-                  (json_int_t)c->max_body_bytes, "max_connections",
-                  (json_int_t)c->max_connections, "client_timeout_ms",
-                  (json_int_t)c->client_timeout_s * 1000, "drain_delay_ms",
-                  (json_int_t)c->drain_delay_ms, "drain_timeout_ms",
-                  (json_int_t)c->drain_timeout_ms));
+    json_object_set_new(root, "limits",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "max_header_bytes",
+                                  (json_int_t)c->max_header_bytes, "max_body_bytes",
+                                  (json_int_t)c->max_body_bytes, "max_connections",
+                                  (json_int_t)c->max_connections, "client_timeout_ms",
+                                  (json_int_t)c->client_timeout_s * 1000, "drain_delay_ms",
+                                  (json_int_t)c->drain_delay_ms, "drain_timeout_ms",
+                                  (json_int_t)c->drain_timeout_ms));
     json_object_set_new(root, "routes", routes);
     int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', stdout);

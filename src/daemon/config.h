@@ -14,11 +14,11 @@
 enum upstream_scheme { UPSTREAM_HTTP, UPSTREAM_HTTPS, UPSTREAM_UNIX };
 
 struct upstream_target {
-    char *text;              /* as configured, for logs */
+    char *text; /* as configured, for logs */
     enum upstream_scheme scheme;
-    char *curl_url;          /* "http://host:port/" (or "http://localhost/" for unix) */
-    char *unix_path;         /* UPSTREAM_UNIX only */
-    char *base_path;         /* "" or "/base" without trailing slash */
+    char *curl_url;  /* "http://host:port/" (or "http://localhost/" for unix) */
+    char *unix_path; /* UPSTREAM_UNIX only */
+    char *base_path; /* "" or "/base" without trailing slash */
     size_t base_path_len;
 };
 
@@ -32,7 +32,7 @@ struct route {
     char *name;
     char *path_prefix; /* "/" matches everything */
     size_t path_prefix_len;
-    char *host; /* NULL = any host; compared case-insensitively without port */
+    char *host;     /* NULL = any host; compared case-insensitively without port */
     char **methods; /* NULL = any method */
     size_t methods_count;
     struct upstream_target upstream;
@@ -63,7 +63,7 @@ struct config {
     bool trust_incoming;
     bool echo;
 
-    char *access_log_path; /* "-" = stdout */
+    char *access_log_path;    /* "-" = stdout */
     char **access_log_fields; /* request headers added to each line */
     size_t access_log_fields_count;
     char **access_log_redact; /* query parameters and headers replaced by "[REDACTED]" */

@@ -52,7 +52,8 @@ bool http_header_is_hop_by_hop(const char *name, size_t len)
 
 bool http_header_is_managed(const char *name, size_t len)
 {
-    return http_name_equals(name, len, "traceparent") || http_name_equals(name, len, "tracestate") ||
+    return http_name_equals(name, len, "traceparent") ||
+           http_name_equals(name, len, "tracestate") ||
            http_name_equals(name, len, "X-Forwarded-For") ||
            http_name_equals(name, len, "X-Forwarded-Proto") ||
            http_name_equals(name, len, "X-Forwarded-Host") ||
@@ -71,7 +72,8 @@ bool http_connection_lists(const char *list, size_t list_len, const char *name, 
         size_t end = i;
         while (end > start && (list[end - 1] == ' ' || list[end - 1] == '\t'))
             end--;
-        if (end > start && end - start == name_len && strncasecmp(list + start, name, name_len) == 0)
+        if (end > start && end - start == name_len &&
+            strncasecmp(list + start, name, name_len) == 0)
             return true;
     }
     return false;

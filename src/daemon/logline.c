@@ -49,8 +49,8 @@ static void hex_field(struct strbuf *b, const char *name, const uint8_t *bytes, 
 static void milliseconds(struct strbuf *b, const char *name, double ms)
 {
     uint64_t us = ms > 0 ? (uint64_t)(ms * 1000.0 + 0.5) : 0;
-    char frac[4] = {(char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
-                    (char)('0' + us % 10), '\0'};
+    char frac[4] = {(char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10), (char)('0' + us % 10),
+                    '\0'};
     key(b, name);
     strbuf_append_u64(b, us / 1000);
     strbuf_append_char(b, '.');
@@ -101,8 +101,7 @@ void logline_write(struct request *req, unsigned status, const char *outcome)
     milliseconds(b, "duration_ms", timefmt_elapsed_ms(&req->start_mono, &now));
     if (req->route) {
         string_or_null(b, "route", req->route->name, strlen(req->route->name));
-        string_or_null(b, "upstream", req->route->upstream.text,
-                       strlen(req->route->upstream.text));
+        string_or_null(b, "upstream", req->route->upstream.text, strlen(req->route->upstream.text));
     } else {
         string_or_null(b, "route", NULL, 0);
         string_or_null(b, "upstream", NULL, 0);
@@ -126,8 +125,7 @@ void logline_write(struct request *req, unsigned status, const char *outcome)
     number(b, "bytes_sent", req->bytes_sent);
     string_or_null(b, "client_addr", req->client_addr[0] ? req->client_addr : NULL,
                    strlen(req->client_addr));
-    string_or_null(b, "user_agent", req->user_agent,
-                   req->user_agent ? strlen(req->user_agent) : 0);
+    string_or_null(b, "user_agent", req->user_agent, req->user_agent ? strlen(req->user_agent) : 0);
     key(b, "outcome");
     strbuf_append_char(b, '"');
     strbuf_append_str(b, outcome);
@@ -142,8 +140,7 @@ void logline_write(struct request *req, unsigned status, const char *outcome)
     }
     if (req->hop.incoming_valid && !c->trust_incoming) {
         hex_field(b, "incoming_trace_id", req->hop.incoming.trace_id, TRACEHOP_TRACE_ID_SIZE);
-        hex_field(b, "incoming_parent_span_id", req->hop.incoming.parent_id,
-                  TRACEHOP_SPAN_ID_SIZE);
+        hex_field(b, "incoming_parent_span_id", req->hop.incoming.parent_id, TRACEHOP_SPAN_ID_SIZE);
     }
     if (req->hop.x_trace_id_status == TRACEHOP_XID_NOT_TRUSTED)
         string_or_null(b, "incoming_x_trace_id", req->hop.incoming_x_trace_id,

@@ -137,8 +137,8 @@ static int run(struct config *config)
         }
         started++;
     }
-    diag(DIAG_INFO, "tracehop %s ready: %u workers, %zu routes, access log %s",
-         TRACEHOP_VERSION, config->workers, config->routes_count, config->access_log_path);
+    diag(DIAG_INFO, "tracehop %s ready: %u workers, %zu routes, access log %s", TRACEHOP_VERSION,
+         config->workers, config->routes_count, config->access_log_path);
 
     for (;;) {
         siginfo_t info;

@@ -42,7 +42,7 @@
 #include "common/diag.h"
 #include "common/strbuf.h"
 
-#define BODY_BUFFER_SIZE     (64 * 1024)
+#define BODY_BUFFER_SIZE      (64 * 1024)
 #define MAX_TRACESTATE_FIELDS 64
 #define MAX_CONNECTION_FIELDS 8
 
@@ -420,9 +420,8 @@ static enum MHD_Result on_headers(struct request *req, const char *method, const
 
     struct upstream_request_info info = {
         .connection = scan.connection,
-        .connection_count = scan.connection_count < MAX_CONNECTION_FIELDS
-                                ? scan.connection_count
-                                : MAX_CONNECTION_FIELDS,
+        .connection_count = scan.connection_count < MAX_CONNECTION_FIELDS ? scan.connection_count
+                                                                          : MAX_CONNECTION_FIELDS,
         .forwarded_for = scan.forwarded_for,
         .forwarded_for_len = scan.forwarded_for_len,
     };
@@ -504,14 +503,14 @@ static ssize_t read_response_body(void *cls, uint64_t pos, char *buf, size_t max
     return 0;
 }
 
-static bool response_header_is_forwarded(const struct request *req,
-                                         const struct response_header *h)
+static bool response_header_is_forwarded(const struct request *req, const struct response_header *h)
 {
     if (http_header_is_hop_by_hop(h->name, h->name_len) ||
         http_name_equals(h->name, h->name_len, "Content-Length"))
         return false;
-    if (req->config->echo && (http_name_equals(h->name, h->name_len, "traceparent") ||
-                              http_name_equals(h->name, h->name_len, req->config->request_id_header)))
+    if (req->config->echo &&
+        (http_name_equals(h->name, h->name_len, "traceparent") ||
+         http_name_equals(h->name, h->name_len, req->config->request_id_header)))
         return false;
     /* Headers the upstream's Connection header names are hop-by-hop too. */
     for (size_t i = 0; i < req->response_headers_count; i++) {
@@ -531,8 +530,8 @@ static enum MHD_Result queue_upstream_response(struct request *req)
                                                       : MHD_SIZE_UNKNOWN;
 
     if (req->is_head || req->upstream_status == 204 || req->upstream_status == 304) {
-        resp = MHD_create_response_from_callback(req->is_head ? size : 0, 4096,
-                                                 read_response_body, req, NULL);
+        resp = MHD_create_response_from_callback(req->is_head ? size : 0, 4096, read_response_body,
+                                                 req, NULL);
     } else if (complete) {
         /* The whole body is here (the usual small response): one copy, headers and body go
          * out in one sendmsg. */
@@ -587,9 +586,8 @@ static enum MHD_Result try_respond(struct request *req)
 }
 
 enum MHD_Result request_on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct request *req = *con_cls;
 
@@ -690,8 +688,8 @@ void request_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
         status = info ? info->http_status : 0;
         req->outcome = status == 431 || status == 413 || status == 414 ? "too_large"
-                       : status ? "bad_request"
-                                : "client_aborted";
+                       : status                                        ? "bad_request"
+                                                                       : "client_aborted";
     } else if (req->error_status && req->response_queued) {
         status = req->error_status;
     } else if (req->response_queued) {

@@ -39,29 +39,29 @@ struct response_header {
 
 struct request {
     struct worker *worker;
-    struct request *next_free;     /* worker's pool */
-    struct request *next_dirty;    /* worker's list of requests needing attention */
+    struct request *next_free;  /* worker's pool */
+    struct request *next_dirty; /* worker's list of requests needing attention */
     bool dirty;
     struct request *live_prev, *live_next; /* worker's list of requests in progress */
 
     struct MHD_Connection *conn;
-    const struct config *config;   /* the config this request started with */
+    const struct config *config; /* the config this request started with */
     const struct route *route;
 
     /* lifecycle */
-    bool started;        /* first handler call done */
-    bool body_complete;  /* final handler call reached: the whole request was read */
+    bool started;       /* first handler call done */
+    bool body_complete; /* final handler call reached: the whole request was read */
     bool response_queued;
-    bool streaming;      /* the response is fed by the content reader */
+    bool streaming; /* the response is fed by the content reader */
     enum request_wait wait;
     bool suspended;
 
     /* inbound request */
     struct timespec start_real, start_mono;
-    char *target;        /* raw request target, as received */
+    char *target; /* raw request target, as received */
     size_t target_len;
-    size_t path_len;     /* target up to '?' */
-    const char *method;  /* arena copy */
+    size_t path_len;    /* target up to '?' */
+    const char *method; /* arena copy */
     bool is_head;
     bool has_body;
     int64_t content_length; /* -1 = chunked */
@@ -107,9 +107,8 @@ struct request {
 /* MHD callbacks, registered by the worker. */
 void *request_on_uri(void *cls, const char *uri, struct MHD_Connection *conn);
 enum MHD_Result request_on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls);
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls);
 void request_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                           enum MHD_RequestTerminationCode toe);
 

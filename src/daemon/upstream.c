@@ -276,10 +276,10 @@ static struct curl_slist *build_header_list(struct request *req,
         header_list_add(&b, "tracestate", 10, req->hop.tracestate, req->hop.tracestate_len);
     header_list_add(&b, req->config->request_id_header, strlen(req->config->request_id_header),
                     req->hop.x_trace_id, req->hop.x_trace_id_len);
-    if (info->forwarded_for && forwarded_for_is_plausible(info->forwarded_for,
-                                                          info->forwarded_for_len))
-        snprintf(forwarded_for, sizeof(forwarded_for), "%.*s, %s",
-                 (int)info->forwarded_for_len, info->forwarded_for, req->client_addr);
+    if (info->forwarded_for &&
+        forwarded_for_is_plausible(info->forwarded_for, info->forwarded_for_len))
+        snprintf(forwarded_for, sizeof(forwarded_for), "%.*s, %s", (int)info->forwarded_for_len,
+                 info->forwarded_for, req->client_addr);
     else
         snprintf(forwarded_for, sizeof(forwarded_for), "%s", req->client_addr);
     if (forwarded_for[0])
@@ -372,8 +372,8 @@ void upstream_finish(struct request *req, CURLcode result)
         trace_id[TRACEHOP_TRACE_ID_HEX_LEN] = '\0';
         tracehop_hex_format(span_id, req->hop.span_id, TRACEHOP_SPAN_ID_SIZE);
         span_id[TRACEHOP_SPAN_ID_HEX_LEN] = '\0';
-        diag_request(DIAG_WARN, trace_id, span_id, "upstream %s: %s%s",
-                     req->route->upstream.text, curl_easy_strerror(result),
+        diag_request(DIAG_WARN, trace_id, span_id, "upstream %s: %s%s", req->route->upstream.text,
+                     curl_easy_strerror(result),
                      req->header_overflow ? " (invalid or oversized response header)" : "");
     }
     request_on_upstream_done(req, result);
@@ -390,8 +390,7 @@ void upstream_classify(CURLcode result, struct upstream_failure *ret)
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
-        *ret = (struct upstream_failure){502, "upstream_connect_failed",
-                                         "upstream_connect_failed",
+        *ret = (struct upstream_failure){502, "upstream_connect_failed", "upstream_connect_failed",
                                          "could not connect to the upstream"};
         return;
     default:

@@ -28,10 +28,10 @@
 #include "upstream.h"
 #include "common/diag.h"
 
-#define TAG_CURL 0ull
-#define TAG_MHD  1ull
-#define TAG_WAKE 2ull
-#define TAG_SHIFT 32
+#define TAG_CURL   0ull
+#define TAG_MHD    1ull
+#define TAG_WAKE   2ull
+#define TAG_SHIFT  32
 #define MAX_EVENTS 128
 
 /* What we registered in epoll for a curl socket. A socket curl stops watching between two
@@ -225,8 +225,8 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
             *state |= CURL_FD_PARKED;
         return 0;
     }
-    unsigned want = ((what & CURL_POLL_IN) ? CURL_FD_IN : 0u) |
-                    ((what & CURL_POLL_OUT) ? CURL_FD_OUT : 0u);
+    unsigned want =
+        ((what & CURL_POLL_IN) ? CURL_FD_IN : 0u) | ((what & CURL_POLL_OUT) ? CURL_FD_OUT : 0u);
     if ((*state & CURL_FD_REGISTERED) && (*state & (CURL_FD_IN | CURL_FD_OUT)) == want) {
         *state &= (uint8_t)~CURL_FD_PARKED;
         return 0;
@@ -285,7 +285,8 @@ static void collect_finished_transfers(struct worker *w)
 
 /* --- MHD glue ----------------------------------------------------------------------------- */
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -309,11 +310,11 @@ static int start_daemon(struct worker *w, int listen_fd, char *error, size_t err
     if (connections < 1)
         connections = 1;
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0, NULL,
-        NULL, request_on_access, w, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
-        MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_URI_LOG_CALLBACK, request_on_uri, w,
-        MHD_OPTION_NOTIFY_COMPLETED, request_on_completed, w, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        pool, MHD_OPTION_CONNECTION_LIMIT, connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        request_on_access, w, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w, MHD_OPTION_LISTEN_SOCKET,
+        listen_fd, MHD_OPTION_URI_LOG_CALLBACK, request_on_uri, w, MHD_OPTION_NOTIFY_COMPLETED,
+        request_on_completed, w, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+        MHD_OPTION_CONNECTION_LIMIT, connections, MHD_OPTION_CONNECTION_TIMEOUT,
         c->client_timeout_s, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
     if (!d) {
         snprintf(error, error_size, "libmicrohttpd refused to start a daemon");

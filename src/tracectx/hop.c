@@ -48,8 +48,8 @@ static void decide_traceparent(const struct tracehop_hop_input *input, struct tr
         ret->traceparent_error = TRACEHOP_TP_DUPLICATE;
         return;
     }
-    ret->traceparent_error = tracehop_traceparent_parse(
-        input->traceparent[0].ptr, input->traceparent[0].len, &ret->incoming);
+    ret->traceparent_error = tracehop_traceparent_parse(input->traceparent[0].ptr,
+                                                        input->traceparent[0].len, &ret->incoming);
     ret->incoming_valid = ret->traceparent_error == TRACEHOP_TP_OK;
 }
 
@@ -95,15 +95,13 @@ static void continue_incoming_trace(const struct tracehop_hop_input *input,
 }
 
 static void start_new_trace(const struct tracehop_hop_input *input,
-                            const struct tracehop_hop_settings *settings,
-                            struct tracehop_hop *ret)
+                            const struct tracehop_hop_settings *settings, struct tracehop_hop *ret)
 {
-    bool keep_x_trace_id = settings->trust_incoming &&
-                           ret->x_trace_id_status == TRACEHOP_XID_ACCEPTED;
+    bool keep_x_trace_id =
+        settings->trust_incoming && ret->x_trace_id_status == TRACEHOP_XID_ACCEPTED;
     uint8_t uuid[TRACEHOP_TRACE_ID_SIZE];
 
-    ret->tracestate_status = input->tracestate_count > 0 ? TRACEHOP_TS_DROPPED
-                                                          : TRACEHOP_TS_ABSENT;
+    ret->tracestate_status = input->tracestate_count > 0 ? TRACEHOP_TS_DROPPED : TRACEHOP_TS_ABSENT;
     if (keep_x_trace_id && tracehop_uuid_parse(ret->x_trace_id, ret->x_trace_id_len, uuid) &&
         !is_all_zero(uuid, sizeof(uuid))) {
         memcpy(ret->trace_id, uuid, TRACEHOP_TRACE_ID_SIZE);
@@ -150,5 +148,6 @@ void tracehop_hop_decide(const struct tracehop_hop_input *input,
 
     do
         tracehop_random_span_id(ret->span_id);
-    while (ret->has_parent && memcmp(ret->span_id, ret->parent_span_id, TRACEHOP_SPAN_ID_SIZE) == 0);
+    while (ret->has_parent &&
+           memcmp(ret->span_id, ret->parent_span_id, TRACEHOP_SPAN_ID_SIZE) == 0);
 }

@@ -63,8 +63,7 @@ static bool key_is_valid(const char *key, size_t len)
     const char *at = memchr(key, '@', len);
 
     if (!at) {
-        return len >= 1 && len <= KEY_MAX && is_lcalpha(key[0]) &&
-               keychars_only(key + 1, len - 1);
+        return len >= 1 && len <= KEY_MAX && is_lcalpha(key[0]) && keychars_only(key + 1, len - 1);
     }
     size_t tenant_len = (size_t)(at - key);
     const char *system = at + 1;

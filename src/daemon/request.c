@@ -45,6 +45,8 @@
 #define BODY_BUFFER_SIZE      (64 * 1024)
 #define MAX_TRACESTATE_FIELDS 64
 #define MAX_CONNECTION_FIELDS 8
+/* How much of a refused request body we read (to be able to answer) before closing instead. */
+#define MAX_DISCARDED_BODY_BYTES (4u * 1024 * 1024)
 
 /* --- pool ---------------------------------------------------------------------------- */
 
@@ -349,7 +351,9 @@ static void decide_trace_without_headers(struct request *req)
 
 static enum MHD_Result on_headers(struct request *req, const char *method, const char *version)
 {
-    struct inbound_scan scan = {.req = req};
+    /* The request line counts against the header limit too, so that an oversized target
+     * gets tracehop's answer (with trace headers) rather than MHD's bare 414. */
+    struct inbound_scan scan = {.req = req, .header_bytes = req->target_len};
     int64_t content_length = 0;
 
     req->started = true;
@@ -360,6 +364,9 @@ static enum MHD_Result on_headers(struct request *req, const char *method, const
 
     if (!req->method || !req->target)
         set_error(req, 500, "internal_error", "bad_request", "out of memory");
+    if (req->target_len > req->config->max_header_bytes)
+        set_error(req, 414, "uri_too_long", "too_large",
+                  "the request target is longer than limits.max_header_bytes");
     if (scan.too_large)
         set_error(req, 431, "headers_too_large", "too_large",
                   "request header fields are larger than limits.max_header_bytes");
@@ -449,17 +456,21 @@ static enum MHD_Result on_body_data(struct request *req, const char *data, size_
 {
     size_t max_body = req->config->max_body_bytes;
 
-    if (max_body && req->bytes_received + *size > max_body) {
-        /* A chunked body over the limit: MHD cannot answer mid-body; close the connection. */
+    if (max_body && !req->error_status && req->bytes_received + *size > max_body) {
+        /* A chunked body over the limit. MHD can only answer once the request is read, so
+         * stop the upstream and discard the rest; the 413 goes out at the final call. */
         set_error(req, 413, "body_too_large", "too_large",
                   "the request body is larger than limits.max_body_bytes");
         upstream_cancel(req);
-        return MHD_NO;
     }
     if (req->upstream_done || req->error_status) {
-        /* The upstream already answered or failed: read and discard the rest of the body. */
+        /* The upstream already answered or failed, or we refuse the request: read and discard
+         * the rest of the body, but only so much: a client that keeps sending is cut off. */
         req->bytes_received += *size;
+        req->bytes_discarded += *size;
         *size = 0;
+        if (req->bytes_discarded > MAX_DISCARDED_BODY_BYTES)
+            return MHD_NO;
         return MHD_YES;
     }
     size_t taken = bytebuf_put(&req->up, data, *size);
@@ -695,7 +706,7 @@ void request_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls
     } else if (req->response_queued) {
         status = (unsigned)req->upstream_status;
     } else {
-        status = req->error_status; /* closed before any response; 0 if none decided */
+        status = 0; /* closed before any response: the log says null, as the wire did */
     }
     if (req->upstream_active)
         upstream_cancel(req);

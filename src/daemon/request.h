@@ -68,8 +68,9 @@ struct request {
     const char *host;
     const char *user_agent;
     char client_addr[64];
-    uint64_t bytes_received; /* request body bytes read from the client */
-    uint64_t bytes_sent;     /* response body bytes handed to the client */
+    uint64_t bytes_received;  /* request body bytes read from the client */
+    uint64_t bytes_discarded; /* of which thrown away (refused or already answered) */
+    uint64_t bytes_sent;      /* response body bytes handed to the client */
 
     /* trace context */
     struct tracehop_hop hop;

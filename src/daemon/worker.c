@@ -296,7 +296,12 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(text);
     while (n > 0 && text[n - 1] == '\n')
         text[--n] = '\0';
-    diag(DIAG_DEBUG, "libmicrohttpd: %s", text);
+    /* MHD answers some malformed requests itself (414, a garbage request line, headers beyond
+     * its buffer), without trace headers and, for the first two, without any callback, hence
+     * without an access-log line. Its log message is all we get: never hide it. */
+    bool refused = strstr(text, "HTTP response code is") != NULL;
+    diag(refused ? DIAG_WARN : DIAG_DEBUG, "libmicrohttpd%s: %s",
+         refused ? " answered a request itself" : "", text);
 }
 
 static int start_daemon(struct worker *w, int listen_fd, char *error, size_t error_size)

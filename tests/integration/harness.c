@@ -1,0 +1,1458 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The integration-test harness (contracts in harness.h).
+ *
+ * Waiting: log files are watched through inotify on their directory (any write there wakes us,
+ * and we re-read; the files are small), processes through a pidfd, sockets through poll. Each
+ * wait also has a deadline, and a short poll cap as a fallback should an event be missed, so a
+ * lost wake-up costs milliseconds rather than a hung test.
+ *
+ * Check runs every test in a forked child, while the fixture (an echo upstream and a daemon per
+ * test case) lives in the parent. The atexit clean-up therefore only kills the processes that
+ * the exiting process itself started.
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int remaining_ms(int64_t deadline)
+{
+    int64_t left = deadline - now_ms();
+    return left < 0 ? 0 : (int)left;
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("harness: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* --- processes ------------------------------------------------------------------------- */
+
+#define MAX_TRACKED 64
+
+static struct {
+    pid_t pid;
+    pid_t owner;
+} tracked[MAX_TRACKED];
+static bool cleanup_installed;
+
+static void kill_leftovers(void)
+{
+    pid_t self = getpid();
+    for (size_t i = 0; i < MAX_TRACKED; i++) {
+        if (tracked[i].pid > 0 && tracked[i].owner == self) {
+            kill(tracked[i].pid, SIGKILL);
+            waitpid(tracked[i].pid, NULL, 0);
+            tracked[i].pid = 0;
+        }
+    }
+}
+
+static void track(pid_t pid)
+{
+    if (!cleanup_installed) {
+        atexit(kill_leftovers);
+        cleanup_installed = true;
+    }
+    for (size_t i = 0; i < MAX_TRACKED; i++) {
+        if (tracked[i].pid == 0) {
+            tracked[i].pid = pid;
+            tracked[i].owner = getpid();
+            return;
+        }
+    }
+}
+
+static void untrack(pid_t pid)
+{
+    for (size_t i = 0; i < MAX_TRACKED; i++)
+        if (tracked[i].pid == pid)
+            tracked[i].pid = 0;
+}
+
+static int open_output(const char *path)
+{
+    return open(path ? path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+int harness_spawn(struct harness_process *p, char *const argv[], const char *stdout_path,
+                  const char *stderr_path, char *const env_extra[])
+{
+    size_t n_env = 0, n_extra = 0;
+    int in_fd = -1, out_fd = -1, err_fd = -1, rc = 0;
+    char **envp;
+
+    *p = (struct harness_process){.pidfd = -1};
+    for (char **e = environ; *e; e++)
+        n_env++;
+    while (env_extra && env_extra[n_extra])
+        n_extra++;
+    /* Built before fork: the child only calls async-signal-safe functions. */
+    envp = calloc(n_env + n_extra + 1, sizeof(char *));
+    if (!envp)
+        return -ENOMEM;
+    size_t k = 0;
+    for (char **e = environ; *e; e++)
+        if (strncmp(*e, "TRACEHOP_", 9) != 0)
+            envp[k++] = *e;
+    for (size_t i = 0; i < n_extra; i++)
+        envp[k++] = env_extra[i];
+
+    in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    out_fd = open_output(stdout_path);
+    err_fd = open_output(stderr_path);
+    if (in_fd < 0 || out_fd < 0 || err_fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+            _exit(127);
+        /* Die with the test process, whatever way it ends. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        execve(argv[0], argv, envp);
+        _exit(127);
+    }
+    p->pid = pid;
+    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    track(pid);
+out:
+    if (in_fd >= 0)
+        close(in_fd);
+    if (out_fd >= 0)
+        close(out_fd);
+    if (err_fd >= 0)
+        close(err_fd);
+    free(envp);
+    return rc;
+}
+
+static void mark_reaped(struct harness_process *p, int status)
+{
+    p->reaped = true;
+    p->status = status;
+    untrack(p->pid);
+    if (p->pidfd >= 0) {
+        close(p->pidfd);
+        p->pidfd = -1;
+    }
+}
+
+bool harness_process_wait(struct harness_process *p, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+
+    if (p->reaped)
+        return true;
+    if (p->pid <= 0)
+        return false;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(p->pid, &status, WNOHANG);
+        if (r == p->pid) {
+            mark_reaped(p, status);
+            return true;
+        }
+        if (r < 0 && errno != EINTR) {
+            say("waitpid(%d): %s", (int)p->pid, strerror(errno));
+            return false;
+        }
+        int left = remaining_ms(deadline);
+        if (left == 0)
+            return false;
+        if (p->pidfd >= 0) {
+            struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+            poll(&pfd, 1, left);
+        } else {
+            poll(NULL, 0, left < 10 ? left : 10);
+        }
+    }
+}
+
+int harness_exit_code(const struct harness_process *p)
+{
+    if (!p->reaped)
+        return -1;
+    if (WIFEXITED(p->status))
+        return WEXITSTATUS(p->status);
+    if (WIFSIGNALED(p->status))
+        return 128 + WTERMSIG(p->status);
+    return -1;
+}
+
+int harness_process_stop(struct harness_process *p, int timeout_ms)
+{
+    if (p->pid <= 0)
+        return -1;
+    if (!p->reaped) {
+        kill(p->pid, SIGTERM);
+        if (!harness_process_wait(p, timeout_ms)) {
+            say("pid %d still running %d ms after SIGTERM: SIGKILL", (int)p->pid, timeout_ms);
+            kill(p->pid, SIGKILL);
+            harness_process_wait(p, 5000);
+        }
+    }
+    return harness_exit_code(p);
+}
+
+long harness_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kib = strtol(line + 6, NULL, 10);
+    fclose(f);
+    return kib;
+}
+
+/* --- temporary directories and files ----------------------------------------------------- */
+
+int harness_tmpdir(char *out, size_t size)
+{
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base || strlen(base) > 60) /* unix socket paths must stay short */
+        base = "/tmp";
+    if ((size_t)snprintf(out, size, "%s/tracehop-it-XXXXXX", base) >= size)
+        return -ENAMETOOLONG;
+    return mkdtemp(out) ? 0 : -errno;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void harness_tmpdir_remove(const char *dir)
+{
+    if (!dir || !dir[0])
+        return;
+    if (getenv("HARNESS_KEEP")) {
+        say("keeping %s", dir);
+        return;
+    }
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int harness_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "we");
+    if (!f)
+        return -errno;
+    size_t len = strlen(text);
+    bool ok = fwrite(text, 1, len, f) == len;
+    if (fclose(f) != 0 || !ok)
+        return -EIO;
+    return 0;
+}
+
+char *harness_read_file(const char *path, size_t *ret_len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t cap = 4096, len = 0;
+    char *buf;
+
+    if (fd < 0)
+        return NULL;
+    buf = malloc(cap);
+    for (;;) {
+        if (!buf)
+            break;
+        if (cap - len < 4096) {
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + len, cap - len - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    if (buf) {
+        buf[len] = '\0';
+        if (ret_len)
+            *ret_len = len;
+    }
+    return buf;
+}
+
+/* --- waiting on files ------------------------------------------------------------------ */
+
+/*
+ * Call ready(arg) until it returns true, re-checking whenever something in the directory of
+ * `path` changes, for at most timeout_ms. Stops early (after one last check) when `watch`
+ * exits. Returns what the last call of ready returned.
+ */
+static bool wait_for_file(const char *path, bool (*ready)(void *arg), void *arg, int timeout_ms,
+                          struct harness_process *watch)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    char dir[HARNESS_PATH_MAX];
+    int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    bool done = false;
+
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    if (ifd >= 0 &&
+        inotify_add_watch(ifd, dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+        close(ifd);
+        ifd = -1;
+    }
+    for (;;) {
+        if ((done = ready(arg)))
+            break;
+        int left = remaining_ms(deadline);
+        if (left == 0)
+            break;
+        struct pollfd pfds[2] = {{.fd = ifd, .events = POLLIN}, {.fd = -1, .events = POLLIN}};
+        if (watch && !watch->reaped && watch->pidfd >= 0)
+            pfds[1].fd = watch->pidfd;
+        poll(pfds, 2, left < 250 ? left : 250);
+        if (pfds[0].revents & POLLIN) {
+            char events[4096];
+            while (read(ifd, events, sizeof(events)) > 0)
+                ;
+        }
+        if (pfds[1].revents & POLLIN) {
+            done = ready(arg);
+            break; /* the writer is gone: nothing more will come */
+        }
+    }
+    if (ifd >= 0)
+        close(ifd);
+    return done;
+}
+
+static bool file_exists_ready(void *arg)
+{
+    return access(arg, F_OK) == 0;
+}
+
+bool harness_wait_file_exists(const char *path, int timeout_ms)
+{
+    return wait_for_file(path, file_exists_ready, (void *)path, timeout_ms, NULL);
+}
+
+static json_t *jsonl_parse(const char *path, size_t *ret_invalid)
+{
+    json_t *all = json_array();
+    size_t len = 0, invalid = 0;
+    char *text = harness_read_file(path, &len);
+
+    if (text) {
+        const char *p = text, *end = text + len;
+        while (p < end) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            if (!nl)
+                break; /* a line still being written */
+            if (nl > p) {
+                json_t *o = json_loadb(p, (size_t)(nl - p), 0, NULL);
+                if (json_is_object(o))
+                    json_array_append_new(all, o);
+                else {
+                    json_decref(o);
+                    invalid++;
+                }
+            }
+            p = nl + 1;
+        }
+        free(text);
+    }
+    if (ret_invalid)
+        *ret_invalid = invalid;
+    return all;
+}
+
+json_t *harness_jsonl_read(const char *path)
+{
+    return jsonl_parse(path, NULL);
+}
+
+struct jsonl_wait {
+    const char *path;
+    harness_match_fn match;
+    const void *arg;
+    size_t want;
+    json_t *matches;
+};
+
+static bool jsonl_ready(void *arg)
+{
+    struct jsonl_wait *w = arg;
+    json_t *all = jsonl_parse(w->path, NULL);
+    size_t i;
+    json_t *o;
+
+    json_decref(w->matches);
+    w->matches = json_array();
+    json_array_foreach(all, i, o) if (!w->match || w->match(o, w->arg))
+        json_array_append(w->matches, o);
+    json_decref(all);
+    return json_array_size(w->matches) >= w->want;
+}
+
+json_t *harness_jsonl_wait(const char *path, harness_match_fn match, const void *arg, size_t want,
+                           int timeout_ms, struct harness_process *watch)
+{
+    struct jsonl_wait w = {.path = path, .match = match, .arg = arg, .want = want};
+
+    if (!wait_for_file(path, jsonl_ready, &w, timeout_ms, watch) && timeout_ms > 0)
+        say("waited %d ms for %zu matching lines in %s, found %zu", timeout_ms, want, path,
+            json_array_size(w.matches));
+    return w.matches;
+}
+
+json_t *harness_jsonl_wait_one(const char *path, harness_match_fn match, const void *arg)
+{
+    json_t *all = harness_jsonl_wait(path, match, arg, 1, HARNESS_WAIT_MS, NULL);
+    json_t *first = json_incref(json_array_get(all, 0));
+    json_decref(all);
+    return first;
+}
+
+bool harness_match_field(json_t *object, const void *arg)
+{
+    const struct harness_field_match *m = arg;
+    json_t *v = json_object_get(object, m->key);
+    if (!m->value)
+        return json_is_null(v);
+    return json_is_string(v) && strcmp(json_string_value(v), m->value) == 0;
+}
+
+bool harness_match_field_prefix(json_t *object, const void *arg)
+{
+    const struct harness_field_match *m = arg;
+    json_t *v = json_object_get(object, m->key);
+    return json_is_string(v) && strncmp(json_string_value(v), m->value, strlen(m->value)) == 0;
+}
+
+bool harness_match_record_header(json_t *object, const void *arg)
+{
+    const struct harness_field_match *m = arg;
+    const char *v = harness_record_header(object, m->key);
+    return v && strcmp(v, m->value) == 0;
+}
+
+const char *harness_json_str(json_t *object, const char *key)
+{
+    return json_string_value(json_object_get(object, key));
+}
+
+bool harness_json_is_null(json_t *object, const char *key)
+{
+    return json_is_null(json_object_get(object, key));
+}
+
+json_int_t harness_json_int(json_t *object, const char *key, json_int_t def)
+{
+    json_t *v = json_object_get(object, key);
+    return json_is_integer(v) ? json_integer_value(v) : def;
+}
+
+const char *harness_record_header(json_t *record, const char *name)
+{
+    size_t i;
+    json_t *pair;
+
+    json_array_foreach(json_object_get(record, "headers"), i, pair)
+    {
+        const char *n = json_string_value(json_array_get(pair, 0));
+        if (n && strcasecmp(n, name) == 0)
+            return json_string_value(json_array_get(pair, 1));
+    }
+    return NULL;
+}
+
+size_t harness_record_header_count(json_t *record, const char *name)
+{
+    size_t i, count = 0;
+    json_t *pair;
+
+    json_array_foreach(json_object_get(record, "headers"), i, pair)
+    {
+        const char *n = json_string_value(json_array_get(pair, 0));
+        if (n && strcasecmp(n, name) == 0)
+            count++;
+    }
+    return count;
+}
+
+/* --- the echo upstream and the daemon ----------------------------------------------------- */
+
+struct line_prefix_wait {
+    const char *path;
+    const char *prefix;
+    char line[256];
+};
+
+static bool line_prefix_ready(void *arg)
+{
+    struct line_prefix_wait *w = arg;
+    char *text = harness_read_file(w->path, NULL);
+    bool found = false;
+
+    for (char *line = text; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (!nl)
+            break;
+        *nl = '\0';
+        if (strncmp(line, w->prefix, strlen(w->prefix)) == 0) {
+            snprintf(w->line, sizeof(w->line), "%s", line);
+            found = true;
+            break;
+        }
+        line = nl + 1;
+    }
+    free(text);
+    return found;
+}
+
+static void dump_file(const char *what, const char *path)
+{
+    char *text = harness_read_file(path, NULL);
+    say("--- %s (%s) ---\n%s--- end ---", what, path, text ? text : "(unreadable)\n");
+    free(text);
+}
+
+static const char *binary(const char *variable)
+{
+    const char *path = getenv(variable);
+    if (!path || !*path)
+        say("%s is not set: run the tests through meson", variable);
+    return path;
+}
+
+int harness_echo_start(struct harness_echo *e, const char *dir, bool unix_socket)
+{
+    const char *bin = binary("ECHO_UPSTREAM_BIN");
+    int rc;
+
+    *e = (struct harness_echo){0};
+    if (!bin)
+        return -ENOENT;
+    snprintf(e->record_path, sizeof(e->record_path), "%s/echo-record.jsonl", dir);
+    snprintf(e->stdout_path, sizeof(e->stdout_path), "%s/echo.out", dir);
+    snprintf(e->stderr_path, sizeof(e->stderr_path), "%s/echo.err", dir);
+    snprintf(e->unix_path, sizeof(e->unix_path), "%s/echo.sock", dir);
+    char *argv[] = {(char *)bin,
+                    unix_socket ? "--unix" : "--listen",
+                    unix_socket ? e->unix_path : "127.0.0.1:0",
+                    "--record",
+                    e->record_path,
+                    NULL};
+    if ((rc = harness_spawn(&e->proc, argv, e->stdout_path, e->stderr_path, NULL)) < 0)
+        return rc;
+
+    struct line_prefix_wait w = {.path = e->stdout_path, .prefix = "listening on "};
+    if (!wait_for_file(e->stdout_path, line_prefix_ready, &w, HARNESS_WAIT_MS, &e->proc)) {
+        say("echo-upstream did not say where it listens");
+        dump_file("echo-upstream stderr", e->stderr_path);
+        harness_process_stop(&e->proc, 2000);
+        return -ETIMEDOUT;
+    }
+    if (unix_socket) {
+        snprintf(e->url, sizeof(e->url), "unix:%s", e->unix_path);
+        return 0;
+    }
+    const char *colon = strrchr(w.line, ':');
+    e->port = colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
+    snprintf(e->url, sizeof(e->url), "http://127.0.0.1:%u", e->port);
+    if (e->port == 0 || !harness_wait_port_open(e->port, HARNESS_WAIT_MS)) {
+        say("echo-upstream: bad or closed port in '%s'", w.line);
+        harness_process_stop(&e->proc, 2000);
+        return -EIO;
+    }
+    return 0;
+}
+
+int harness_echo_stop(struct harness_echo *e)
+{
+    int rc = harness_process_stop(&e->proc, 5000);
+    if (rc != 0 && e->proc.pid > 0)
+        dump_file("echo-upstream stderr", e->stderr_path);
+    return rc;
+}
+
+json_t *harness_echo_record(struct harness_echo *e, const char *name, const char *value)
+{
+    struct harness_field_match m = {name, value};
+    return harness_jsonl_wait_one(e->record_path, harness_match_record_header, &m);
+}
+
+/* config_json with every "{ECHO}" replaced by url; caller frees. */
+static char *expand_config(const char *config_json, const char *url)
+{
+    size_t n = 0, url_len = url ? strlen(url) : 0;
+    for (const char *p = config_json; (p = strstr(p, "{ECHO}")); p += 6)
+        n++;
+    char *out = malloc(strlen(config_json) + n * url_len + 1);
+    if (!out)
+        return NULL;
+    char *o = out;
+    for (const char *p = config_json; *p;) {
+        if (strncmp(p, "{ECHO}", 6) == 0) {
+            memcpy(o, url, url_len);
+            o += url_len;
+            p += 6;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+struct listening_wait {
+    const char *path;
+    unsigned port;
+};
+
+static bool listening_ready(void *arg)
+{
+    struct listening_wait *w = arg;
+    json_t *all = jsonl_parse(w->path, NULL);
+    size_t i;
+    json_t *o;
+    static const char prefix[] = "listening on 127.0.0.1:";
+
+    json_array_foreach(all, i, o)
+    {
+        const char *message = harness_json_str(o, "message");
+        if (message && strncmp(message, prefix, sizeof(prefix) - 1) == 0) {
+            w->port = (unsigned)strtoul(message + sizeof(prefix) - 1, NULL, 10);
+            break;
+        }
+    }
+    json_decref(all);
+    return w->port != 0;
+}
+
+int harness_daemon_start(struct harness_daemon *d, const char *dir, const char *config_json,
+                         const char *echo_url, const char *const *args)
+{
+    static unsigned counter;
+    const char *bin = binary("TRACEHOP_BIN");
+    char *argv[64];
+    size_t argc = 0;
+    unsigned n = ++counter;
+    int rc;
+
+    *d = (struct harness_daemon){0};
+    if (!bin)
+        return -ENOENT;
+    /* Unique per process too: Check forks a child per test, each with its own counter. */
+    snprintf(d->access_log, sizeof(d->access_log), "%s/access-%d-%u.log", dir, (int)getpid(), n);
+    snprintf(d->stderr_path, sizeof(d->stderr_path), "%s/tracehop-%d-%u.err", dir, (int)getpid(),
+             n);
+    argv[argc++] = (char *)bin;
+    argv[argc++] = "--listen";
+    argv[argc++] = "127.0.0.1:0";
+    argv[argc++] = "--access-log";
+    argv[argc++] = d->access_log;
+    argv[argc++] = "--workers";
+    argv[argc++] = "2";
+    argv[argc++] = "--admin-listen";
+    argv[argc++] = "off";
+    if (config_json) {
+        char *text = expand_config(config_json, echo_url);
+        snprintf(d->config_path, sizeof(d->config_path), "%s/config-%d-%u.json", dir, (int)getpid(),
+                 n);
+        rc = text ? harness_write_file(d->config_path, text) : -ENOMEM;
+        free(text);
+        if (rc < 0)
+            return rc;
+        argv[argc++] = "--config";
+        argv[argc++] = d->config_path;
+    }
+    for (size_t i = 0; args && args[i] && argc < 63; i++)
+        argv[argc++] = (char *)args[i];
+    argv[argc] = NULL;
+
+    if ((rc = harness_spawn(&d->proc, argv, NULL, d->stderr_path, NULL)) < 0)
+        return rc;
+    struct listening_wait w = {.path = d->stderr_path};
+    if (!wait_for_file(d->stderr_path, listening_ready, &w, HARNESS_WAIT_MS, &d->proc)) {
+        say("tracehop did not report 'listening on 127.0.0.1:PORT'");
+        dump_file("tracehop stderr", d->stderr_path);
+        harness_process_stop(&d->proc, 2000);
+        return -ETIMEDOUT;
+    }
+    d->port = w.port;
+    if (!harness_wait_port_open(d->port, HARNESS_WAIT_MS)) {
+        say("tracehop said it listens on port %u, but it does not accept", d->port);
+        harness_process_stop(&d->proc, 2000);
+        return -EIO;
+    }
+    return 0;
+}
+
+int harness_daemon_stop(struct harness_daemon *d)
+{
+    int rc = harness_process_stop(&d->proc, 15000);
+    if (rc != 0 && d->proc.pid > 0)
+        dump_file("tracehop stderr", d->stderr_path);
+    return rc;
+}
+
+json_t *harness_log_line(struct harness_daemon *d, const char *key, const char *value)
+{
+    struct harness_field_match m = {key, value};
+    json_t *line = harness_jsonl_wait_one(d->access_log, harness_match_field, &m);
+    if (!line)
+        say("no access-log line with %s = %s", key, value ? value : "null");
+    return line;
+}
+
+const char *harness_log_schema_error(json_t *line)
+{
+    /* s: string, S: string or null, n: number, N: number or null, i: integer. */
+    static const struct {
+        const char *key, *types;
+    } fields[] = {
+        {"time", "s"},
+        {"service", "s"},
+        {"trace_id", "s"},
+        {"span_id", "s"},
+        {"parent_span_id", "S"},
+        {"trace_flags", "s"},
+        {"x_trace_id", "s"},
+        {"method", "S"},
+        {"path", "S"},
+        {"query", "S"},
+        {"status", "N"},
+        {"duration_ms", "n"},
+        {"route", "S"},
+        {"upstream", "S"},
+        {"upstream_status", "N"},
+        {"upstream_duration_ms", "N"},
+        {"bytes_received", "i"},
+        {"bytes_sent", "i"},
+        {"client_addr", "S"},
+        {"user_agent", "S"},
+        {"outcome", "s"},
+    };
+    static char why[160];
+
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        json_t *v = json_object_get(line, fields[i].key);
+        char t = fields[i].types[0];
+        bool ok = v && ((t == 's' && json_is_string(v)) ||
+                        (t == 'S' && (json_is_string(v) || json_is_null(v))) ||
+                        (t == 'n' && json_is_number(v)) ||
+                        (t == 'N' && (json_is_number(v) || json_is_null(v))) ||
+                        (t == 'i' && json_is_integer(v)));
+        if (!ok) {
+            snprintf(why, sizeof(why), "field %s is %s", fields[i].key,
+                     v ? "of the wrong type" : "missing");
+            return why;
+        }
+    }
+    const char *time_text = harness_json_str(line, "time");
+    struct tm tm = {0};
+    const char *rest = strptime(time_text, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest || strlen(time_text) != 24 || rest[0] != '.' || !isdigit((unsigned char)rest[1]) ||
+        !isdigit((unsigned char)rest[2]) || !isdigit((unsigned char)rest[3]) || rest[4] != 'Z') {
+        snprintf(why, sizeof(why), "time '%s' is not RFC 3339 UTC with milliseconds", time_text);
+        return why;
+    }
+    time_t when = timegm(&tm), now = time(NULL);
+    if (when < now - 60 || when > now + 60) {
+        snprintf(why, sizeof(why), "time '%s' is not now (UTC)", time_text);
+        return why;
+    }
+    const char *trace_id = harness_json_str(line, "trace_id");
+    const char *span_id = harness_json_str(line, "span_id");
+    if (strlen(trace_id) != 32 || !harness_is_lower_hex(trace_id, 32) || strlen(span_id) != 16 ||
+        !harness_is_lower_hex(span_id, 16))
+        return "trace_id or span_id is not lowercase hex of the right length";
+    return NULL;
+}
+
+void harness_daemon_dump_stderr(const struct harness_daemon *d)
+{
+    dump_file("tracehop stderr", d->stderr_path);
+}
+
+int harness_env_start(struct harness_env *env, const char *config_json)
+{
+    int rc;
+
+    *env = (struct harness_env){0};
+    if ((rc = harness_tmpdir(env->dir, sizeof(env->dir))) < 0)
+        return rc;
+    if ((rc = harness_echo_start(&env->echo, env->dir, false)) < 0)
+        return rc;
+    if (config_json)
+        return harness_daemon_start(&env->daemon, env->dir, config_json, env->echo.url, NULL);
+    const char *args[] = {"--upstream", env->echo.url, NULL};
+    return harness_daemon_start(&env->daemon, env->dir, NULL, NULL, args);
+}
+
+void harness_env_stop(struct harness_env *env)
+{
+    if (env->daemon.proc.pid > 0) {
+        int rc = harness_daemon_stop(&env->daemon);
+        if (rc != 0)
+            say("tracehop exited with %d at the end of the test case (expected 0)", rc);
+    }
+    if (env->echo.proc.pid > 0)
+        harness_echo_stop(&env->echo);
+    harness_tmpdir_remove(env->dir);
+    env->dir[0] = '\0';
+}
+
+/* --- sockets --------------------------------------------------------------------------- */
+
+/* A connected socket to 127.0.0.1:port, or -errno. */
+static int connect_once(unsigned port, int timeout_ms)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        if (errno != EINPROGRESS) {
+            int err = errno;
+            close(fd);
+            return -err;
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (poll(&pfd, 1, timeout_ms) <= 0) {
+            close(fd);
+            return -ETIMEDOUT;
+        }
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+            close(fd);
+            return -err;
+        }
+    }
+    int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    return fd;
+}
+
+bool harness_wait_port_open(unsigned port, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        int fd = connect_once(port, remaining_ms(deadline));
+        if (fd >= 0) {
+            close(fd);
+            return true;
+        }
+        int left = remaining_ms(deadline);
+        if (left == 0)
+            return false;
+        poll(NULL, 0, left < 10 ? left : 10); /* nothing to wait on but the clock */
+    }
+}
+
+bool harness_wait_port_refused(unsigned port, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        int fd = connect_once(port, remaining_ms(deadline));
+        if (fd == -ECONNREFUSED)
+            return true;
+        if (fd >= 0)
+            close(fd);
+        int left = remaining_ms(deadline);
+        if (left == 0)
+            return false;
+        poll(NULL, 0, left < 5 ? left : 5);
+    }
+}
+
+unsigned harness_closed_port(void)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    socklen_t len = sizeof(addr);
+    unsigned port = 0;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
+        port = ntohs(addr.sin_port);
+    if (fd >= 0)
+        close(fd); /* never listened: connecting is refused */
+    return port;
+}
+
+/* --- the client -------------------------------------------------------------------------- */
+
+static void response_add_header(struct harness_response *rs, const char *name, size_t name_len,
+                                const char *value, size_t value_len)
+{
+    while (value_len > 0 && (*value == ' ' || *value == '\t'))
+        value++, value_len--;
+    while (value_len > 0 && (value[value_len - 1] == ' ' || value[value_len - 1] == '\t'))
+        value_len--;
+    struct harness_header *h =
+        realloc(rs->headers, (rs->headers_count + 1) * sizeof(struct harness_header));
+    if (!h)
+        return;
+    rs->headers = h;
+    h[rs->headers_count].name = strndup(name, name_len);
+    h[rs->headers_count].value = strndup(value, value_len);
+    rs->headers_count++;
+}
+
+static void response_clear_headers(struct harness_response *rs)
+{
+    for (size_t i = 0; i < rs->headers_count; i++) {
+        free(rs->headers[i].name);
+        free(rs->headers[i].value);
+    }
+    free(rs->headers);
+    rs->headers = NULL;
+    rs->headers_count = 0;
+}
+
+static void response_add_body(struct harness_response *rs, const char *data, size_t len, bool keep)
+{
+    rs->body_hash = harness_fnv1a64(rs->body_hash, data, len);
+    if (keep) {
+        char *bigger = realloc(rs->body, rs->body_len + len + 1);
+        if (!bigger)
+            return;
+        rs->body = bigger;
+        memcpy(rs->body + rs->body_len, data, len);
+        rs->body[rs->body_len + len] = '\0';
+    }
+    rs->body_len += len;
+}
+
+static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
+{
+    struct harness_transfer *t = userdata;
+    size_t n = size * nitems, len = n;
+
+    if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        response_clear_headers(&t->response); /* a new block (after 1xx) starts over */
+        return n;
+    }
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        len--;
+    const char *colon = memchr(line, ':', len);
+    if (len > 0 && colon)
+        response_add_header(&t->response, line, (size_t)(colon - line), colon + 1,
+                            len - (size_t)(colon - line) - 1);
+    return n;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct harness_transfer *t = userdata;
+    response_add_body(&t->response, data, size * nmemb, !t->request.discard_body);
+    if (t->request.abort_after_bytes && t->response.body_len >= t->request.abort_after_bytes)
+        return 0; /* curl aborts the transfer and closes the connection */
+    return size * nmemb;
+}
+
+static size_t on_read(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+    struct harness_transfer *t = userdata;
+    size_t max = size * nitems;
+    uint64_t total =
+        t->request.pattern_body_bytes ? t->request.pattern_body_bytes : t->request.body_len;
+    uint64_t left = total - t->upload_pos;
+    size_t n = left < max ? (size_t)left : max;
+
+    if (t->request.pattern_body_bytes)
+        harness_pattern_fill(buffer, n, t->upload_pos);
+    else
+        memcpy(buffer, (const char *)t->request.body + t->upload_pos, n);
+    t->upload_pos += n;
+    return n;
+}
+
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct harness_transfer *t = userdata;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    if (t->request.progress)
+        t->request.progress(t->request.progress_arg);
+    return 0;
+}
+
+struct harness_transfer *harness_transfer_new(CURL *easy, unsigned port,
+                                              const struct harness_request *rq)
+{
+    struct harness_transfer *t = calloc(1, sizeof(*t));
+    char url[64];
+    bool has_expect = false;
+
+    if (!t)
+        return NULL;
+    t->easy = easy ? easy : curl_easy_init();
+    t->owns_easy = !easy;
+    t->request = *rq;
+    t->response.body_hash = HARNESS_FNV_OFFSET;
+    if (!t->easy) {
+        free(t);
+        return NULL;
+    }
+    CURL *e = t->easy;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/", port);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, rq->target ? rq->target : "/");
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, rq->timeout_ms ? rq->timeout_ms : 15000L);
+    curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->response.error);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    /* The method, from a clean slate (a reused handle remembers the last one). */
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+    const char *method = rq->method ? rq->method : "GET";
+    bool has_body = rq->body || rq->pattern_body_bytes;
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (has_body) {
+        curl_off_t size =
+            rq->pattern_body_bytes ? (curl_off_t)rq->pattern_body_bytes : (curl_off_t)rq->body_len;
+        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(e, CURLOPT_READDATA, t);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, rq->chunked ? (curl_off_t)-1 : size);
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    }
+    for (size_t i = 0; rq->headers && rq->headers[i]; i++) {
+        if (strncasecmp(rq->headers[i], "Expect:", 7) == 0)
+            has_expect = true;
+        t->header_list = curl_slist_append(t->header_list, rq->headers[i]);
+    }
+    if (!has_expect) /* curl would add "Expect: 100-continue" to larger uploads */
+        t->header_list = curl_slist_append(t->header_list, "Expect:");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->header_list);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, rq->progress ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, t);
+    return t;
+}
+
+void harness_transfer_done(struct harness_transfer *t, CURLcode result)
+{
+    struct harness_response *rs = &t->response;
+
+    rs->result = result;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &rs->status);
+    curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &rs->total_s);
+    curl_easy_getinfo(t->easy, CURLINFO_LOCAL_PORT, &rs->local_port);
+    curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &rs->connects);
+    if (!rs->body && !t->request.discard_body)
+        rs->body = calloc(1, 1);
+    if (result != CURLE_OK && !rs->error[0])
+        snprintf(rs->error, sizeof(rs->error), "%s", curl_easy_strerror(result));
+}
+
+void harness_transfer_free(struct harness_transfer *t)
+{
+    if (!t)
+        return;
+    curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
+    if (t->owns_easy)
+        curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->header_list);
+    harness_response_free(&t->response);
+    free(t);
+}
+
+void harness_http_on(CURL *easy, unsigned port, const struct harness_request *rq,
+                     struct harness_response *rs)
+{
+    struct harness_transfer *t = harness_transfer_new(easy, port, rq);
+
+    *rs = (struct harness_response){.result = CURLE_OUT_OF_MEMORY};
+    if (!t)
+        return;
+    harness_transfer_done(t, curl_easy_perform(t->easy));
+    *rs = t->response;
+    t->response = (struct harness_response){0};
+    harness_transfer_free(t);
+}
+
+void harness_http(unsigned port, const struct harness_request *rq, struct harness_response *rs)
+{
+    harness_http_on(NULL, port, rq, rs);
+}
+
+/*
+ * Try to parse one complete response from buf[0..len); `eof`: the peer closed. Returns true
+ * when rs holds a complete response.
+ */
+static bool parse_raw_response(const char *buf, size_t len, bool eof, bool head,
+                               struct harness_response *rs)
+{
+    const char *p = buf, *end = buf + len;
+
+    for (;;) {
+        const char *blank = memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
+        if (!blank)
+            return false;
+        if ((size_t)(end - p) < 12 || memcmp(p, "HTTP/1.", 7) != 0)
+            return false;
+        long status = strtol(p + 9, NULL, 10);
+        response_clear_headers(rs);
+        const char *line = memchr(p, '\n', (size_t)(blank - p)) + 1;
+        while (line && line < blank + 2) {
+            const char *nl = memmem(line, (size_t)(blank + 2 - line), "\r\n", 2);
+            if (!nl)
+                break;
+            const char *colon = memchr(line, ':', (size_t)(nl - line));
+            if (colon)
+                response_add_header(rs, line, (size_t)(colon - line), colon + 1,
+                                    (size_t)(nl - colon - 1));
+            line = nl + 2;
+        }
+        p = blank + 4;
+        if (status >= 100 && status < 200)
+            continue; /* an interim response: the final one follows */
+        rs->status = status;
+        break;
+    }
+    rs->body_len = 0;
+    rs->body_hash = HARNESS_FNV_OFFSET;
+    free(rs->body);
+    rs->body = calloc(1, 1);
+    if (head || rs->status == 204 || rs->status == 304)
+        return true;
+    const char *te = harness_header(rs, "Transfer-Encoding");
+    const char *cl = harness_header(rs, "Content-Length");
+    if (te && strcasecmp(te, "chunked") == 0) {
+        for (;;) {
+            const char *nl = memmem(p, (size_t)(end - p), "\r\n", 2);
+            if (!nl)
+                return false;
+            size_t chunk = strtoul(p, NULL, 16);
+            p = nl + 2;
+            if (chunk == 0) /* trailers (none expected), then the final CRLF */
+                return memmem(p - 2, (size_t)(end - p + 2), "\r\n\r\n", 4) != NULL;
+            if ((size_t)(end - p) < chunk + 2)
+                return false;
+            response_add_body(rs, p, chunk, true);
+            p += chunk + 2;
+        }
+    }
+    if (cl) {
+        size_t want = strtoul(cl, NULL, 10);
+        if ((size_t)(end - p) < want)
+            return false;
+        response_add_body(rs, p, want, true);
+        return true;
+    }
+    if (!eof)
+        return false;
+    response_add_body(rs, p, (size_t)(end - p), true);
+    return true;
+}
+
+int harness_raw(unsigned port, const char *data, size_t len, bool head, int timeout_ms,
+                struct harness_response *rs)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    size_t cap = 65536, got = 0;
+    char *buf = malloc(cap);
+    bool complete = false, eof = false;
+    int fd;
+
+    *rs = (struct harness_response){.result = CURLE_RECV_ERROR, .body_hash = HARNESS_FNV_OFFSET};
+    if (!buf)
+        return -1;
+    fd = connect_once(port, timeout_ms);
+    if (fd < 0) {
+        snprintf(rs->error, sizeof(rs->error), "connect: %s", strerror(-fd));
+        free(buf);
+        return -1;
+    }
+    for (size_t sent = 0; sent < len;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        if (poll(&pfd, 1, remaining_ms(deadline)) <= 0)
+            break;
+        ssize_t w = send(fd, data + sent, len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (w < 0) {
+            snprintf(rs->error, sizeof(rs->error), "send: %s", strerror(errno));
+            break; /* the server may have answered and closed: read what it said */
+        }
+        sent += (size_t)w;
+    }
+    while (!complete && !eof) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int left = remaining_ms(deadline);
+        if (left == 0 || poll(&pfd, 1, left) <= 0) {
+            rs->result = CURLE_OPERATION_TIMEDOUT;
+            snprintf(rs->error, sizeof(rs->error), "timed out after %d ms", timeout_ms);
+            break;
+        }
+        if (cap - got < 4096) {
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger)
+                break;
+            buf = bigger;
+            cap *= 2;
+        }
+        ssize_t r = recv(fd, buf + got, cap - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            eof = true;
+        else
+            got += (size_t)r;
+        complete = parse_raw_response(buf, got, eof, head, rs);
+    }
+    close(fd);
+    free(buf);
+    if (!complete) {
+        rs->status = 0;
+        if (!rs->error[0])
+            snprintf(rs->error, sizeof(rs->error),
+                     "connection closed after %zu bytes without "
+                     "a complete response",
+                     got);
+        return -1;
+    }
+    rs->result = CURLE_OK;
+    return 0;
+}
+
+void harness_response_free(struct harness_response *rs)
+{
+    response_clear_headers(rs);
+    free(rs->body);
+    rs->body = NULL;
+}
+
+const char *harness_header(const struct harness_response *rs, const char *name)
+{
+    for (size_t i = 0; i < rs->headers_count; i++)
+        if (strcasecmp(rs->headers[i].name, name) == 0)
+            return rs->headers[i].value;
+    return NULL;
+}
+
+size_t harness_header_count(const struct harness_response *rs, const char *name)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < rs->headers_count; i++)
+        if (strcasecmp(rs->headers[i].name, name) == 0)
+            count++;
+    return count;
+}
+
+json_t *harness_response_json(const struct harness_response *rs)
+{
+    if (!rs->body)
+        return NULL;
+    return json_loadb(rs->body, rs->body_len, 0, NULL);
+}
+
+/* --- trace context and data ----------------------------------------------------------- */
+
+bool harness_is_lower_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+bool harness_traceparent_split(const char *tp, char trace_id[33], char span_id[17], char flags[3])
+{
+    if (!tp || strlen(tp) != 55 || strncmp(tp, "00-", 3) != 0 || tp[35] != '-' || tp[52] != '-' ||
+        !harness_is_lower_hex(tp + 3, 32) || !harness_is_lower_hex(tp + 36, 16) ||
+        !harness_is_lower_hex(tp + 53, 2))
+        return false;
+    memcpy(trace_id, tp + 3, 32);
+    trace_id[32] = '\0';
+    memcpy(span_id, tp + 36, 16);
+    span_id[16] = '\0';
+    memcpy(flags, tp + 53, 2);
+    flags[2] = '\0';
+    return true;
+}
+
+void harness_random_hex(char *out, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char bytes[256];
+    bool nonzero = false;
+
+    if (n > 2 * sizeof(bytes))
+        n = 2 * sizeof(bytes);
+    if (getrandom(bytes, (n + 1) / 2, 0) < 0)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        out[i] = digits[(bytes[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
+        nonzero |= out[i] != '0';
+    }
+    if (!nonzero && n > 0)
+        out[n - 1] = '1';
+    out[n] = '\0';
+}
+
+void harness_uuid_from_hex(const char *hex32, char out[37])
+{
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex32, hex32 + 8, hex32 + 12, hex32 + 16,
+             hex32 + 20);
+    for (size_t i = 0; i < 36; i++)
+        if (out[i] >= 'A' && out[i] <= 'F')
+            out[i] = (char)(out[i] - 'A' + 'a');
+}
+
+uint64_t harness_fnv1a64(uint64_t hash, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) {
+        hash ^= p[i];
+        hash *= 0x100000001b3ull;
+    }
+    return hash;
+}
+
+void harness_pattern_fill(char *buf, size_t len, uint64_t offset)
+{
+    unsigned value = (unsigned)(offset % 251);
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = (char)value;
+        if (++value == 251)
+            value = 0;
+    }
+}
+
+uint64_t harness_pattern_hash(uint64_t n)
+{
+    char block[251 * 64];
+    uint64_t hash = HARNESS_FNV_OFFSET, done = 0;
+
+    harness_pattern_fill(block, sizeof(block), 0); /* a whole number of periods */
+    while (done < n) {
+        size_t step = n - done < sizeof(block) ? (size_t)(n - done) : sizeof(block);
+        hash = harness_fnv1a64(hash, block, step);
+        done += step;
+    }
+    return hash;
+}
+
+void harness_hash_hex(uint64_t hash, char out[17])
+{
+    snprintf(out, 17, "%016llx", (unsigned long long)hash);
+}
+
+/* --- Check ------------------------------------------------------------------------------ */
+
+void harness_tcase_timeout(TCase *tc, double seconds)
+{
+    const char *env = getenv("CK_DEFAULT_TIMEOUT");
+    if (env && *env) {
+        double asked = strtod(env, NULL);
+        if (asked > seconds)
+            seconds = asked;
+    }
+    tcase_set_timeout(tc, seconds);
+}
+
+int harness_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    int failed;
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+    srunner_run_all(sr, getenv("CK_VERBOSITY") ? CK_ENV : CK_VERBOSE);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    curl_global_cleanup();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

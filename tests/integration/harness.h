@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * The integration-test harness: the real tracehop binary and the echo upstream as child
+ * processes, a libcurl (or raw-socket) client, and readers for what both sides wrote down.
+ *
+ * Rules every helper keeps:
+ *   - Every wait is bounded and waits for an event where there is one (inotify on the
+ *     directory of a log file, a pidfd for a process exit, poll on sockets); a helper that
+ *     times out says on stderr what it waited for, and returns a failure for the test to assert.
+ *   - Child processes are stopped by PID: SIGTERM, a bounded wait, SIGKILL as the last resort.
+ *     They also get PR_SET_PDEATHSIG, and an atexit hook kills what a failing test left
+ *     behind, so no daemon outlives its test program.
+ *   - The binaries come from the environment: TRACEHOP_BIN and ECHO_UPSTREAM_BIN (meson sets
+ *     both).
+ *
+ * Ownership: functions returning json_t* return a new reference (json_decref it); strings from
+ * harness_* are owned by the structure they come from unless stated.
+ */
+#include <check.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HARNESS_PATH_MAX 512
+/* Default bound for waiting on a log line, a record or a start-up message. */
+#define HARNESS_WAIT_MS 10000
+
+/* --- processes ------------------------------------------------------------------------- */
+
+struct harness_process {
+    pid_t pid; /* 0 when not running */
+    int pidfd; /* -1 when the kernel has no pidfd_open */
+    bool reaped;
+    int status; /* waitpid() status, valid once reaped */
+};
+
+/*
+ * Start argv[0] with stdin from /dev/null and stdout/stderr appended to the given files (NULL:
+ * /dev/null). TRACEHOP_* variables are removed from the child's environment, then each
+ * "NAME=value" of env_extra (NULL-terminated, may be NULL) is added. Returns 0 or -errno.
+ */
+int harness_spawn(struct harness_process *p, char *const argv[], const char *stdout_path,
+                  const char *stderr_path, char *const env_extra[]);
+/* Wait up to timeout_ms for the process to exit; true (and reaped) if it did. */
+bool harness_process_wait(struct harness_process *p, int timeout_ms);
+/*
+ * SIGTERM, wait up to timeout_ms, then SIGKILL (and wait 5 s more). Returns the exit code, or
+ * 128 + signal when it died of a signal, or -1 if it could not be reaped. Accepts a process
+ * that already exited or never started (returns its status, or -1).
+ */
+int harness_process_stop(struct harness_process *p, int timeout_ms);
+/* Exit code of a reaped process as harness_process_stop reports it. */
+int harness_exit_code(const struct harness_process *p);
+/* VmRSS of a running process in KiB, -1 if unknown. */
+long harness_rss_kib(pid_t pid);
+
+/* --- temporary directories and files ----------------------------------------------------- */
+
+/* Create a fresh directory under $TMPDIR (or /tmp); out gets its path. Returns 0 or -errno. */
+int harness_tmpdir(char *out, size_t size);
+/* Remove a directory tree made by harness_tmpdir (kept when HARNESS_KEEP is set). */
+void harness_tmpdir_remove(const char *dir);
+/* Write text to path (truncating). Returns 0 or -errno. */
+int harness_write_file(const char *path, const char *text);
+/* Wait until `path` exists (e.g. a log file reopened after a rename). */
+bool harness_wait_file_exists(const char *path, int timeout_ms);
+/* The whole file, NUL-terminated; NULL if it cannot be read. Caller frees. */
+char *harness_read_file(const char *path, size_t *ret_len);
+
+/* --- JSON lines files (access log, echo records, diagnostics) ---------------------------- */
+
+typedef bool (*harness_match_fn)(json_t *object, const void *arg);
+
+/* Match objects whose string member `key` equals `value` (value NULL: the member is null). */
+struct harness_field_match {
+    const char *key;
+    const char *value;
+};
+bool harness_match_field(json_t *object, const void *arg);
+/* Match objects whose string member `key` starts with `value`. */
+bool harness_match_field_prefix(json_t *object, const void *arg);
+/* Match echo records holding a request header `key` (any case) with exactly `value`. */
+bool harness_match_record_header(json_t *object, const void *arg);
+
+/* Every JSON object of a JSON-lines file, in order, as an array (empty if no file). */
+json_t *harness_jsonl_read(const char *path);
+/*
+ * Wait until `path` holds at least `want` objects that `match` accepts (match NULL: any), for
+ * at most timeout_ms, and return all matching objects seen (possibly fewer than `want` on
+ * timeout, which is reported on stderr unless timeout_ms is 0: a plain look). If `watch` is
+ * given and exits, stop waiting early.
+ */
+json_t *harness_jsonl_wait(const char *path, harness_match_fn match, const void *arg, size_t want,
+                           int timeout_ms, struct harness_process *watch);
+/* The first matching object, waiting up to HARNESS_WAIT_MS; NULL on timeout. */
+json_t *harness_jsonl_wait_one(const char *path, harness_match_fn match, const void *arg);
+
+/* JSON accessors: NULL / default when the member is missing or of another type. */
+const char *harness_json_str(json_t *object, const char *key);
+bool harness_json_is_null(json_t *object, const char *key);
+json_int_t harness_json_int(json_t *object, const char *key, json_int_t def);
+
+/* Echo records: the first value of request header `name` (any case), NULL if absent. */
+const char *harness_record_header(json_t *record, const char *name);
+/* How many request headers named `name` (any case) the record holds. */
+size_t harness_record_header_count(json_t *record, const char *name);
+
+/* --- the echo upstream and the daemon ----------------------------------------------------- */
+
+struct harness_echo {
+    struct harness_process proc;
+    unsigned port;                      /* 0 for a unix socket */
+    char url[HARNESS_PATH_MAX + 8];     /* http://127.0.0.1:PORT or unix:/path */
+    char record_path[HARNESS_PATH_MAX]; /* --record file */
+    char unix_path[HARNESS_PATH_MAX];
+    char stdout_path[HARNESS_PATH_MAX];
+    char stderr_path[HARNESS_PATH_MAX];
+};
+
+/* Start echo-upstream in dir, on 127.0.0.1:0 or on dir/echo.sock. Returns 0 or -errno. */
+int harness_echo_start(struct harness_echo *e, const char *dir, bool unix_socket);
+/* Stop it (SIGTERM, bounded wait); returns its exit code like harness_process_stop. */
+int harness_echo_stop(struct harness_echo *e);
+/* The record of the request that carried header `name: value`; NULL after HARNESS_WAIT_MS. */
+json_t *harness_echo_record(struct harness_echo *e, const char *name, const char *value);
+
+struct harness_daemon {
+    struct harness_process proc;
+    unsigned port;
+    char access_log[HARNESS_PATH_MAX];
+    char stderr_path[HARNESS_PATH_MAX];
+    char config_path[HARNESS_PATH_MAX];
+};
+
+/*
+ * Start tracehop in dir with --listen 127.0.0.1:0 --access-log dir/access-PID-N.log --workers 2
+ * --admin-listen off, plus --config dir/config-PID-N.json when config_json is given, plus `args`
+ * (NULL-terminated, may be NULL). In config_json, every "{ECHO}" becomes echo_url. Waits
+ * (bounded) for the "listening on 127.0.0.1:PORT" diagnostic and for the port to accept.
+ * Returns 0, or -errno / -ETIMEDOUT (the daemon's stderr is then copied to our stderr).
+ */
+int harness_daemon_start(struct harness_daemon *d, const char *dir, const char *config_json,
+                         const char *echo_url, const char *const *args);
+/* SIGTERM, bounded wait; returns the exit code like harness_process_stop. */
+int harness_daemon_stop(struct harness_daemon *d);
+/* The access-log line whose string member key equals value; NULL after HARNESS_WAIT_MS. */
+json_t *harness_log_line(struct harness_daemon *d, const char *key, const char *value);
+/*
+ * Check an access-log line against SPEC section 5: every always-present field is there, with
+ * the right JSON type, and `time` is RFC 3339 UTC with milliseconds within a minute of now.
+ * Returns NULL if so, else a description of the first problem (static storage).
+ */
+const char *harness_log_schema_error(json_t *line);
+/* Copy the daemon's stderr to ours (for failure reports). */
+void harness_daemon_dump_stderr(const struct harness_daemon *d);
+
+/* One echo upstream plus one daemon in a private directory: the usual test fixture. */
+struct harness_env {
+    char dir[HARNESS_PATH_MAX];
+    struct harness_echo echo;
+    struct harness_daemon daemon;
+};
+
+/* Start both (config_json as for harness_daemon_start; NULL: --upstream <echo url>). */
+int harness_env_start(struct harness_env *env, const char *config_json);
+/* Stop both and remove the directory. Safe on a partly started env. */
+void harness_env_stop(struct harness_env *env);
+
+/* --- sockets --------------------------------------------------------------------------- */
+
+/* Wait until 127.0.0.1:port accepts a TCP connection. */
+bool harness_wait_port_open(unsigned port, int timeout_ms);
+/* Wait until connecting to 127.0.0.1:port is refused (ECONNREFUSED). */
+bool harness_wait_port_refused(unsigned port, int timeout_ms);
+/* A port on 127.0.0.1 that nothing listens on (bound, then closed). */
+unsigned harness_closed_port(void);
+
+/* --- the client -------------------------------------------------------------------------- */
+
+struct harness_header {
+    char *name;
+    char *value;
+};
+
+struct harness_response {
+    CURLcode result; /* CURLE_OK, or why no complete response arrived */
+    char error[CURL_ERROR_SIZE];
+    long status;                    /* 0 when no response */
+    struct harness_header *headers; /* of the final response, in order */
+    size_t headers_count;
+    char *body;         /* NUL-terminated; NULL when the request asked to discard it */
+    size_t body_len;    /* bytes received (also when discarded) */
+    uint64_t body_hash; /* FNV-1a 64 of the body */
+    double total_s;
+    long local_port;
+    long connects; /* new connections this transfer opened (0: reused) */
+};
+
+typedef void (*harness_progress_fn)(void *arg);
+
+struct harness_request {
+    const char *method;         /* NULL: GET */
+    const char *target;         /* raw request target, sent byte for byte */
+    const char *const *headers; /* NULL-terminated "Name: value" lines; may be NULL */
+    const void *body;           /* sent with Content-Length, or chunked if `chunked` */
+    size_t body_len;
+    uint64_t pattern_body_bytes; /* instead of body: this many pattern bytes, generated */
+    bool chunked;
+    bool discard_body;            /* hash the response body, do not keep it */
+    uint64_t abort_after_bytes;   /* non-zero: hang up once this much body has arrived */
+    long timeout_ms;              /* 0: 15000 */
+    harness_progress_fn progress; /* called now and then while the transfer runs */
+    void *progress_arg;
+};
+
+/* A prepared libcurl transfer; fields are readable, the rest is the harness's business. */
+struct harness_transfer {
+    CURL *easy;
+    bool owns_easy;
+    struct curl_slist *header_list;
+    struct harness_request request;
+    struct harness_response response;
+    uint64_t upload_pos;
+    bool in_headers; /* inside a header block */
+};
+
+/*
+ * Prepare a transfer to http://127.0.0.1:port with the request target rq->target. `easy` may be
+ * a handle to reuse (keep-alive); NULL makes a new one. rq's pointers must stay valid until the
+ * transfer ends. Returns NULL on allocation failure.
+ */
+struct harness_transfer *harness_transfer_new(CURL *easy, unsigned port,
+                                              const struct harness_request *rq);
+/* Record the result and transfer info after curl finished it (easy or multi). */
+void harness_transfer_done(struct harness_transfer *t, CURLcode result);
+/* Free the transfer (and its easy handle unless it was passed in). */
+void harness_transfer_free(struct harness_transfer *t);
+
+/* One blocking request. rs must be freed with harness_response_free. */
+void harness_http(unsigned port, const struct harness_request *rq, struct harness_response *rs);
+/* The same on a given easy handle, so that its connection is reused. */
+void harness_http_on(CURL *easy, unsigned port, const struct harness_request *rq,
+                     struct harness_response *rs);
+/*
+ * Send raw bytes on a new connection and read one response (status line, headers, body framed
+ * by Content-Length or chunked, else up to EOF), within timeout_ms. Returns 0 if a response was
+ * read, -1 if the connection closed or timed out first (rs->status is then 0).
+ * `head` says that the request was HEAD (no body follows the headers).
+ */
+int harness_raw(unsigned port, const char *data, size_t len, bool head, int timeout_ms,
+                struct harness_response *rs);
+void harness_response_free(struct harness_response *rs);
+/* First value of response header `name` (any case), NULL if absent. */
+const char *harness_header(const struct harness_response *rs, const char *name);
+size_t harness_header_count(const struct harness_response *rs, const char *name);
+/* The response body parsed as JSON; NULL if it is not JSON. */
+json_t *harness_response_json(const struct harness_response *rs);
+
+/* --- trace context and data ----------------------------------------------------------- */
+
+/* Split "00-<32 hex>-<16 hex>-<2 hex>" (lowercase) into NUL-terminated parts; false if not so. */
+bool harness_traceparent_split(const char *traceparent, char trace_id[33], char span_id[17],
+                               char flags[3]);
+/* n random lowercase hex digits plus a NUL into out (n + 1 bytes); never all zeros. */
+void harness_random_hex(char *out, size_t n);
+/* The 8-4-4-4-12 form of 32 hex digits, lowercase, into out (37 bytes). */
+void harness_uuid_from_hex(const char *hex32, char out[37]);
+bool harness_is_lower_hex(const char *s, size_t n);
+
+#define HARNESS_FNV_OFFSET 0xcbf29ce484222325ull
+uint64_t harness_fnv1a64(uint64_t hash, const void *data, size_t len);
+/* The echo upstream's download pattern: byte at offset i is i % 251. */
+void harness_pattern_fill(char *buf, size_t len, uint64_t offset);
+/* FNV-1a 64 of the first n pattern bytes. */
+uint64_t harness_pattern_hash(uint64_t n);
+/* The 16-hex-digit form of a hash, as the echo upstream writes it (out: 17 bytes). */
+void harness_hash_hex(uint64_t hash, char out[17]);
+
+/* --- Check ------------------------------------------------------------------------------ */
+
+/* tcase_set_timeout with `seconds`, or CK_DEFAULT_TIMEOUT when that asks for more. */
+void harness_tcase_timeout(TCase *tc, double seconds);
+/* Run one suite with the usual runner; returns the process exit status. */
+int harness_run_suite(Suite *s);

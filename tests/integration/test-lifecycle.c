@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon as a process: SIGTERM/SIGINT drain (in-flight requests finish, new connections
+ * are refused, exit 0 within a bound; SPEC section 7), and configuration errors (SPEC section 1:
+ * every error names the key path and the reason, exit 1 before anything listens; a good config
+ * is printed as JSON by --check-config; flags > environment > file).
+ *
+ * These tests start their own daemon, since stopping it is what they test.
+ */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --- signals --------------------------------------------------------------------------- */
+
+static char dir[HARNESS_PATH_MAX];
+static struct harness_echo echo;
+
+static void signals_setup(void)
+{
+    ck_assert_int_eq(harness_tmpdir(dir, sizeof(dir)), 0);
+    ck_assert_int_eq(harness_echo_start(&echo, dir, false), 0);
+}
+
+static void signals_teardown(void)
+{
+    harness_echo_stop(&echo);
+    harness_tmpdir_remove(dir);
+}
+
+static void start_daemon(struct harness_daemon *d, const char *config_json)
+{
+    const char *args[] = {"--upstream", echo.url, NULL};
+    int rc = config_json ? harness_daemon_start(d, dir, config_json, echo.url, NULL)
+                         : harness_daemon_start(d, dir, NULL, NULL, args);
+    ck_assert_int_eq(rc, 0);
+}
+
+/* Start GET target on `multi` and keep curl going until the echo upstream has it. */
+static struct harness_transfer *start_in_flight(CURLM *multi, unsigned port, const char *target)
+{
+    struct harness_request rq = {.target = target, .timeout_ms = 15000};
+    struct harness_transfer *t = harness_transfer_new(NULL, port, &rq);
+    struct harness_field_match m = {"target", target};
+    json_t *arrived = NULL;
+    double deadline = now_s() + 5;
+    int running;
+
+    ck_assert_ptr_nonnull(t);
+    curl_multi_add_handle(multi, t->easy);
+    while (!arrived && now_s() < deadline) {
+        curl_multi_perform(multi, &running);
+        curl_multi_poll(multi, NULL, 0, 20, NULL);
+        /* The echo upstream records a /delay request on arrival, before it waits. */
+        json_t *all = harness_jsonl_wait(echo.record_path, harness_match_field, &m, 1, 0, NULL);
+        arrived = json_incref(json_array_get(all, 0));
+        json_decref(all);
+    }
+    ck_assert_msg(arrived != NULL, "%s never reached the upstream", target);
+    json_decref(arrived);
+    return t;
+}
+
+/* Run `multi` until its one transfer ends or `seconds` pass; returns true if it ended. */
+static bool finish(CURLM *multi, struct harness_transfer *t, double seconds)
+{
+    double deadline = now_s() + seconds;
+    int running = 1;
+
+    while (running && now_s() < deadline) {
+        curl_multi_perform(multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(multi, &left)))
+            if (msg->msg == CURLMSG_DONE)
+                harness_transfer_done(t, msg->data.result);
+        if (running)
+            curl_multi_poll(multi, NULL, 0, 100, NULL);
+    }
+    return running == 0;
+}
+
+START_TEST(test_sigterm_lets_in_flight_request_finish_and_refuses_new_connections)
+{
+    struct harness_daemon d;
+    char id[17], target[64];
+    CURLM *multi = curl_multi_init();
+
+    start_daemon(&d, NULL);
+    harness_random_hex(id, 16);
+    snprintf(target, sizeof(target), "/delay/2000?drain=%s", id);
+    struct harness_transfer *t = start_in_flight(multi, d.port, target);
+
+    double signalled = now_s();
+    ck_assert_int_eq(kill(d.proc.pid, SIGTERM), 0);
+    ck_assert_msg(harness_wait_port_refused(d.port, 800),
+                  "new connections were still accepted 800 ms after SIGTERM");
+    for (int i = 0; i < 5; i++)
+        ck_assert_msg(harness_wait_port_refused(d.port, 200),
+                      "a new connection was accepted after the drain began");
+    int running = 0;
+    curl_multi_perform(multi, &running);
+    ck_assert_msg(running == 1, "the in-flight request ended before the checks were done");
+
+    ck_assert_msg(finish(multi, t, 5), "the in-flight request did not finish");
+    ck_assert_msg(t->response.result == CURLE_OK, "in-flight request: %s", t->response.error);
+    ck_assert_int_eq(t->response.status, 200);
+    json_t *echoed = harness_response_json(&t->response);
+    ck_assert_ptr_nonnull(echoed);
+    ck_assert_str_eq(harness_json_str(echoed, "target"), target);
+    json_decref(echoed);
+
+    ck_assert_msg(harness_process_wait(&d.proc, 5000), "tracehop still runs 5 s after SIGTERM");
+    ck_assert_int_eq(harness_exit_code(&d.proc), 0);
+    ck_assert_msg(now_s() - signalled < 4.0, "exit took %.2f s", now_s() - signalled);
+
+    json_t *log = harness_log_line(&d, "query", target + strlen("/delay/2000?"));
+    ck_assert_msg(log != NULL, "the drained request has no access-log line");
+    ck_assert_int_eq(harness_json_int(log, "status", 0), 200);
+    ck_assert_str_eq(harness_json_str(log, "outcome"), "ok");
+    json_decref(log);
+
+    curl_multi_remove_handle(multi, t->easy);
+    harness_transfer_free(t);
+    curl_multi_cleanup(multi);
+    harness_daemon_stop(&d);
+}
+END_TEST
+
+static const int stop_signals[] = {SIGTERM, SIGINT};
+
+START_TEST(test_stop_signal_when_idle_exits_0_promptly)
+{
+    struct harness_daemon d;
+    struct harness_response rs;
+
+    start_daemon(&d, NULL);
+    struct harness_request rq = {.target = "/before-stop"};
+    harness_http(d.port, &rq, &rs);
+    ck_assert_int_eq(rs.status, 200);
+    harness_response_free(&rs);
+    ck_assert_int_eq(kill(d.proc.pid, stop_signals[_i]), 0);
+    ck_assert_msg(harness_process_wait(&d.proc, 2000), "%s: still running after 2 s",
+                  strsignal(stop_signals[_i]));
+    ck_assert_int_eq(harness_exit_code(&d.proc), 0);
+    json_t *log = harness_log_line(&d, "path", "/before-stop");
+    ck_assert_ptr_nonnull(log);
+    json_decref(log);
+}
+END_TEST
+
+START_TEST(test_drain_timeout_bounds_the_exit)
+{
+    struct harness_daemon d;
+    char id[17], target[64];
+    CURLM *multi = curl_multi_init();
+
+    start_daemon(&d, "{\"limits\": {\"drain_timeout_ms\": 500},"
+                     " \"routes\": [{\"upstream\": \"{ECHO}\"}]}");
+    harness_random_hex(id, 16);
+    snprintf(target, sizeof(target), "/delay/8000?cut=%s", id);
+    struct harness_transfer *t = start_in_flight(multi, d.port, target);
+
+    double signalled = now_s();
+    ck_assert_int_eq(kill(d.proc.pid, SIGTERM), 0);
+    ck_assert_msg(harness_process_wait(&d.proc, 5000),
+                  "tracehop still runs 5 s after SIGTERM with drain_timeout_ms 500");
+    double took = now_s() - signalled;
+    ck_assert_int_eq(harness_exit_code(&d.proc), 0);
+    ck_assert_msg(took >= 0.4 && took < 3.0, "exit %.2f s after SIGTERM (drain timeout 0.5 s)",
+                  took);
+    finish(multi, t, 5);
+    ck_assert_msg(t->response.status != 200 || t->response.result != CURLE_OK,
+                  "a request cut off by the drain timeout must not look complete");
+    json_t *log = harness_log_line(&d, "query", target + strlen("/delay/8000?"));
+    ck_assert_msg(log != NULL, "the request cut off by the drain has no access-log line");
+    ck_assert_str_ne(harness_json_str(log, "outcome"), "ok");
+    json_decref(log);
+
+    curl_multi_remove_handle(multi, t->easy);
+    harness_transfer_free(t);
+    curl_multi_cleanup(multi);
+}
+END_TEST
+
+START_TEST(test_sigusr1_reopens_the_access_log)
+{
+    struct harness_daemon d;
+    struct harness_response rs;
+    char rotated[HARNESS_PATH_MAX + 8];
+
+    start_daemon(&d, NULL);
+    struct harness_request before = {.target = "/before-rotation"};
+    harness_http(d.port, &before, &rs);
+    ck_assert_int_eq(rs.status, 200);
+    harness_response_free(&rs);
+    json_t *line = harness_log_line(&d, "path", "/before-rotation");
+    ck_assert_ptr_nonnull(line);
+    json_decref(line);
+
+    snprintf(rotated, sizeof(rotated), "%s.1", d.access_log);
+    ck_assert_int_eq(rename(d.access_log, rotated), 0);
+    ck_assert_int_eq(kill(d.proc.pid, SIGUSR1), 0);
+    ck_assert_msg(harness_wait_file_exists(d.access_log, HARNESS_WAIT_MS),
+                  "SIGUSR1 did not reopen (create) %s", d.access_log);
+
+    struct harness_request after = {.target = "/after-rotation"};
+    harness_http(d.port, &after, &rs);
+    ck_assert_int_eq(rs.status, 200);
+    harness_response_free(&rs);
+    line = harness_log_line(&d, "path", "/after-rotation");
+    ck_assert_msg(line != NULL, "the line after SIGUSR1 is not in the reopened file");
+    json_decref(line);
+    json_t *old = harness_jsonl_read(rotated);
+    ck_assert_uint_eq(json_array_size(old), 1);
+    ck_assert_str_eq(harness_json_str(json_array_get(old, 0), "path"), "/before-rotation");
+    json_decref(old);
+    ck_assert_int_eq(harness_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* --- configuration ----------------------------------------------------------------------- */
+
+struct run_result {
+    int exit_code;
+    char *out, *err;
+};
+
+/* Run tracehop with args (and env_extra), wait up to 5 s, collect its output. */
+static void run_tracehop(const char *work, const char *const *args, char *const env_extra[],
+                         struct run_result *r)
+{
+    char out_path[HARNESS_PATH_MAX + 16], err_path[HARNESS_PATH_MAX + 16];
+    char *argv[32];
+    size_t argc = 0;
+    struct harness_process p;
+    static unsigned counter;
+
+    snprintf(out_path, sizeof(out_path), "%s/run-%d-%u.out", work, (int)getpid(), ++counter);
+    snprintf(err_path, sizeof(err_path), "%s/run-%d-%u.err", work, (int)getpid(), counter);
+    argv[argc++] = getenv("TRACEHOP_BIN");
+    ck_assert_msg(argv[0] != NULL, "TRACEHOP_BIN is not set");
+    for (size_t i = 0; args[i] && argc < 31; i++)
+        argv[argc++] = (char *)args[i];
+    argv[argc] = NULL;
+    ck_assert_int_eq(harness_spawn(&p, argv, out_path, err_path, env_extra), 0);
+    if (!harness_process_wait(&p, 5000)) {
+        harness_process_stop(&p, 1000);
+        ck_abort_msg("tracehop %s did not exit within 5 s", args[0]);
+    }
+    r->exit_code = harness_exit_code(&p);
+    r->out = harness_read_file(out_path, NULL);
+    r->err = harness_read_file(err_path, NULL);
+    ck_assert_ptr_nonnull(r->out);
+    ck_assert_ptr_nonnull(r->err);
+}
+
+static void run_result_free(struct run_result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static const struct {
+    const char *config;
+    const char *expected; /* in stderr */
+} bad_configs[] = {
+    {"{\"routes\": [{\"upstream\": \"ftp://files.example/\"}]}",
+     "routes[0].upstream: unsupported scheme 'ftp'"},
+    {"{\"routes\": [{\"upstream\": \"http://a.example\"},\n"
+     "            {\"upstream\": \"http://b.example\", \"match\": {\"path_prefix\": \"api\"}}]}",
+     "routes[1].match.path_prefix"},
+    {"{\"limits\": {\"max_header_byts\": 4096}, \"routes\": [{\"upstream\": \"http://a:1\"}]}",
+     "limits.max_header_byts"},
+    {"{\"workers\": \"two\", \"routes\": [{\"upstream\": \"http://a:1\"}]}", "workers"},
+    {"{\"trace\": {\"sampling_ratio\": 2}, \"routes\": [{\"upstream\": \"http://a:1\"}]}",
+     "trace.sampling_ratio"},
+    {"{\"listen\": \"nowhere\", \"routes\": [{\"upstream\": \"http://a:1\"}]}", "listen"},
+    {"{\"routes\": [{\"name\": \"no-upstream\"}]}", "routes[0].upstream"},
+    {"{\"routes\": [", "bad.json"},
+};
+
+START_TEST(test_check_config_names_the_bad_key)
+{
+    char work[HARNESS_PATH_MAX], path[HARNESS_PATH_MAX + 16];
+    struct run_result r;
+
+    ck_assert_int_eq(harness_tmpdir(work, sizeof(work)), 0);
+    snprintf(path, sizeof(path), "%s/bad.json", work);
+    ck_assert_int_eq(harness_write_file(path, bad_configs[_i].config), 0);
+    const char *args[] = {"--check-config", "--config", path, NULL};
+    run_tracehop(work, args, NULL, &r);
+    ck_assert_msg(r.exit_code == 1, "exit code %d for a bad config", r.exit_code);
+    ck_assert_msg(strstr(r.err, bad_configs[_i].expected) != NULL, "stderr does not name '%s':\n%s",
+                  bad_configs[_i].expected, r.err);
+    run_result_free(&r);
+    harness_tmpdir_remove(work);
+}
+END_TEST
+
+START_TEST(test_bad_config_exits_1_before_listening)
+{
+    char work[HARNESS_PATH_MAX], path[HARNESS_PATH_MAX + 16], log[HARNESS_PATH_MAX + 16];
+    struct run_result r;
+
+    ck_assert_int_eq(harness_tmpdir(work, sizeof(work)), 0);
+    snprintf(path, sizeof(path), "%s/bad.json", work);
+    snprintf(log, sizeof(log), "%s/access.log", work);
+    ck_assert_int_eq(harness_write_file(path, bad_configs[0].config), 0);
+    const char *args[] = {"--config",       path,  "--listen", "127.0.0.1:0", "--access-log", log,
+                          "--admin-listen", "off", NULL};
+    run_tracehop(work, args, NULL, &r);
+    ck_assert_int_eq(r.exit_code, 1);
+    ck_assert_msg(strstr(r.err, bad_configs[0].expected) != NULL, "stderr:\n%s", r.err);
+    ck_assert_msg(strstr(r.err, "listening on") == NULL, "it listened before failing:\n%s", r.err);
+    run_result_free(&r);
+    harness_tmpdir_remove(work);
+}
+END_TEST
+
+START_TEST(test_check_config_prints_a_good_config_as_json)
+{
+    char work[HARNESS_PATH_MAX], path[HARNESS_PATH_MAX + 16];
+    struct run_result r;
+
+    ck_assert_int_eq(harness_tmpdir(work, sizeof(work)), 0);
+    snprintf(path, sizeof(path), "%s/good.json", work);
+    ck_assert_int_eq(harness_write_file(path,
+                                        "{\"service_name\": \"checkout\",\n"
+                                        " \"limits\": {\"max_header_bytes\": 4096},\n"
+                                        " \"routes\": [{\"name\": \"api\",\n"
+                                        "              \"match\": {\"path_prefix\": \"/api\"},\n"
+                                        "              \"upstream\": \"http://127.0.0.1:9\",\n"
+                                        "              \"timeout_ms\": 1500}]}\n"),
+                     0);
+    const char *args[] = {"--check-config", "--config", path, NULL};
+    run_tracehop(work, args, NULL, &r);
+    ck_assert_msg(r.exit_code == 0, "exit code %d for a good config; stderr:\n%s", r.exit_code,
+                  r.err);
+    json_t *printed = json_loads(r.out, 0, NULL);
+    ck_assert_msg(printed != NULL, "--check-config did not print JSON:\n%s", r.out);
+    ck_assert_str_eq(harness_json_str(printed, "service_name"), "checkout");
+    json_t *route = json_array_get(json_object_get(printed, "routes"), 0);
+    ck_assert_ptr_nonnull(route);
+    ck_assert_str_eq(harness_json_str(route, "name"), "api");
+    ck_assert_str_eq(harness_json_str(route, "upstream"), "http://127.0.0.1:9");
+    ck_assert_int_eq(harness_json_int(route, "timeout_ms", 0), 1500);
+    ck_assert_str_eq(harness_json_str(json_object_get(route, "match"), "path_prefix"), "/api");
+    ck_assert_int_eq(harness_json_int(json_object_get(printed, "limits"), "max_header_bytes", 0),
+                     4096);
+    json_decref(printed);
+    run_result_free(&r);
+    harness_tmpdir_remove(work);
+}
+END_TEST
+
+START_TEST(test_flags_win_over_environment_over_file)
+{
+    char work[HARNESS_PATH_MAX], path[HARNESS_PATH_MAX + 16];
+    char env_service[] = "TRACEHOP_SERVICE_NAME=from-env";
+    char *env_extra[] = {env_service, NULL};
+    struct run_result r;
+
+    ck_assert_int_eq(harness_tmpdir(work, sizeof(work)), 0);
+    snprintf(path, sizeof(path), "%s/c.json", work);
+    ck_assert_int_eq(harness_write_file(path, "{\"service_name\": \"from-file\", \"routes\": "
+                                              "[{\"upstream\": \"http://127.0.0.1:9\"}]}"),
+                     0);
+    static const struct {
+        bool flag, env;
+        const char *expected;
+    } cases[] = {{true, true, "from-flag"}, {false, true, "from-env"}, {false, false, "from-file"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *with_flag[] = {"--check-config", "--config",  path,
+                                   "--service-name", "from-flag", NULL};
+        const char *without_flag[] = {"--check-config", "--config", path, NULL};
+        run_tracehop(work, cases[i].flag ? with_flag : without_flag,
+                     cases[i].env ? env_extra : NULL, &r);
+        ck_assert_int_eq(r.exit_code, 0);
+        json_t *printed = json_loads(r.out, 0, NULL);
+        ck_assert_ptr_nonnull(printed);
+        ck_assert_msg(strcmp(harness_json_str(printed, "service_name"), cases[i].expected) == 0,
+                      "flag=%d env=%d: service_name '%s', expected '%s'", cases[i].flag,
+                      cases[i].env, harness_json_str(printed, "service_name"), cases[i].expected);
+        json_decref(printed);
+        run_result_free(&r);
+    }
+    harness_tmpdir_remove(work);
+}
+END_TEST
+
+static Suite *lifecycle_suite(void)
+{
+    Suite *s = suite_create("lifecycle");
+    TCase *tc = tcase_create("signals");
+
+    tcase_add_unchecked_fixture(tc, signals_setup, signals_teardown);
+    harness_tcase_timeout(tc, 60);
+    tcase_add_test(tc, test_sigterm_lets_in_flight_request_finish_and_refuses_new_connections);
+    tcase_add_loop_test(tc, test_stop_signal_when_idle_exits_0_promptly, 0,
+                        (int)(sizeof(stop_signals) / sizeof(stop_signals[0])));
+    tcase_add_test(tc, test_drain_timeout_bounds_the_exit);
+    tcase_add_test(tc, test_sigusr1_reopens_the_access_log);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("config");
+    harness_tcase_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_check_config_names_the_bad_key, 0,
+                        (int)(sizeof(bad_configs) / sizeof(bad_configs[0])));
+    tcase_add_test(tc, test_bad_config_exits_1_before_listening);
+    tcase_add_test(tc, test_check_config_prints_a_good_config_as_json);
+    tcase_add_test(tc, test_flags_win_over_environment_over_file);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return harness_run_suite(lifecycle_suite());
+}

@@ -731,6 +731,7 @@ static int apply_overrides(struct config *c, const struct config_overrides *o, c
 void config_overrides_from_env(struct config_overrides *env)
 {
     *env = (struct config_overrides){
+        .config = getenv("TRACEHOP_CONFIG"),
         .listen = getenv("TRACEHOP_LISTEN"),
         .upstream = getenv("TRACEHOP_UPSTREAM"),
         .admin_listen = getenv("TRACEHOP_ADMIN_LISTEN"),
@@ -770,8 +771,8 @@ int config_load(const char *path, const struct config_overrides *flags,
     c->max_body_bytes = 0;
     c->max_connections = 10000;
     c->client_timeout_s = 60;
-    c->drain_delay_ms = 0;
-    c->drain_timeout_ms = 10000;
+    c->drain_delay_ms = 5000;    /* long enough for a load balancer to see /readyz fail */
+    c->drain_timeout_ms = 20000; /* 5 + 20 s fits Kubernetes' default 30 s grace period */
     if ((rc = set_listen_list(c, &default_listen, 1, "listen", error)) < 0 ||
         (rc = set_admin_listen(c, DEFAULT_ADMIN_LISTEN, "admin.listen", error)) < 0)
         goto fail;
@@ -792,11 +793,58 @@ int config_load(const char *path, const struct config_overrides *flags,
         rc = fail(error, "routes: no route and no --upstream: nothing to forward to");
         goto fail;
     }
+    atomic_init(&c->refs, 1);
     *ret = c;
     return 0;
 fail:
     config_free(c);
     return rc;
+}
+
+void config_ref(const struct config *config)
+{
+    atomic_fetch_add(&((struct config *)config)->refs, 1);
+}
+
+void config_unref(const struct config *config)
+{
+    if (config && atomic_fetch_sub(&((struct config *)config)->refs, 1) == 1)
+        config_free((struct config *)config);
+}
+
+static bool same_string(const char *a, const char *b)
+{
+    return (a == NULL) == (b == NULL) && (!a || strcmp(a, b) == 0);
+}
+
+bool config_needs_restart(const struct config *old, const struct config *new, char *what)
+{
+    const char *key = NULL;
+
+    if (old->listen_count != new->listen_count) {
+        key = "listen";
+    } else {
+        for (size_t i = 0; i < old->listen_count; i++)
+            if (strcmp(old->listen[i].text, new->listen[i].text) != 0)
+                key = "listen";
+    }
+    if (!key && (old->admin_enabled != new->admin_enabled ||
+                 (old->admin_enabled && strcmp(old->admin_listen.text, new->admin_listen.text))))
+        key = "admin.listen";
+    if (!key && old->workers != new->workers)
+        key = "workers";
+    if (!key && !same_string(old->access_log_path, new->access_log_path))
+        key = "access_log.path";
+    if (!key && old->max_header_bytes != new->max_header_bytes)
+        key = "limits.max_header_bytes";
+    if (!key && old->max_connections != new->max_connections)
+        key = "limits.max_connections";
+    if (!key && old->client_timeout_s != new->client_timeout_s)
+        key = "limits.client_timeout_ms";
+    if (!key)
+        return false;
+    snprintf(what, CONFIG_ERROR_MAX, "%s", key);
+    return true;
 }
 
 static json_t *string_list_json(char **list, size_t n)

@@ -5,6 +5,7 @@
  * (SPEC sections 1 and 2). Loaded and validated completely before anything listens; immutable
  * afterwards (a reload builds a new one and swaps it whole).
  */
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -41,6 +42,7 @@ struct route {
     long timeout_ms; /* whole upstream exchange; 0 = none */
     struct header_setting *set_request_headers;
     size_t set_request_headers_count;
+    unsigned metrics_slot; /* see metrics_route_slot */
 };
 
 struct listen_address {
@@ -50,6 +52,7 @@ struct listen_address {
 };
 
 struct config {
+    atomic_int refs;   /* the main thread and every worker using it hold one */
     char *source_path; /* the config file, NULL when none */
     char *service_name;
     struct listen_address *listen;
@@ -82,6 +85,7 @@ struct config {
 
 /* Values given on the command line or in the environment; NULL/negative = not given. */
 struct config_overrides {
+    const char *config; /* the config file (environment only: TRACEHOP_CONFIG) */
     const char *listen;
     const char *upstream;
     const char *admin_listen;
@@ -105,6 +109,17 @@ void config_overrides_from_env(struct config_overrides *env);
 
 /* Free; accepts NULL; returns NULL. */
 struct config *config_free(struct config *config);
+
+/* Drop one reference (thread-safe); the last one frees. Accepts NULL. */
+void config_unref(const struct config *config);
+void config_ref(const struct config *config);
+
+/*
+ * Settings a reload cannot change in a running process (sockets, threads, libmicrohttpd's
+ * per-connection memory): writes the first differing key into what (CONFIG_ERROR_MAX) and
+ * returns true if there is one.
+ */
+bool config_needs_restart(const struct config *old, const struct config *new, char *what);
 
 /* Print the effective config as JSON (for --check-config) to stdout. Returns 0 or -errno. */
 int config_print(const struct config *config);

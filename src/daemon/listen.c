@@ -33,6 +33,22 @@ fail:;
     return rc;
 }
 
+int listen_check_free(const struct sockaddr *addr, socklen_t addr_len)
+{
+    int one = 1, rc = 0;
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    /* SO_REUSEADDR only skips TIME_WAIT leftovers; a live listener still makes bind fail. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (addr->sa_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, addr, addr_len) < 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
 int listen_bound_address(int fd, struct sockaddr_storage *ret, socklen_t *ret_len)
 {
     *ret_len = sizeof(*ret);

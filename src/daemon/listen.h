@@ -11,6 +11,13 @@
  */
 int listen_open(const struct sockaddr *addr, socklen_t addr_len, int backlog);
 
+/*
+ * Whether something already listens on addr. SO_REUSEPORT would otherwise let a second
+ * tracehop (same user) silently share the port with the first and take half its traffic.
+ * Returns 0 if the address is free, -EADDRINUSE if taken, another -errno on other errors.
+ */
+int listen_check_free(const struct sockaddr *addr, socklen_t addr_len);
+
 /* The address a socket is bound to (resolves port 0). Returns 0 or -errno. */
 int listen_bound_address(int fd, struct sockaddr_storage *ret, socklen_t *ret_len);
 

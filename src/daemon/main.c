@@ -3,10 +3,15 @@
  * tracehop's entry point: parse the command line, load the config (exit 1 on any error before
  * anything listens), open the listening sockets, start one worker per core, then wait for
  * signals in the main thread (sigwaitinfo, so no handler code runs in a signal context):
- *   SIGTERM/SIGINT  drain: stop accepting, let in-flight requests finish within
- *                   limits.drain_timeout_ms, exit 0
+ *   SIGTERM         drain: /readyz fails at once, requests are still served for
+ *                   limits.drain_delay_ms (load balancers notice), then no new connections and
+ *                   in-flight requests get up to limits.drain_timeout_ms; exit 0
+ *   SIGINT          the same without the delay (someone pressed Ctrl-C)
+ *   SIGHUP          reload the config file: parsed and validated here, off the workers' path,
+ *                   then handed to every worker; an invalid one is refused, the old one serves
  *   SIGUSR1         reopen the access log
- *   SIGHUP          reload (see issue 5); for now it is reported and ignored
+ * With systemd, readiness, reloads and the stop are reported through sd_notify, and a socket
+ * passed by socket activation (LISTEN_FDS) replaces the configured listen address.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -15,15 +20,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tracehop-config.h"
 #include "accesslog.h"
+#include "admin.h"
 #include "config.h"
 #include "listen.h"
 #include "logline.h"
 #include "worker.h"
 #include "common/diag.h"
+
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#else
+static int sd_notify(int unset_environment, const char *state)
+{
+    (void)unset_environment;
+    (void)state;
+    return 0;
+}
+static int sd_listen_fds(int unset_environment)
+{
+    (void)unset_environment;
+    return 0;
+}
+#define SD_LISTEN_FDS_START 3
+#endif
 
 #define ACCESSLOG_BUFFER_BYTES (8u * 1024 * 1024)
 #define LISTEN_BACKLOG         4096
@@ -53,7 +78,8 @@ static void usage(FILE *out)
           "\n"
           "Environment: TRACEHOP_LISTEN, TRACEHOP_UPSTREAM, TRACEHOP_ACCESS_LOG,\n"
           "TRACEHOP_ADMIN_LISTEN, TRACEHOP_SERVICE_NAME, TRACEHOP_SAMPLING_RATIO,\n"
-          "TRACEHOP_TRACE_HEADER, TRACEHOP_WORKERS (flags win over environment over file).\n",
+          "TRACEHOP_TRACE_HEADER, TRACEHOP_WORKERS, TRACEHOP_CONFIG (flags win over\n"
+          "environment over file).\n",
           out);
 }
 
@@ -62,9 +88,33 @@ struct listen_set {
     size_t per_worker;
 };
 
+/* Socket activation: every worker gets its own dup of the passed socket, so that each can
+ * close its copy when it stops accepting. */
+static int use_activated_socket(const struct config *c, struct listen_set *set)
+{
+    int fd = SD_LISTEN_FDS_START;
+    set->per_worker = 1;
+    set->fds = malloc(sizeof(int) * c->workers);
+    if (!set->fds)
+        return -ENOMEM;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return -errno;
+    for (unsigned w = 0; w < c->workers; w++) {
+        set->fds[w] = w == 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (set->fds[w] < 0)
+            return -errno;
+    }
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    diag(DIAG_INFO, "listening on the socket passed by the service manager (LISTEN_FDS)");
+    return 0;
+}
+
 /* Open one socket per worker and listen address; port 0 is resolved once and shared. */
 static int open_listen_sockets(const struct config *c, struct listen_set *set)
 {
+    if (sd_listen_fds(1) >= 1)
+        return use_activated_socket(c, set);
     set->per_worker = c->listen_count;
     set->fds = malloc(sizeof(int) * c->workers * c->listen_count);
     if (!set->fds)
@@ -73,6 +123,13 @@ static int open_listen_sockets(const struct config *c, struct listen_set *set)
         struct sockaddr_storage addr;
         socklen_t addr_len = c->listen[a].addr_len;
         memcpy(&addr, &c->listen[a].addr, addr_len);
+        int free_rc = listen_check_free((struct sockaddr *)&addr, addr_len);
+        if (free_rc < 0) {
+            diag(DIAG_ERROR, "listen %s: %s", c->listen[a].text,
+                 free_rc == -EADDRINUSE ? "address already in use (another tracehop?)"
+                                        : strerror(-free_rc));
+            return free_rc;
+        }
         for (unsigned w = 0; w < c->workers; w++) {
             int fd = listen_open((struct sockaddr *)&addr, addr_len, LISTEN_BACKLOG);
             if (fd < 0) {
@@ -91,11 +148,116 @@ static int open_listen_sockets(const struct config *c, struct listen_set *set)
     return 0;
 }
 
-static int run(struct config *config)
+static void assign_metrics_slots(struct config *config)
 {
+    for (size_t i = 0; i < config->routes_count; i++)
+        config->routes[i].metrics_slot = metrics_route_slot(config->routes[i].name);
+}
+
+static uint64_t now_epoch_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void notify_reloading(void)
+{
+    char state[64];
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+    sd_notify(0, state);
+}
+
+/*
+ * SIGHUP: load the file again with the same flags and environment, validate it completely
+ * here in the main thread, then publish it to every worker. Settings bound to sockets and
+ * threads are refused with the reason rather than half-applied.
+ */
+static void reload(struct config **current, const char *path, const struct config_overrides *flags,
+                   const struct config_overrides *env, struct worker *workers, unsigned count,
+                   struct admin_state *state)
+{
+    struct config *next = NULL;
+    char error[CONFIG_ERROR_MAX], what[CONFIG_ERROR_MAX];
+
+    notify_reloading();
+    atomic_store(&state->last_reload_ms, now_epoch_ms());
+    if (!path) {
+        diag(DIAG_WARN, "SIGHUP: no config file to reload (started without --config)");
+        goto failed;
+    }
+    if (config_load(path, flags, env, &next, error) < 0) {
+        diag(DIAG_ERROR, "reload refused, still serving the previous config: %s", error);
+        goto failed;
+    }
+    if (config_needs_restart(*current, next, what)) {
+        diag(DIAG_ERROR,
+             "reload refused, still serving the previous config: %s changed, which "
+             "needs a restart",
+             what);
+        config_unref(next);
+        goto failed;
+    }
+    assign_metrics_slots(next);
+    for (unsigned i = 0; i < count; i++) {
+        config_ref(next);
+        worker_publish_config(&workers[i], next);
+    }
+    config_unref(*current);
+    *current = next;
+    atomic_fetch_add(&state->reloads_ok, 1);
+    atomic_store(&state->last_reload_ok, true);
+    diag(DIAG_INFO, "config reloaded from %s: %zu routes", path, next->routes_count);
+    sd_notify(0, "READY=1");
+    return;
+failed:
+    atomic_fetch_add(&state->reloads_failed, 1);
+    atomic_store(&state->last_reload_ok, false);
+    sd_notify(0, "READY=1");
+}
+
+/* Keep serving while load balancers notice /readyz failing; a second signal cuts it short. */
+static void wait_drain_delay(long delay_ms, const sigset_t *signals)
+{
+    struct timespec deadline, now;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += delay_ms / 1000;
+    deadline.tv_nsec += (delay_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L)
+        deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left_ms =
+            (deadline.tv_sec - now.tv_sec) * 1000 + (deadline.tv_nsec - now.tv_nsec) / 1000000;
+        if (left_ms <= 0)
+            return;
+        struct timespec wait = {left_ms / 1000, (left_ms % 1000) * 1000000L};
+        int sig = sigtimedwait(signals, NULL, &wait);
+        if (sig == SIGTERM || sig == SIGINT) {
+            diag(DIAG_INFO, "second stop signal: skipping the rest of the drain delay");
+            return;
+        }
+    }
+}
+
+struct run_context {
+    struct config *config;
+    const char *config_path;
+    const struct config_overrides *flags;
+    const struct config_overrides *env;
+};
+
+static int run(struct run_context *ctx)
+{
+    struct config *config = ctx->config;
     struct accesslog *log = NULL;
     struct worker *workers = NULL;
     struct listen_set sockets = {0};
+    struct admin *admin = NULL;
+    struct admin_state state = {0};
     unsigned started = 0;
     sigset_t signals;
     int rc;
@@ -107,6 +269,7 @@ static int run(struct config *config)
     sigaddset(&signals, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+    assign_metrics_slots(config);
 
     rc = accesslog_open(config->access_log_path, ACCESSLOG_BUFFER_BYTES, &log);
     if (rc < 0) {
@@ -117,26 +280,37 @@ static int run(struct config *config)
     if (rc < 0)
         goto out;
     workers = calloc(config->workers, sizeof(*workers));
-    if (!workers) {
+    state.workers = calloc(config->workers, sizeof(*state.workers));
+    if (!workers || !state.workers) {
         rc = -ENOMEM;
         goto out;
     }
+    state.workers_count = config->workers;
+    state.accesslog = log;
+    atomic_store(&state.last_reload_ms, now_epoch_ms());
+    atomic_store(&state.last_reload_ok, true);
     for (unsigned i = 0; i < config->workers; i++) {
         char error[256];
+        state.workers[i] = &workers[i].metrics;
         rc = worker_init(&workers[i], i, config, log, sockets.fds + i * sockets.per_worker,
                          sockets.per_worker, error, sizeof(error));
         if (rc < 0) {
             diag(DIAG_ERROR, "worker %u: %s", i, error);
-            workers[i].daemons_count = 0;
+            worker_destroy(&workers[i]);
             goto out;
         }
         rc = worker_start(&workers[i]);
         if (rc < 0) {
             diag(DIAG_ERROR, "worker %u: cannot start thread: %s", i, strerror(-rc));
+            worker_destroy(&workers[i]);
             goto out;
         }
         started++;
     }
+    if (config->admin_enabled && (rc = admin_start(&config->admin_listen, &state, &admin)) < 0)
+        goto out;
+    atomic_store(&state.ready, true);
+    sd_notify(0, "READY=1");
     diag(DIAG_INFO, "tracehop %s ready: %u workers, %zu routes, access log %s", TRACEHOP_VERSION,
          config->workers, config->routes_count, config->access_log_path);
 
@@ -148,25 +322,35 @@ static int run(struct config *config)
         if (sig == SIGUSR1) {
             accesslog_request_reopen(log);
         } else if (sig == SIGHUP) {
-            diag(DIAG_WARN, "SIGHUP: configuration reload is not supported yet; still serving");
+            reload(&config, ctx->config_path, ctx->flags, ctx->env, workers, started, &state);
         } else {
-            diag(DIAG_INFO, "%s: draining (up to %ld ms for in-flight requests)",
-                 sig == SIGTERM ? "SIGTERM" : "SIGINT", config->drain_timeout_ms);
+            atomic_store(&state.ready, false);
+            sd_notify(0, "STOPPING=1");
+            long delay = sig == SIGTERM ? config->drain_delay_ms : 0;
+            diag(DIAG_INFO,
+                 "%s: draining: readiness off, serving for %ld ms more, then up to %ld ms "
+                 "for in-flight requests",
+                 sig == SIGTERM ? "SIGTERM" : "SIGINT", delay, config->drain_timeout_ms);
+            wait_drain_delay(delay, &signals);
             break;
         }
     }
     rc = 0;
 out:
+    atomic_store(&state.ready, false);
     for (unsigned i = 0; i < started; i++)
         worker_request_drain(&workers[i]);
     for (unsigned i = 0; i < started; i++)
         worker_join(&workers[i]);
+    admin = admin_stop(admin); /* after the workers: metrics stay readable while draining */
     for (unsigned i = 0; i < started; i++)
         worker_destroy(&workers[i]);
     logline_thread_cleanup();
     free(workers);
+    free(state.workers);
     free(sockets.fds);
     accesslog_close(log);
+    ctx->config = config;
     if (rc == 0)
         diag(DIAG_INFO, "stopped");
     return rc < 0 ? 1 : 0;
@@ -240,6 +424,8 @@ int main(int argc, char **argv)
         return 2;
     }
     config_overrides_from_env(&env);
+    if (!config_path)
+        config_path = env.config;
     if (config_load(config_path, &flags, &env, &config, error) < 0) {
         diag(DIAG_ERROR, "config: %s", error);
         return 1;
@@ -254,8 +440,10 @@ int main(int argc, char **argv)
         config_free(config);
         return 1;
     }
-    int rc = run(config);
-    config_free(config);
+    struct run_context ctx = {
+        .config = config, .config_path = config_path, .flags = &flags, .env = &env};
+    int rc = run(&ctx);
+    config_unref(ctx.config);
     curl_global_cleanup();
     return rc;
 }

@@ -41,6 +41,7 @@
 #include "worker.h"
 #include "common/diag.h"
 #include "common/strbuf.h"
+#include "common/timefmt.h"
 
 #define BODY_BUFFER_SIZE      (64 * 1024)
 #define MAX_TRACESTATE_FIELDS 64
@@ -186,6 +187,7 @@ void *request_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
                       sizeof(req->client_addr));
     }
     w->active_requests++;
+    atomic_store_explicit(&w->metrics.in_flight, (long)w->active_requests, memory_order_relaxed);
     worker_add_live(w, req);
     return req;
 }
@@ -682,6 +684,28 @@ static const char *final_outcome(struct request *req, enum MHD_RequestTerminatio
     return "ok";
 }
 
+static void count_request(struct request *req, unsigned status, const char *outcome)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    struct metrics_request m = {
+        .route_slot = req->route ? req->route->metrics_slot : 0,
+        .method = req->method,
+        .status = status,
+        .outcome = outcome,
+        .duration_s = timefmt_elapsed_ms(&req->start_mono, &now) / 1000.0,
+        .has_upstream = req->upstream_started,
+        .upstream_duration_s =
+            timefmt_elapsed_ms(&req->upstream_start_mono, &req->upstream_end_mono) / 1000.0,
+        .trace_id = req->hop.trace_id,
+        .span_id = req->hop.span_id,
+        .sampled = (req->hop.flags & TRACEHOP_FLAG_SAMPLED) != 0,
+        .received_bytes = req->bytes_received,
+        .sent_bytes = req->bytes_sent,
+    };
+    metrics_count_request(&req->worker->metrics, &m);
+}
+
 void request_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                           enum MHD_RequestTerminationCode toe)
 {
@@ -714,11 +738,15 @@ void request_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls
         clock_gettime(CLOCK_MONOTONIC, &req->upstream_end_mono);
     const char *outcome = final_outcome(req, toe);
     logline_write(req, status, outcome);
+    count_request(req, status, outcome);
     if (req->upstream_headers)
         req->upstream_headers = NULL; /* arena-owned */
     if (req->dirty)
         worker_forget_dirty(w, req);
     worker_remove_live(w, req);
     w->active_requests--;
+    atomic_store_explicit(&w->metrics.in_flight, (long)w->active_requests, memory_order_relaxed);
+    if (req->config != w->config)
+        worker_config_released(w, req->config);
     request_release(req);
 }

@@ -304,6 +304,19 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
          refused ? " answered a request itself" : "", text);
 }
 
+static void on_connection_event(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                enum MHD_ConnectionNotificationCode code)
+{
+    struct worker *w = cls;
+    long delta = code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1;
+    (void)conn;
+    (void)socket_context;
+    atomic_store_explicit(&w->metrics.open_connections,
+                          atomic_load_explicit(&w->metrics.open_connections, memory_order_relaxed) +
+                              delta,
+                          memory_order_relaxed);
+}
+
 static int start_daemon(struct worker *w, int listen_fd, char *error, size_t error_size)
 {
     const struct config *c = w->config;
@@ -318,9 +331,10 @@ static int start_daemon(struct worker *w, int listen_fd, char *error, size_t err
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0, NULL, NULL,
         request_on_access, w, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w, MHD_OPTION_LISTEN_SOCKET,
         listen_fd, MHD_OPTION_URI_LOG_CALLBACK, request_on_uri, w, MHD_OPTION_NOTIFY_COMPLETED,
-        request_on_completed, w, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
-        MHD_OPTION_CONNECTION_LIMIT, connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        c->client_timeout_s, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
+        request_on_completed, w, MHD_OPTION_NOTIFY_CONNECTION, on_connection_event, w,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_CONNECTION_LIMIT, connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, c->client_timeout_s, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
+        MHD_OPTION_END);
     if (!d) {
         snprintf(error, error_size, "libmicrohttpd refused to start a daemon");
         return -EIO;
@@ -343,6 +357,7 @@ int worker_init(struct worker *w, unsigned index, const struct config *config,
 {
     memset(w, 0, sizeof(*w));
     w->index = index;
+    config_ref(config);
     w->config = config;
     w->accesslog = accesslog;
     w->curl_deadline_ms = -1;
@@ -378,6 +393,52 @@ int worker_init(struct worker *w, unsigned index, const struct config *config,
 fail_errno:
     snprintf(error, error_size, "worker setup: %s", strerror(errno));
     return -errno;
+}
+
+/* --- configuration swaps ------------------------------------------------------------------ */
+
+void worker_publish_config(struct worker *w, const struct config *config)
+{
+    uint64_t one = 1;
+    const struct config *unused = atomic_exchange(&w->next_config, config);
+    config_unref(unused); /* a newer reload overtook one this worker had not taken yet */
+    ssize_t r = write(w->wake_fd, &one, sizeof(one));
+    (void)r;
+}
+
+/*
+ * Take a published config. Requests in flight keep the config they started with; the old one
+ * is released when the last of them ends. No atomics per request: only this thread counts.
+ */
+static void take_published_config(struct worker *w)
+{
+    if (!atomic_load_explicit(&w->next_config, memory_order_relaxed))
+        return;
+    const struct config *old = w->config;
+    unsigned users = 0;
+    for (struct request *r = w->live_head; r; r = r->live_next)
+        if (r->config == old)
+            users++;
+    if (users > 0 && w->retired_count == sizeof(w->retired) / sizeof(w->retired[0]))
+        return; /* too many generations still draining: take it on a later iteration */
+    w->config = atomic_exchange(&w->next_config, NULL);
+    if (users == 0)
+        config_unref(old);
+    else
+        w->retired[w->retired_count++] = (struct retired_config){old, users};
+}
+
+void worker_config_released(struct worker *w, const struct config *config)
+{
+    for (size_t i = 0; i < w->retired_count; i++) {
+        if (w->retired[i].config != config)
+            continue;
+        if (--w->retired[i].requests == 0) {
+            config_unref(config);
+            w->retired[i] = w->retired[--w->retired_count];
+        }
+        return;
+    }
 }
 
 /* --- the loop ----------------------------------------------------------------------------- */
@@ -432,6 +493,7 @@ static void *worker_main(void *arg)
     struct epoll_event events[MAX_EVENTS];
 
     for (;;) {
+        take_published_config(w);
         if (!w->draining && atomic_load(&w->command) == WORKER_DRAIN)
             begin_drain(w);
         int64_t now = worker_now_ms();
@@ -538,4 +600,8 @@ void worker_destroy(struct worker *w)
         close(w->wake_fd);
     if (w->epoll_fd >= 0)
         close(w->epoll_fd);
+    for (size_t i = 0; i < w->retired_count; i++)
+        config_unref(w->retired[i].config);
+    config_unref(atomic_exchange(&w->next_config, NULL));
+    config_unref(w->config);
 }

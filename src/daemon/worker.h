@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "metrics.h"
+
 struct config;
 struct accesslog;
 struct request;
@@ -19,8 +21,15 @@ struct request;
 
 struct worker {
     unsigned index;
-    const struct config *config;
+    const struct config *config; /* the config new requests start with (one reference) */
+    _Atomic(const struct config *) next_config; /* published by a reload, taken by the loop */
+    struct retired_config {
+        const struct config *config;
+        unsigned requests; /* in-flight requests still using it */
+    } retired[8];
+    size_t retired_count;
     struct accesslog *accesslog;
+    struct metrics metrics;
 
     int epoll_fd;
     int wake_fd; /* eventfd: the main thread asks for drain/stop */
@@ -59,6 +68,10 @@ int worker_init(struct worker *w, unsigned index, const struct config *config,
 int worker_start(struct worker *w);
 /* Ask the worker to stop accepting, finish in-flight requests (bounded), then return. */
 void worker_request_drain(struct worker *w);
+/* Hand the worker a new config (the worker takes over one reference). Thread-safe. */
+void worker_publish_config(struct worker *w, const struct config *config);
+/* A request that started with `config` has ended (worker thread). */
+void worker_config_released(struct worker *w, const struct config *config);
 void worker_join(struct worker *w);
 void worker_destroy(struct worker *w);
 

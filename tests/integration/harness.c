@@ -229,19 +229,25 @@ int harness_exit_code(const struct harness_process *p)
     return -1;
 }
 
-int harness_process_stop(struct harness_process *p, int timeout_ms)
+static int process_stop_with(struct harness_process *p, int sig, int timeout_ms)
 {
     if (p->pid <= 0)
         return -1;
     if (!p->reaped) {
-        kill(p->pid, SIGTERM);
+        kill(p->pid, sig);
         if (!harness_process_wait(p, timeout_ms)) {
-            say("pid %d still running %d ms after SIGTERM: SIGKILL", (int)p->pid, timeout_ms);
+            say("pid %d still running %d ms after %s: SIGKILL", (int)p->pid, timeout_ms,
+                strsignal(sig));
             kill(p->pid, SIGKILL);
             harness_process_wait(p, 5000);
         }
     }
     return harness_exit_code(p);
+}
+
+int harness_process_stop(struct harness_process *p, int timeout_ms)
+{
+    return process_stop_with(p, SIGTERM, timeout_ms);
 }
 
 long harness_rss_kib(pid_t pid)
@@ -758,7 +764,9 @@ int harness_daemon_start(struct harness_daemon *d, const char *dir, const char *
 
 int harness_daemon_stop(struct harness_daemon *d)
 {
-    int rc = harness_process_stop(&d->proc, 15000);
+    /* SIGINT: a drain without limits.drain_delay_ms (5 s by default); the tests of SIGTERM's
+     * delay send it themselves. */
+    int rc = process_stop_with(&d->proc, SIGINT, 15000);
     if (rc != 0 && d->proc.pid > 0)
         dump_file("tracehop stderr", d->stderr_path);
     return rc;

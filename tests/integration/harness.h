@@ -145,7 +145,7 @@ struct harness_daemon {
  */
 int harness_daemon_start(struct harness_daemon *d, const char *dir, const char *config_json,
                          const char *echo_url, const char *const *args);
-/* SIGTERM, bounded wait; returns the exit code like harness_process_stop. */
+/* SIGINT (a drain without the drain delay), bounded wait; exit code like harness_process_stop. */
 int harness_daemon_stop(struct harness_daemon *d);
 /* The access-log line whose string member key equals value; NULL after HARNESS_WAIT_MS. */
 json_t *harness_log_line(struct harness_daemon *d, const char *key, const char *value);

@@ -42,12 +42,13 @@ static void signals_teardown(void)
     harness_tmpdir_remove(dir);
 }
 
+/* Without a config: one catch-all route and no drain delay, so a stop starts at once. */
 static void start_daemon(struct harness_daemon *d, const char *config_json)
 {
-    const char *args[] = {"--upstream", echo.url, NULL};
-    int rc = config_json ? harness_daemon_start(d, dir, config_json, echo.url, NULL)
-                         : harness_daemon_start(d, dir, NULL, NULL, args);
-    ck_assert_int_eq(rc, 0);
+    if (!config_json)
+        config_json = "{\"limits\": {\"drain_delay_ms\": 0}, \"routes\": [{\"upstream\": "
+                      "\"{ECHO}\"}]}";
+    ck_assert_int_eq(harness_daemon_start(d, dir, config_json, echo.url, NULL), 0);
 }
 
 /* Start GET target on `multi` and keep curl going until the echo upstream has it. */
@@ -169,7 +170,7 @@ START_TEST(test_drain_timeout_bounds_the_exit)
     char id[17], target[64];
     CURLM *multi = curl_multi_init();
 
-    start_daemon(&d, "{\"limits\": {\"drain_timeout_ms\": 500},"
+    start_daemon(&d, "{\"limits\": {\"drain_timeout_ms\": 500, \"drain_delay_ms\": 0},"
                      " \"routes\": [{\"upstream\": \"{ECHO}\"}]}");
     harness_random_hex(id, 16);
     snprintf(target, sizeof(target), "/delay/8000?cut=%s", id);
@@ -194,6 +195,65 @@ START_TEST(test_drain_timeout_bounds_the_exit)
     curl_multi_remove_handle(multi, t->easy);
     harness_transfer_free(t);
     curl_multi_cleanup(multi);
+}
+END_TEST
+
+/* The admin port, from the "admin listening on 127.0.0.1:PORT" diagnostic. */
+static unsigned admin_port(struct harness_daemon *d)
+{
+    struct harness_field_match m = {"message", "admin listening on 127.0.0.1:"};
+    json_t *line = harness_jsonl_wait_one(d->stderr_path, harness_match_field_prefix, &m);
+    ck_assert_msg(line != NULL, "no admin listening diagnostic");
+    unsigned port =
+        (unsigned)strtoul(harness_json_str(line, "message") + strlen(m.value), NULL, 10);
+    json_decref(line);
+    ck_assert_uint_gt(port, 0);
+    return port;
+}
+
+static long get_status(unsigned port, const char *target)
+{
+    struct harness_response rs;
+    struct harness_request rq = {.target = target};
+    harness_http(port, &rq, &rs);
+    long status = rs.status;
+    harness_response_free(&rs);
+    return status;
+}
+
+START_TEST(test_sigterm_fails_readiness_at_once_and_serves_through_the_drain_delay)
+{
+    struct harness_daemon d;
+    const char *args[] = {"--admin-listen", "127.0.0.1:0", NULL};
+
+    ck_assert_int_eq(harness_daemon_start(&d, dir,
+                                          "{\"limits\": {\"drain_delay_ms\": 1500,"
+                                          " \"drain_timeout_ms\": 1000},"
+                                          " \"routes\": [{\"upstream\": \"{ECHO}\"}]}",
+                                          echo.url, args),
+                     0);
+    unsigned admin = admin_port(&d);
+    ck_assert_int_eq(get_status(admin, "/readyz"), 200);
+    ck_assert_int_eq(get_status(admin, "/healthz"), 200);
+
+    double signalled = now_s();
+    ck_assert_int_eq(kill(d.proc.pid, SIGTERM), 0);
+    long ready = 200;
+    while (ready == 200 && now_s() - signalled < 1.0)
+        ready = get_status(admin, "/readyz");
+    ck_assert_int_eq(ready, 503);
+    ck_assert_msg(now_s() - signalled < 0.5, "readiness failed only %.2f s after SIGTERM",
+                  now_s() - signalled);
+    /* Still inside the delay: traffic that load balancers have not moved yet is served. */
+    ck_assert_int_eq(get_status(d.port, "/during-drain-delay"), 200);
+    ck_assert_msg(now_s() - signalled < 1.2, "the checks ran past the drain delay");
+    ck_assert_msg(harness_wait_port_refused(d.port, 3000), "still accepting after the delay");
+    ck_assert_msg(now_s() - signalled >= 1.4, "stopped accepting before the 1.5 s delay");
+    ck_assert_msg(harness_process_wait(&d.proc, 5000), "still running after the drain");
+    ck_assert_int_eq(harness_exit_code(&d.proc), 0);
+    json_t *log = harness_log_line(&d, "path", "/during-drain-delay");
+    ck_assert_ptr_nonnull(log);
+    json_decref(log);
 }
 END_TEST
 
@@ -414,6 +474,7 @@ static Suite *lifecycle_suite(void)
     tcase_add_loop_test(tc, test_stop_signal_when_idle_exits_0_promptly, 0,
                         (int)(sizeof(stop_signals) / sizeof(stop_signals[0])));
     tcase_add_test(tc, test_drain_timeout_bounds_the_exit);
+    tcase_add_test(tc, test_sigterm_fails_readiness_at_once_and_serves_through_the_drain_delay);
     tcase_add_test(tc, test_sigusr1_reopens_the_access_log);
     suite_add_tcase(s, tc);
 

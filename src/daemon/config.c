@@ -541,6 +541,8 @@ static int parse_access_log(json_t *obj, struct config *c, char *error)
         (rc = validate_header_names(c->access_log_fields, c->access_log_fields_count,
                                     "access_log.fields", error)) < 0)
         return rc;
+    if (c->access_log_fields_count > CONFIG_MAX_LOGGED_HEADERS)
+        return fail(error, "access_log.fields: at most %d headers", CONFIG_MAX_LOGGED_HEADERS);
     if (path) {
         if (path[0] == '\0')
             return fail(error, "access_log.path: must not be empty (use \"-\" for stdout)");

@@ -10,7 +10,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#define CONFIG_ERROR_MAX 512
+#define CONFIG_ERROR_MAX          512
+#define CONFIG_MAX_LOGGED_HEADERS 16
 
 enum upstream_scheme { UPSTREAM_HTTP, UPSTREAM_HTTPS, UPSTREAM_UNIX };
 

@@ -6,14 +6,17 @@
  * (hex ids, numbers) are written directly. The builder is per thread and reused, so a line
  * costs no allocation once the buffer has grown to the usual line size.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "logline.h"
 #include "accesslog.h"
 #include "config.h"
 #include "request.h"
 #include "worker.h"
+#include "common/json_escape.h"
 #include "common/strbuf.h"
 #include "common/timefmt.h"
 
@@ -27,13 +30,124 @@ static void key(struct strbuf *b, const char *name)
     strbuf_append_str(b, "\":");
 }
 
+static const char base64_digits[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void append_base64(struct strbuf *b, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        char out[4] = {base64_digits[v >> 18 & 63], base64_digits[v >> 12 & 63],
+                       i + 1 < n ? base64_digits[v >> 6 & 63] : '=',
+                       i + 2 < n ? base64_digits[v & 63] : '='};
+        strbuf_append(b, out, 4);
+    }
+}
+
+/* "name":"value" without a leading comma. Control characters are escaped; bytes that are not
+ * UTF-8 become U+FFFD, and then the exact bytes follow in "<name>_raw_b64" (base64), so that
+ * nothing is lost and the line stays valid JSON (docs/access-log.md, "Escaping"). */
+static void member(struct strbuf *b, const char *name, const char *value, size_t len)
+{
+    bool lossy = false;
+
+    strbuf_append_char(b, '"');
+    strbuf_append_str(b, name);
+    strbuf_append_str(b, "\":");
+    if (!value) {
+        strbuf_append_str(b, "null");
+        return;
+    }
+    if (!strbuf_reserve(b, len * 6 + 2))
+        return;
+    b->data[b->len++] = '"';
+    b->len += json_escape(b->data + b->len, value, len, &lossy);
+    b->data[b->len++] = '"';
+    b->data[b->len] = '\0';
+    if (lossy) {
+        strbuf_append_str(b, ",\"");
+        strbuf_append_str(b, name);
+        strbuf_append_str(b, "_raw_b64\":\"");
+        append_base64(b, (const unsigned char *)value, len);
+        strbuf_append_char(b, '"');
+    }
+}
+
+/* A client-controlled string field (or null). */
 static void string_or_null(struct strbuf *b, const char *name, const char *value, size_t len)
 {
-    key(b, name);
-    if (value)
-        strbuf_append_json_string(b, value, len);
-    else
-        strbuf_append_str(b, "null");
+    strbuf_append_char(b, ',');
+    member(b, name, value, len);
+}
+
+static bool is_redacted(const struct config *c, const char *name, size_t len)
+{
+    for (size_t i = 0; i < c->access_log_redact_count; i++)
+        if (strlen(c->access_log_redact[i]) == len &&
+            strncasecmp(c->access_log_redact[i], name, len) == 0)
+            return true;
+    return false;
+}
+
+#define REDACTED "[REDACTED]"
+
+/* The query with the values of access_log.redact parameters replaced (names compared raw,
+ * case-insensitively). */
+static void query_field(struct strbuf *b, const struct config *c, const char *q, size_t len)
+{
+    if (c->access_log_redact_count == 0) {
+        string_or_null(b, "query", q, len);
+        return;
+    }
+    struct strbuf redacted = {0};
+    size_t i = 0;
+    for (;;) {
+        const char *amp = memchr(q + i, '&', len - i);
+        size_t end = amp ? (size_t)(amp - q) : len;
+        const char *eq = memchr(q + i, '=', end - i);
+        size_t name_end = eq ? (size_t)(eq - q) : end;
+        if (eq && is_redacted(c, q + i, name_end - i)) {
+            strbuf_append(&redacted, q + i, name_end - i + 1);
+            strbuf_append_str(&redacted, REDACTED);
+        } else {
+            strbuf_append(&redacted, q + i, end - i);
+        }
+        if (!amp)
+            break;
+        strbuf_append_char(&redacted, '&');
+        i = end + 1;
+    }
+    string_or_null(b, "query", redacted.data ? redacted.data : "", redacted.len);
+    strbuf_free(&redacted);
+}
+
+/* "request_headers": {"x-tenant": "acme", ...} for access_log.fields (lowercased names). */
+static void request_headers_field(struct strbuf *b, const struct request *req)
+{
+    const struct config *c = req->config;
+    if (c->access_log_fields_count == 0 || !req->logged_headers)
+        return;
+    key(b, "request_headers");
+    strbuf_append_char(b, '{');
+    for (size_t i = 0; i < c->access_log_fields_count; i++) {
+        const char *name = c->access_log_fields[i];
+        char lower[256];
+        size_t n = strlen(name) < sizeof(lower) ? strlen(name) : sizeof(lower) - 1;
+        for (size_t k = 0; k < n; k++)
+            lower[k] = (char)tolower((unsigned char)name[k]);
+        lower[n] = '\0';
+        const char *value = req->logged_headers[i];
+        if (value && is_redacted(c, name, strlen(name)))
+            value = REDACTED;
+        if (i > 0)
+            strbuf_append_char(b, ',');
+        member(b, lower, value, value ? strlen(value) : 0);
+    }
+    strbuf_append_char(b, '}');
 }
 
 static void hex_field(struct strbuf *b, const char *name, const uint8_t *bytes, size_t n)
@@ -89,8 +203,7 @@ void logline_write(struct request *req, unsigned status, const char *outcome)
     string_or_null(b, "method", req->method, req->method ? strlen(req->method) : 0);
     string_or_null(b, "path", req->target, req->target ? req->path_len : 0);
     if (req->target && req->path_len < req->target_len)
-        string_or_null(b, "query", req->target + req->path_len + 1,
-                       req->target_len - req->path_len - 1);
+        query_field(b, c, req->target + req->path_len + 1, req->target_len - req->path_len - 1);
     else
         string_or_null(b, "query", NULL, 0);
     key(b, "status");
@@ -126,6 +239,7 @@ void logline_write(struct request *req, unsigned status, const char *outcome)
     string_or_null(b, "client_addr", req->client_addr[0] ? req->client_addr : NULL,
                    strlen(req->client_addr));
     string_or_null(b, "user_agent", req->user_agent, req->user_agent ? strlen(req->user_agent) : 0);
+    request_headers_field(b, req);
     key(b, "outcome");
     strbuf_append_char(b, '"');
     strbuf_append_str(b, outcome);

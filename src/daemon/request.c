@@ -351,6 +351,50 @@ static void decide_trace_without_headers(struct request *req)
     decide_trace(req, &empty);
 }
 
+/* Copy the headers access_log.fields asks for: the log line is built after MHD reused the
+ * memory they live in. Several fields of one name are joined with ", " (RFC 9110 5.3). */
+struct logged_header_scan {
+    const struct config *config;
+    struct strbuf *values; /* one per configured field */
+};
+
+static enum MHD_Result collect_logged_header(void *cls, enum MHD_ValueKind kind, const char *name,
+                                             size_t name_len, const char *value, size_t value_len)
+{
+    struct logged_header_scan *scan = cls;
+    (void)kind;
+    for (size_t i = 0; i < scan->config->access_log_fields_count; i++) {
+        if (!http_name_equals(name, name_len, scan->config->access_log_fields[i]))
+            continue;
+        if (scan->values[i].data)
+            strbuf_append_str(&scan->values[i], ", ");
+        else
+            strbuf_reserve(&scan->values[i], value_len); /* present, even if empty */
+        strbuf_append(&scan->values[i], value ? value : "", value ? value_len : 0);
+    }
+    return MHD_YES;
+}
+
+static void capture_logged_headers(struct request *req)
+{
+    const struct config *c = req->config;
+    struct strbuf values[CONFIG_MAX_LOGGED_HEADERS] = {{0}};
+    size_t n = c->access_log_fields_count; /* config keeps it <= CONFIG_MAX_LOGGED_HEADERS */
+
+    if (n == 0)
+        return;
+    req->logged_headers = arena_alloc(&req->arena, n * sizeof(char *));
+    if (!req->logged_headers)
+        return;
+    struct logged_header_scan scan = {c, values};
+    MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, collect_logged_header, &scan);
+    for (size_t i = 0; i < n; i++) {
+        req->logged_headers[i] =
+            values[i].data ? arena_strndup(&req->arena, values[i].data, values[i].len) : NULL;
+        strbuf_free(&values[i]);
+    }
+}
+
 static enum MHD_Result on_headers(struct request *req, const char *method, const char *version)
 {
     /* The request line counts against the header limit too, so that an oversized target
@@ -363,6 +407,7 @@ static enum MHD_Result on_headers(struct request *req, const char *method, const
     req->is_head = strcmp(method, "HEAD") == 0;
     MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, scan_header, &scan);
     decide_trace(req, &scan);
+    capture_logged_headers(req);
 
     if (!req->method || !req->target)
         set_error(req, 500, "internal_error", "bad_request", "out of memory");

@@ -67,6 +67,7 @@ struct request {
     int64_t content_length; /* -1 = chunked */
     const char *host;
     const char *user_agent;
+    const char **logged_headers; /* values of config access_log.fields (NULL = absent) */
     char client_addr[64];
     uint64_t bytes_received;  /* request body bytes read from the client */
     uint64_t bytes_discarded; /* of which thrown away (refused or already answered) */

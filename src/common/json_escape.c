@@ -6,6 +6,7 @@
  * line and needs no allocation.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "json_escape.h"
 
@@ -61,12 +62,17 @@ size_t json_escape(char *out, const char *s, size_t n, bool *ret_lossy)
     size_t i = 0;
 
     while (i < n) {
-        unsigned char c = in[i];
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-            *w++ = (char)c;
-            i++;
+        /* Fast path: copy a run of bytes that need nothing (almost every byte of a log). */
+        size_t run = i;
+        while (run < n && in[run] >= 0x20 && in[run] < 0x7f && in[run] != '"' && in[run] != '\\')
+            run++;
+        if (run > i) {
+            memcpy(w, in + i, run - i);
+            w += run - i;
+            i = run;
             continue;
         }
+        unsigned char c = in[i];
         switch (c) {
         case '"':
             *w++ = '\\', *w++ = '"';

@@ -34,23 +34,13 @@ bool strbuf_reserve(struct strbuf *b, size_t extra)
     return true;
 }
 
-void strbuf_append(struct strbuf *b, const char *s, size_t n)
+void strbuf_append_slow(struct strbuf *b, const char *s, size_t n)
 {
     if (!strbuf_reserve(b, n))
         return;
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';
-}
-
-void strbuf_append_str(struct strbuf *b, const char *s)
-{
-    strbuf_append(b, s, strlen(s));
-}
-
-void strbuf_append_char(struct strbuf *b, char c)
-{
-    strbuf_append(b, &c, 1);
 }
 
 void strbuf_append_u64(struct strbuf *b, uint64_t v)

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct strbuf {
     char *data;
@@ -29,9 +30,29 @@ static inline void strbuf_clear(struct strbuf *b)
 void strbuf_free(struct strbuf *b);
 /* Make room for `extra` more bytes plus a NUL. Returns false (and sets oom) on failure. */
 bool strbuf_reserve(struct strbuf *b, size_t extra);
-void strbuf_append(struct strbuf *b, const char *s, size_t n);
-void strbuf_append_str(struct strbuf *b, const char *s);
-void strbuf_append_char(struct strbuf *b, char c);
+void strbuf_append_slow(struct strbuf *b, const char *s, size_t n);
+
+/* Inline fast path: the access-log builder appends ~60 short pieces per line. */
+static inline void strbuf_append(struct strbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 <= b->cap && !b->oom) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return;
+    }
+    strbuf_append_slow(b, s, n);
+}
+
+static inline void strbuf_append_str(struct strbuf *b, const char *s)
+{
+    strbuf_append(b, s, strlen(s));
+}
+
+static inline void strbuf_append_char(struct strbuf *b, char c)
+{
+    strbuf_append(b, &c, 1);
+}
 void strbuf_append_u64(struct strbuf *b, uint64_t v);
 /* Append a JSON string literal (with quotes), escaping per json_escape.h. */
 void strbuf_append_json_string(struct strbuf *b, const char *s, size_t n);

@@ -36,11 +36,6 @@ bool http_is_field_value(const char *s, size_t len)
     return true;
 }
 
-bool http_name_equals(const char *s, size_t len, const char *literal)
-{
-    return strlen(literal) == len && strncasecmp(s, literal, len) == 0;
-}
-
 bool http_header_is_hop_by_hop(const char *name, size_t len)
 {
     return http_name_equals(name, len, "Connection") || http_name_equals(name, len, "Keep-Alive") ||

@@ -7,6 +7,8 @@
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
+#include <strings.h>
 
 /* tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
  *         / DIGIT / ALPHA */
@@ -15,8 +17,12 @@ bool http_is_tchar(char c);
 bool http_is_token(const char *s, size_t len);
 /* field-value: visible ASCII, obs-text (0x80-0xff), SP and HTAB; no other control bytes. */
 bool http_is_field_value(const char *s, size_t len);
-/* Case-insensitive equality of a length-delimited string with a NUL-terminated literal. */
-bool http_name_equals(const char *s, size_t len, const char *literal);
+/* Case-insensitive equality of a length-delimited string with a NUL-terminated literal.
+ * Inline so that strlen of a literal folds and most comparisons end at the length check. */
+static inline bool http_name_equals(const char *s, size_t len, const char *literal)
+{
+    return strlen(literal) == len && strncasecmp(s, literal, len) == 0;
+}
 /* Connection, Keep-Alive, Proxy-Connection, Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade. */
 bool http_header_is_hop_by_hop(const char *name, size_t len);
 /* Headers tracehop sets itself towards the upstream: traceparent, tracestate,

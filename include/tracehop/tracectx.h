@@ -109,8 +109,9 @@ enum tracehop_tracestate_status tracehop_tracestate_normalize(const struct trace
                                                               size_t *ret_len);
 
 /*
- * X-Trace-ID. A safe value is 1..128 visible ASCII characters (0x21..0x7e) other than '"' and
- * '\\' (SPEC section 3). Surrounding spaces/tabs are not part of the value and are ignored.
+ * X-Trace-ID. A safe value is 1..128 visible ASCII characters (0x21..0x7e) other than '"',
+ * '\'' and '\\' (SPEC section 3: no quotes, no backslashes). Surrounding spaces/tabs are not part
+ * of the value and are ignored.
  */
 bool tracehop_x_trace_id_is_safe(const char *value, size_t len);
 
@@ -229,8 +230,10 @@ void tracehop_hop_decide(const struct tracehop_hop_input *input,
                          const struct tracehop_hop_settings *settings, struct tracehop_hop *ret);
 
 /*
- * Whether a trace id is sampled at the given ratio: the trace id's last 7 bytes (the part the
- * Level 2 random flag promises to be random) compared with ratio * 2^56. Deterministic.
+ * Whether a trace id is sampled at the given ratio: the trace id's last 7 bytes R (the part the
+ * Level 2 random flag promises to be random) kept when R >= (1 - ratio) * 2^56, the threshold
+ * rule of OpenTelemetry's consistent probability sampling, so that tracehop and an OpenTelemetry
+ * SDK sampling at the same ratio keep the same traces. Deterministic.
  */
 bool tracehop_sample_trace_id(const uint8_t trace_id[TRACEHOP_TRACE_ID_SIZE], double ratio);
 

@@ -4,6 +4,7 @@
  * mallocs, a normal one none after its first use.
  */
 #include <stdalign.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,8 @@ void *arena_alloc(struct arena *a, size_t n)
         return NULL;
     if (!b || b->size - b->used < aligned) {
         size_t size = b ? b->size * 2 : a->first_block_size;
+        if (aligned > SIZE_MAX / 4)
+            return NULL; /* no block could hold it; and doubling would overflow */
         while (size < aligned)
             size *= 2;
         b = block_new(size, a->head);

@@ -3,6 +3,7 @@
  * Time stamps for logs. The access log writes one per request, so the calendar conversion is
  * cached per thread and redone only when the second changes.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,15 +11,17 @@
 
 size_t timefmt_rfc3339_ms(char *buf, const struct timespec *ts)
 {
-    static _Thread_local time_t cached_second = -1;
+    static _Thread_local bool cached_valid;
+    static _Thread_local time_t cached_second;
     static _Thread_local char cached[64]; /* "YYYY-MM-DDTHH:MM:SS", room for any int */
 
-    if (ts->tv_sec != cached_second) {
+    if (!cached_valid || ts->tv_sec != cached_second) {
         struct tm tm;
         gmtime_r(&ts->tv_sec, &tm);
         snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
         cached_second = ts->tv_sec;
+        cached_valid = true;
     }
     long ms = ts->tv_nsec / 1000000;
     memcpy(buf, cached, 19);

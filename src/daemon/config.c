@@ -7,11 +7,13 @@
  *
  * Pure: no logging; the caller reports `error`.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <netdb.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,6 +357,19 @@ static int set_admin_listen(struct config *c, const char *text, const char *path
     return 0;
 }
 
+/* A host name (token characters) or a bracketed IPv6 literal, without a port. */
+static bool host_is_valid(const char *host)
+{
+    size_t len = strlen(host);
+    if (len >= 3 && host[0] == '[' && host[len - 1] == ']') {
+        for (size_t i = 1; i < len - 1; i++)
+            if (!(isxdigit((unsigned char)host[i]) || host[i] == ':' || host[i] == '.'))
+                return false;
+        return true;
+    }
+    return len > 0 && http_is_token(host, len) && !strchr(host, ':');
+}
+
 static int parse_route_match(json_t *match, struct route *r, const char *path, char *error)
 {
     static const char *const keys[] = {"path_prefix", "host", "methods", NULL};
@@ -374,7 +389,7 @@ static int parse_route_match(json_t *match, struct route *r, const char *path, c
         r->path_prefix_len = strlen(prefix);
     }
     if (host) {
-        if (host[0] == '\0' || !http_is_token(host, strlen(host)))
+        if (!host_is_valid(host))
             return fail(error, "%s.host: '%s' is not a host name", path, host);
         r->host = xstrdup(host);
     }
@@ -589,13 +604,17 @@ static int parse_file(const char *path, struct config *c, char *error)
     static const char *const keys[] = {"service_name", "listen", "admin",  "workers", "trace",
                                        "access_log",   "limits", "routes", "otlp",    NULL};
     json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     const char *service = NULL;
     long long workers = c->workers;
     int rc;
 
     if (!root)
         return fail(error, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+    if (!json_is_object(root)) {
+        rc = fail(error, "%s: the configuration must be an object", path);
+        goto out;
+    }
     if ((rc = check_keys(root, "", keys, error)) < 0)
         goto out;
     if ((rc = get_string(root, "service_name", "", &service, error)) < 0 ||
@@ -665,37 +684,49 @@ out:
     return rc;
 }
 
-static int apply_overrides(struct config *c, const struct config_overrides *o, const char *origin,
+/* How the user spelt a setting: "--listen" for a flag, "TRACEHOP_LISTEN" for the environment. */
+static const char *override_name(bool from_env, const char *flag, char *buf, size_t size)
+{
+    if (!from_env) {
+        snprintf(buf, size, "--%s", flag);
+        return buf;
+    }
+    size_t n = (size_t)snprintf(buf, size, "TRACEHOP_%s", flag);
+    for (size_t i = 9; i < n && i < size; i++)
+        buf[i] = buf[i] == '-' ? '_' : (char)toupper((unsigned char)buf[i]);
+    return buf;
+}
+
+static int apply_overrides(struct config *c, const struct config_overrides *o, bool from_env,
                            char *error)
 {
+    char name[64];
+#define NAME(flag) override_name(from_env, flag, name, sizeof(name))
     int rc;
-    char path[64];
 
     if (o->service_name) {
         if (o->service_name[0] == '\0')
-            return fail(error, "%s service name: must not be empty", origin);
+            return fail(error, "%s: must not be empty", NAME("service-name"));
         free(c->service_name);
         c->service_name = xstrdup(o->service_name);
     }
     if (o->listen) {
-        snprintf(path, sizeof(path), "%s listen", origin);
-        if ((rc = set_listen_list(c, &o->listen, 1, path, error)) < 0)
+        if ((rc = set_listen_list(c, &o->listen, 1, NAME("listen"), error)) < 0)
             return rc;
     }
     if (o->admin_listen) {
-        snprintf(path, sizeof(path), "%s admin-listen", origin);
-        if ((rc = set_admin_listen(c, o->admin_listen, path, error)) < 0)
+        if ((rc = set_admin_listen(c, o->admin_listen, NAME("admin-listen"), error)) < 0)
             return rc;
     }
     if (o->access_log) {
         if (o->access_log[0] == '\0')
-            return fail(error, "%s access-log: must not be empty (use - for stdout)", origin);
+            return fail(error, "%s: must not be empty (use - for stdout)", NAME("access-log"));
         free(c->access_log_path);
         c->access_log_path = xstrdup(o->access_log);
     }
     if (o->sampling_ratio && parse_ratio(o->sampling_ratio, &c->sampling_ratio) < 0)
-        return fail(error, "%s sampling ratio: '%s' is not a number in 0..1", origin,
-                    o->sampling_ratio);
+        return fail(error, "%s: '%s' is not a number in 0..1",
+                    from_env ? "TRACEHOP_SAMPLING_RATIO" : "sampling ratio", o->sampling_ratio);
     if (o->trace_header) {
         free(c->request_id_header);
         c->request_id_header = xstrdup(o->trace_header);
@@ -704,7 +735,7 @@ static int apply_overrides(struct config *c, const struct config_overrides *o, c
         char *end;
         long n = strtol(o->workers, &end, 10);
         if (o->workers[0] == '\0' || *end || n < 1 || n > MAX_WORKERS)
-            return fail(error, "%s workers: '%s' is not a number in 1..%d", origin, o->workers,
+            return fail(error, "%s: '%s' is not a number in 1..%d", NAME("workers"), o->workers,
                         MAX_WORKERS);
         c->workers = (unsigned)n;
     }
@@ -715,7 +746,7 @@ static int apply_overrides(struct config *c, const struct config_overrides *o, c
         route_init_defaults(&r);
         if (config_parse_upstream(o->upstream, &r.upstream, reason) < 0) {
             route_clear(&r);
-            return fail(error, "%s upstream: %s", origin, reason);
+            return fail(error, "%s: %s", NAME("upstream"), reason);
         }
         r.name = xstrdup("default");
         for (size_t i = 0; i < c->routes_count; i++)
@@ -729,25 +760,51 @@ static int apply_overrides(struct config *c, const struct config_overrides *o, c
     }
     return 0;
 }
+#undef NAME
+
+/* An empty variable counts as unset: a container orchestrator can blank a variable an image
+ * sets but not remove it. */
+static const char *env_value(const char *name)
+{
+    const char *v = getenv(name);
+    return v && v[0] ? v : NULL;
+}
 
 void config_overrides_from_env(struct config_overrides *env)
 {
     *env = (struct config_overrides){
-        .config = getenv("TRACEHOP_CONFIG"),
-        .listen = getenv("TRACEHOP_LISTEN"),
-        .upstream = getenv("TRACEHOP_UPSTREAM"),
-        .admin_listen = getenv("TRACEHOP_ADMIN_LISTEN"),
-        .access_log = getenv("TRACEHOP_ACCESS_LOG"),
-        .service_name = getenv("TRACEHOP_SERVICE_NAME"),
-        .sampling_ratio = getenv("TRACEHOP_SAMPLING_RATIO"),
-        .trace_header = getenv("TRACEHOP_TRACE_HEADER"),
-        .workers = getenv("TRACEHOP_WORKERS"),
+        .config = env_value("TRACEHOP_CONFIG"),
+        .listen = env_value("TRACEHOP_LISTEN"),
+        .upstream = env_value("TRACEHOP_UPSTREAM"),
+        .admin_listen = env_value("TRACEHOP_ADMIN_LISTEN"),
+        .access_log = env_value("TRACEHOP_ACCESS_LOG"),
+        .service_name = env_value("TRACEHOP_SERVICE_NAME"),
+        .sampling_ratio = env_value("TRACEHOP_SAMPLING_RATIO"),
+        .trace_header = env_value("TRACEHOP_TRACE_HEADER"),
+        .workers = env_value("TRACEHOP_WORKERS"),
     };
 }
 
+/* CPUs this process may use: its affinity mask (cpusets), capped by a cgroup v2 CPU quota
+ * (cpu.max, what a container's CPU limit becomes), rounded up. */
 static unsigned default_workers(void)
 {
+    cpu_set_t set;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        n = CPU_COUNT(&set);
+    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "re");
+    if (f) {
+        char quota[32];
+        long period;
+        if (fscanf(f, "%31s %ld", quota, &period) == 2 && strcmp(quota, "max") != 0 && period > 0) {
+            long cpus = (atol(quota) + period - 1) / period;
+            if (cpus >= 1 && cpus < n)
+                n = cpus;
+        }
+        fclose(f);
+    }
     if (n < 1)
         return 1;
     return n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
@@ -783,9 +840,21 @@ int config_load(const char *path, const struct config_overrides *flags,
         if ((rc = parse_file(path, c, error)) < 0)
             goto fail;
     }
-    if ((rc = apply_overrides(c, env, "environment", error)) < 0 ||
-        (rc = apply_overrides(c, flags, "--", error)) < 0)
+    if ((rc = apply_overrides(c, env, true, error)) < 0 ||
+        (rc = apply_overrides(c, flags, false, error)) < 0)
         goto fail;
+    for (size_t i = 0; i < c->routes_count; i++) {
+        const struct route *r = &c->routes[i];
+        for (size_t k = 0; k < r->set_request_headers_count; k++) {
+            if (strcasecmp(r->set_request_headers[k].name, c->request_id_header) == 0) {
+                rc = fail(error,
+                          "routes[%zu].set_request_headers.%s: tracehop manages this "
+                          "header itself",
+                          i, r->set_request_headers[k].name);
+                goto fail;
+            }
+        }
+    }
     if (!http_is_token(c->request_id_header, strlen(c->request_id_header))) {
         rc = fail(error, "trace.request_id_header: '%s' is not a valid header name",
                   c->request_id_header);
@@ -871,14 +940,16 @@ int config_print(const struct config *c)
         for (size_t k = 0; k < r->set_request_headers_count; k++)
             json_object_set_new(set, r->set_request_headers[k].name,
                                 json_string(r->set_request_headers[k].value));
+        json_t *match = json_pack("{s:s}", "path_prefix", r->path_prefix);
+        if (r->host)
+            json_object_set_new(match, "host", json_string(r->host));
+        if (r->methods)
+            json_object_set_new(match, "methods", string_list_json(r->methods, r->methods_count));
         json_array_append_new(
-            routes,
-            json_pack("{s:s, s:{s:s, s:s?, s:o}, s:s, s:b, s:I, s:I, s:o}", "name", r->name,
-                      "match", "path_prefix", r->path_prefix, "host", r->host, "methods",
-                      r->methods ? string_list_json(r->methods, r->methods_count) : json_null(),
-                      "upstream", r->upstream.text, "strip_prefix", r->strip_prefix,
-                      "connect_timeout_ms", (json_int_t)r->connect_timeout_ms, "timeout_ms",
-                      (json_int_t)r->timeout_ms, "set_request_headers", set));
+            routes, json_pack("{s:s, s:o, s:s, s:b, s:I, s:I, s:o}", "name", r->name, "match",
+                              match, "upstream", r->upstream.text, "strip_prefix", r->strip_prefix,
+                              "connect_timeout_ms", (json_int_t)r->connect_timeout_ms, "timeout_ms",
+                              (json_int_t)r->timeout_ms, "set_request_headers", set));
     }
     json_object_set_new(root, "service_name", json_string(c->service_name));
     json_object_set_new(root, "listen", listen);

@@ -214,6 +214,9 @@ struct inbound_scan {
     size_t forwarded_for_len;
     size_t header_bytes;
     bool bad_name, bad_value, too_large;
+    /* Where the raw header block lies in MHD's read buffer (see header_layout_is_clean). */
+    uintptr_t layout_cursor, layout_end;
+    bool bad_layout;
 };
 
 static void slice_push(struct tracehop_slice *list, size_t cap, size_t *count, const char *p,
@@ -233,11 +236,46 @@ static bool trimmed_equals(const char *v, size_t n, const char *literal)
     return http_name_equals(v, n, literal);
 }
 
+/* Only line terminators, whitespace and the NULs MHD wrote over ':' and CRLF may lie between
+ * what MHD reports as header fields. */
+static bool gap_is_clean(uintptr_t from, uintptr_t to)
+{
+    for (const char *p = (const char *)from; (uintptr_t)p < to; p++)
+        if (*p != '\0' && *p != '\r' && *p != '\n' && *p != ' ' && *p != '\t')
+            return false;
+    return true;
+}
+
+/*
+ * libmicrohttpd 0.9.75 parses headers in place and mangles two things a proxy must refuse
+ * (RFC 9112 5.2, RFC 9110 5.5): an obs-fold continuation line is appended to the header *name*
+ * ("X-A: 1" + " b" becomes "X-Ab: 1"), and a NUL ends the value early ("a\0b" becomes "a").
+ * Either way bytes of the raw header block are left out of every reported field, and nothing
+ * else can leave bytes out: so every byte between consecutive fields must be a terminator or
+ * whitespace, and every field must lie inside the block, in order.
+ */
+static bool header_layout_is_clean(struct inbound_scan *s, const char *name, size_t name_len,
+                                   const char *value, size_t value_len)
+{
+    uintptr_t n = (uintptr_t)name, v = (uintptr_t)value;
+    if (n < s->layout_cursor || n + name_len > v || v + value_len > s->layout_end)
+        return false;
+    if (!gap_is_clean(s->layout_cursor, n) || !gap_is_clean(n + name_len, v))
+        return false;
+    s->layout_cursor = v + value_len;
+    return true;
+}
+
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *name,
                                    size_t name_len, const char *value, size_t value_len)
 {
     struct inbound_scan *s = cls;
     struct request *req = s->req;
+
+    if (!value || !header_layout_is_clean(s, name, name_len, value, value_len)) {
+        s->bad_layout = true;
+        return MHD_NO;
+    }
 
     s->header_bytes += name_len + value_len + 4;
     if (s->header_bytes > req->config->max_header_bytes) {
@@ -405,7 +443,15 @@ static enum MHD_Result on_headers(struct request *req, const char *method, const
     req->started = true;
     req->method = arena_strndup(&req->arena, method, strlen(method));
     req->is_head = strcmp(method, "HEAD") == 0;
+    const union MHD_ConnectionInfo *size_info =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    /* The request line starts MHD's read buffer (method, target and version, split in place);
+     * the header fields follow it, up to header_size bytes from the start. */
+    scan.layout_cursor = (uintptr_t)version + strlen(version);
+    scan.layout_end = size_info ? (uintptr_t)method + size_info->header_size : 0;
     MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, scan_header, &scan);
+    if (!scan.bad_layout && !gap_is_clean(scan.layout_cursor, scan.layout_end))
+        scan.bad_layout = true; /* a fold or NUL in the last field */
     decide_trace(req, &scan);
     capture_logged_headers(req);
 
@@ -417,6 +463,9 @@ static enum MHD_Result on_headers(struct request *req, const char *method, const
     if (scan.too_large)
         set_error(req, 431, "headers_too_large", "too_large",
                   "request header fields are larger than limits.max_header_bytes");
+    if (scan.bad_layout)
+        set_error(req, 400, "bad_header_syntax", "bad_request",
+                  "obsolete line folding or a NUL byte in the request headers");
     if (scan.bad_name)
         set_error(req, 400, "bad_header_name", "bad_request",
                   "a request header name is not a valid token");

@@ -31,12 +31,12 @@ bool tracehop_sample_trace_id(const uint8_t trace_id[TRACEHOP_TRACE_ID_SIZE], do
         return false;
     if (ratio >= 1.0)
         return true;
-    /* ratio * 2^56 < 2^56 is exact in a double's 53-bit mantissa only up to rounding of the
-     * ratio itself; comparing integers keeps ids near the threshold on a fixed side. */
-    uint64_t threshold = (uint64_t)(ratio * 0x1p56);
+    /* Integers, not doubles, so ids near the threshold land on a fixed side. Same rule as
+     * OpenTelemetry's consistent probability sampling: keep R >= (1 - ratio) * 2^56. */
+    uint64_t threshold = (uint64_t)((1.0 - ratio) * 0x1p56);
     for (size_t i = TRACEHOP_TRACE_ID_SIZE - 7; i < TRACEHOP_TRACE_ID_SIZE; i++)
         r = r << 8 | trace_id[i];
-    return r < threshold;
+    return r >= threshold;
 }
 
 static void decide_traceparent(const struct tracehop_hop_input *input, struct tracehop_hop *ret)

@@ -2,7 +2,8 @@
 /*
  * X-Trace-ID: a free-form correlation id that legacy services pass along. We forward it, echo
  * it and log it, so it must not be able to smuggle anything into a header, a JSON line or a
- * terminal: SPEC section 3 allows 1..128 visible ASCII characters except quotes and backslashes.
+ * terminal: SPEC section 3 allows 1..128 visible ASCII characters except quotes (both kinds:
+ * log pipelines quote with either) and backslashes.
  */
 #include "tracehop/tracectx.h"
 #include "ows.h"
@@ -14,7 +15,7 @@ bool tracehop_x_trace_id_is_safe(const char *value, size_t len)
         return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)value[i];
-        if (c < 0x21 || c > 0x7e || c == '"' || c == '\\')
+        if (c < 0x21 || c > 0x7e || c == '"' || c == '\'' || c == '\\')
             return false;
     }
     return true;

@@ -3,7 +3,7 @@
  * echo-upstream: a small HTTP/1.1 server that shows what a proxy sent it. It is the upstream of
  * tracehop's integration tests and of the README quick start.
  *
- *   echo-upstream --listen 127.0.0.1:PORT | --unix PATH  [--record FILE]
+ *   echo-upstream --listen 127.0.0.1:PORT | --unix PATH  [--record FILE] [--next URL]
  *
  * The first line on stdout is "listening on 127.0.0.1:<port>" (or "listening on unix:<path>"),
  * flushed at once, so a test that starts it on port 0 learns the port by reading one line.
@@ -34,13 +34,24 @@
  *   /gzip                a fixed gzip body with Content-Encoding: gzip (never decoded here)
  *   /headers-out?NAME=VALUE&...  echoes, adding each pair (percent-decoded) as a response
  *                        header, in order; e.g. ?Connection=close%2C%20X-Drop&X-Drop=1
+ *   /chain[?next=URL][&legacy=1][&work=MS]  an app in a chain of services: it works MS
+ *                        milliseconds (a wait, at most 600000), then calls URL (percent-
+ *                        encoded; default: --next, none: the chain ends here) with GET through
+ *                        libcurl, passing on the traceparent, tracestate and X-Trace-ID headers
+ *                        it received, as an app that propagates trace context does; with
+ *                        legacy=1 it passes on only X-Trace-ID, as a legacy app that never
+ *                        heard of traceparent. It answers 200 (502 if the call failed) with
+ *                        {"received": <the echo JSON>, "next": {"url", "status", "body"}};
+ *                        the call has a 10 s timeout.
  *   anything else        the echo: the JSON above as application/json, plus two Set-Cookie
  *                        headers (a=1, then b=2) and X-Upstream: echo
  *
- * Design: libmicrohttpd with one thread per connection, so /delay can simply block its thread;
- * bodies are hashed as they stream in, never buffered beyond the first 4096 bytes. SIGTERM or
- * SIGINT wakes every pending /delay and stops the server; exit status 0.
+ * Design: libmicrohttpd with one thread per connection, so /delay and /chain can simply block
+ * their thread; bodies are hashed as they stream in, never buffered beyond the first 4096 bytes.
+ * SIGTERM or SIGINT wakes every pending /delay (and /chain's work) and stops the server; exit
+ * status 0.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -67,6 +78,8 @@
 #define DOWNLOAD_BLOCK (64 * 1024)
 #define PATTERN_PERIOD 251
 #define SMALL_BYTES    100
+#define CHAIN_BODY_MAX (64 * 1024)
+#define CHAIN_TIMEOUT  10000L
 
 /* "hello, gzip\n", gzip -n -9 */
 static const unsigned char gzip_body[] = {
@@ -83,6 +96,9 @@ static pthread_mutex_t record_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stop_cond = PTHREAD_COND_INITIALIZER;
 static bool stopping;
+
+/* --next: where /chain calls when the request does not say. */
+static const char *chain_next;
 
 /* --- one request --------------------------------------------------------------------- */
 
@@ -316,9 +332,9 @@ static enum MHD_Result answer_status(struct MHD_Connection *conn, const char *co
     return queue_json(conn, (unsigned)status, desc, NULL);
 }
 
-static enum MHD_Result answer_delay(struct MHD_Connection *conn, const char *ms_text, json_t *desc)
+/* Wait ms milliseconds (at most DELAY_MAX_MS), or until SIGTERM stops the server. */
+static void wait_ms(unsigned long ms)
 {
-    unsigned long ms = strtoul(ms_text, NULL, 10);
     struct timespec deadline;
 
     if (ms > DELAY_MAX_MS)
@@ -334,6 +350,11 @@ static enum MHD_Result answer_delay(struct MHD_Connection *conn, const char *ms_
     while (!stopping && pthread_cond_timedwait(&stop_cond, &stop_lock, &deadline) != ETIMEDOUT)
         ;
     pthread_mutex_unlock(&stop_lock);
+}
+
+static enum MHD_Result answer_delay(struct MHD_Connection *conn, const char *ms_text, json_t *desc)
+{
+    wait_ms(strtoul(ms_text, NULL, 10));
     return answer_echo(conn, 200, desc);
 }
 
@@ -449,6 +470,113 @@ static enum MHD_Result answer_headers_out(struct MHD_Connection *conn, const cha
     return rc;
 }
 
+/* The raw value of `name` in a query ("a=1&next=x"), copied into out; false if absent. */
+static bool query_value(const char *query, const char *name, char *out, size_t size)
+{
+    size_t name_len = strlen(name);
+    for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+        if (strncmp(p, name, name_len) == 0 && p[name_len] == '=') {
+            const char *v = p + name_len + 1;
+            size_t len = strcspn(v, "&");
+            if (len >= size)
+                return false;
+            memcpy(out, v, len);
+            out[len] = '\0';
+            return true;
+        }
+    }
+    return false;
+}
+
+struct chain_body {
+    char *data;
+    size_t len;
+};
+
+static size_t on_chain_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct chain_body *b = userdata;
+    size_t n = size * nmemb;
+    if (b->len + n > CHAIN_BODY_MAX)
+        return 0; /* too big for a chain answer: fail the transfer */
+    char *bigger = realloc(b->data, b->len + n + 1);
+    if (!bigger)
+        return 0;
+    b->data = bigger;
+    memcpy(b->data + b->len, data, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+/* Add "Name: value" for a request header we received, if it is there. */
+static struct curl_slist *pass_on(struct MHD_Connection *conn, struct curl_slist *list,
+                                  const char *name)
+{
+    const char *value = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+    char line[1024];
+
+    if (!value || (size_t)snprintf(line, sizeof(line), "%s: %s", name, value) >= sizeof(line))
+        return list;
+    return curl_slist_append(list, line);
+}
+
+static enum MHD_Result answer_chain(struct MHD_Connection *conn, const char *query, json_t *desc)
+{
+    char raw[2048], url[2048], legacy[8], work[16];
+    json_t *next = json_null();
+    unsigned status = 200;
+
+    if (query_value(query, "next", raw, sizeof(raw)))
+        percent_decode(raw, strlen(raw), url);
+    else if (chain_next)
+        snprintf(url, sizeof(url), "%s", chain_next);
+    else
+        url[0] = '\0';
+    bool is_legacy =
+        query_value(query, "legacy", legacy, sizeof(legacy)) && strcmp(legacy, "1") == 0;
+
+    if (query_value(query, "work", work, sizeof(work)))
+        wait_ms(strtoul(work, NULL, 10));
+
+    if (url[0]) {
+        struct chain_body body = {0};
+        struct curl_slist *headers = NULL;
+        char error[CURL_ERROR_SIZE] = "";
+        long code = 0;
+        CURL *easy = curl_easy_init();
+        if (!easy)
+            return MHD_NO;
+        if (!is_legacy) {
+            headers = pass_on(conn, headers, "traceparent");
+            headers = pass_on(conn, headers, "tracestate");
+        }
+        headers = pass_on(conn, headers, "X-Trace-ID");
+        curl_easy_setopt(easy, CURLOPT_URL, url);
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, CHAIN_TIMEOUT);
+        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_chain_body);
+        curl_easy_setopt(easy, CURLOPT_WRITEDATA, &body);
+        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error);
+        CURLcode rc = curl_easy_perform(easy);
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+        json_t *parsed = body.data ? json_loadb(body.data, body.len, 0, NULL) : NULL;
+        if (rc != CURLE_OK || code < 200 || code > 299)
+            status = 502;
+        next = json_pack("{s:s, s:I, s:o, s:s}", "url", url, "status", (json_int_t)code, "body",
+                         parsed ? parsed : json_null(), "error",
+                         rc == CURLE_OK ? "" : (error[0] ? error : curl_easy_strerror(rc)));
+        curl_slist_free_all(headers);
+        curl_easy_cleanup(easy);
+        free(body.data);
+    }
+    json_t *answer = json_pack("{s:O, s:o}", "received", desc, "next", next ? next : json_null());
+    enum MHD_Result result = queue_json(conn, status, answer, NULL);
+    json_decref(answer);
+    return result;
+}
+
 /* `path` is the target up to '?'; segment-aware: "/upload" matches "/upload" and "/upload/x". */
 static bool path_is(const char *path, size_t path_len, const char *name)
 {
@@ -485,6 +613,8 @@ static enum MHD_Result dispatch(struct MHD_Connection *conn, struct echo_request
         return answer_gzip(conn);
     if (path_is(target, path_len, "/headers-out"))
         return answer_headers_out(conn, query, desc);
+    if (path_is(target, path_len, "/chain"))
+        return answer_chain(conn, query, desc);
     return answer_echo(conn, 200, desc);
 }
 
@@ -598,6 +728,7 @@ static int listen_unix(const char *path, char *shown, size_t shown_size)
 static void usage(FILE *out)
 {
     fputs("Usage: echo-upstream (--listen HOST:PORT | --unix PATH) [--record FILE]\n"
+          "                     [--next URL]\n"
           "\n"
           "An HTTP/1.1 server that answers with what it received (method, raw target,\n"
           "headers in order, body size and FNV-1a hash) as JSON. See the top of\n"
@@ -611,6 +742,7 @@ int main(int argc, char **argv)
         {"listen", required_argument, NULL, 'l'},
         {"unix", required_argument, NULL, 'u'},
         {"record", required_argument, NULL, 'r'},
+        {"next", required_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -618,7 +750,7 @@ int main(int argc, char **argv)
     char shown[300];
     int opt, fd;
 
-    while ((opt = getopt_long(argc, argv, "l:u:r:h", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "l:u:r:n:h", options, NULL)) != -1) {
         switch (opt) {
         case 'l':
             listen_text = optarg;
@@ -628,6 +760,9 @@ int main(int argc, char **argv)
             break;
         case 'r':
             record_path = optarg;
+            break;
+        case 'n':
+            chain_next = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -655,6 +790,8 @@ int main(int argc, char **argv)
                 listen_text ? listen_text : unix_path, strerror(-fd));
         return 1;
     }
+
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: /chain calls through curl */
 
     /* Signals go to this thread only (sigwait below); MHD's threads inherit the mask. */
     sigset_t signals;
@@ -684,6 +821,7 @@ int main(int argc, char **argv)
     pthread_cond_broadcast(&stop_cond);
     pthread_mutex_unlock(&stop_lock);
     MHD_stop_daemon(d);
+    curl_global_cleanup();
     if (unix_path)
         unlink(unix_path);
     if (record_fd >= 0)

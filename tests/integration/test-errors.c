@@ -314,6 +314,18 @@ static const struct {
      "GET http://a.example/api/abs-{ID} HTTP/1.1\r\nHost: a.example\r\n\r\n", 400},
     {"space in the target", "GET /api/sp-{ID}/a b HTTP/1.1\r\nHost: a.example\r\n\r\n", 400},
     {"HTTP/1.1 without Host", "GET /api/nohost-{ID} HTTP/1.1\r\nX-A: 1\r\n\r\n", 400},
+    {"obsolete line folding",
+     "GET /api/fold-{ID} HTTP/1.1\r\nHost: a.example\r\nX-Fold: a\r\n  b\r\nX-After: 1\r\n\r\n",
+     400},
+    {"obsolete line folding in the last field",
+     "GET /api/fold-last-{ID} HTTP/1.1\r\nHost: a.example\r\nX-Fold: a\r\n\tb\r\n\r\n", 400},
+    {"NUL in a header value",
+     "GET /api/nul-{ID} HTTP/1.1\r\nHost: a.example\r\nX-Nul: a{NUL}b\r\n\r\n", 400},
+    {"DEL in a header value",
+     "GET /api/del-{ID} HTTP/1.1\r\nHost: a.example\r\nX-Del: a\x7f\r\n\r\n", 400},
+    {"CONNECT", "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\nX-Id: {ID}\r\n\r\n",
+     400},
+    {"asterisk-form target", "OPTIONS * HTTP/1.1\r\nHost: a.example\r\nX-Id: {ID}\r\n\r\n", 400},
 };
 
 START_TEST(test_malformed_request_is_refused)
@@ -328,6 +340,9 @@ START_TEST(test_malformed_request_is_refused)
             memcpy(request + n, id, 16);
             n += 16;
             p += 4;
+        } else if (strncmp(p, "{NUL}", 5) == 0) {
+            request[n++] = '\0';
+            p += 5;
         } else {
             request[n++] = *p++;
         }

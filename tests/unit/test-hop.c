@@ -940,20 +940,24 @@ struct sample_vector {
     bool sampled;
 };
 
+/* Kept when the last 7 bytes R satisfy R >= (1 - ratio) * 2^56 (OpenTelemetry's rule). */
 static const struct sample_vector sample_vectors[] = {
     {"ratio 0, random part zero", "ffffffffffffffffff00000000000000", 0.0, false},
-    {"ratio 0, random part one", "00000000000000000000000000000001", 0.0, false},
+    {"ratio 0, random part max", "000000000000000000ffffffffffffff", 0.0, false},
     {"ratio 1, random part max", "000000000000000000ffffffffffffff", 1.0, true},
     {"ratio 1, all f", "ffffffffffffffffffffffffffffffff", 1.0, true},
     {"ratio 1, random part zero", "ffffffffffffffffff00000000000000", 1.0, true},
-    {"ratio 0.5, just below half", "0000000000000000007ffffffffffff0", 0.5, true},
-    {"ratio 0.5, just above half", "0000000000000000008000000000000f", 0.5, false},
-    {"ratio 0.5, first nine bytes ignored", "ffffffffffffffffff7ffffffffffff0", 0.5, true},
-    {"ratio 0.5, first nine bytes ignored (above)", "ffffffffffffffffff80000000000001", 0.5, false},
-    {"ratio 0.25, below a quarter", "abababababababab003ffffffffffff0", 0.25, true},
-    {"ratio 0.25, above a quarter", "abababababababab0040000000000001", 0.25, false},
-    {"tiny ratio, random part small", "1234567890123456780000000000000f", 1e-6, true},
-    {"ratio 0.99, random part max", "000000000000000000ffffffffffffff", 0.99, false},
+    {"ratio 0.5, just below half", "0000000000000000007ffffffffffff0", 0.5, false},
+    {"ratio 0.5, exactly half", "00000000000000000080000000000000", 0.5, true},
+    {"ratio 0.5, just above half", "0000000000000000008000000000000f", 0.5, true},
+    {"ratio 0.5, first nine bytes ignored", "ffffffffffffffffff7ffffffffffff0", 0.5, false},
+    {"ratio 0.5, first nine bytes ignored (above)", "ffffffffffffffffff80000000000001", 0.5, true},
+    {"ratio 0.25, below three quarters", "abababababababab00bffffffffffff0", 0.25, false},
+    {"ratio 0.25, above three quarters", "abababababababab00c0000000000001", 0.25, true},
+    {"tiny ratio, random part small", "1234567890123456780000000000000f", 1e-6, false},
+    {"tiny ratio, random part max", "123456789012345678ffffffffffffff", 1e-6, true},
+    {"ratio 0.99, random part zero", "00000000000000000000000000000000", 0.99, false},
+    {"ratio 0.99, random part max", "000000000000000000ffffffffffffff", 0.99, true},
 };
 
 START_TEST(test_sample_vectors)

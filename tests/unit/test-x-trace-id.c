@@ -2,7 +2,7 @@
 
 /*
  * X-Trace-ID helpers: the safe-token rule of SPEC section 3 (1..128 characters in 0x21..0x7e
- * other than '"' and '\\'; surrounding spaces/tabs are not part of the value), UUID parse (any
+ * other than '"', '\'' and '\\'; surrounding spaces/tabs are not part of the value), UUID parse (any
  * case, any version, the nil UUID included) and format (lowercase 8-4-4-4-12), and the lowercase
  * hex helpers the traceparent code is built on.
  *
@@ -26,7 +26,7 @@ static const struct safe_vector safe_vectors[] = {
     {"simple token", "req-abc-123", 0, true},
     {"one character", "a", 0, true},
     {"uuid", "f47ac10b-58cc-4372-a567-0e02b2c3d479", 0, true},
-    {"punctuation", "!#$%&'()*+,-./:;<=>?@[]^_`{|}~", 0, true},
+    {"punctuation", "!#$%&()*+,-./:;<=>?@[]^_`{|}~", 0, true},
     {"128 characters", "{a*128}", 0, true},
     {"129 characters", "{a*129}", 0, false},
     {"128 characters with ows", " \t{a*128}\t ", 0, true},
@@ -43,6 +43,8 @@ static const struct safe_vector safe_vectors[] = {
     {"double quote", "a\"b", 0, false},
     {"only a double quote", "\"", 0, false},
     {"quoted token", "\"abc\"", 0, false},
+    {"single quote", "a'b", 0, false},
+    {"only a single quote", "'", 0, false},
     {"backslash", "a\\b", 0, false},
     {"CR LF injection", "abc\r\nX-Evil: 1", 0, false},
     {"trailing LF", "abc\n", 0, false},
@@ -78,7 +80,7 @@ END_TEST
 
 static bool byte_is_safe(int c)
 {
-    return c >= 0x21 && c <= 0x7e && c != '"' && c != '\\';
+    return c >= 0x21 && c <= 0x7e && c != '"' && c != '\'' && c != '\\';
 }
 
 /* Each byte value alone, between two letters, and first or last of a longer value. */

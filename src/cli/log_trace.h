@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/*
+ * Which lines belong to the trace asked for with `tracehop logs --trace-id ID`.
+ *
+ * ID is normalised first (log_trace_query_parse): 32 hex digits in any case are a W3C trace id;
+ * a UUID 8-4-4-4-12 in any case stands for the trace id made of its 32 hex digits (SPEC section
+ * 3: a hop without traceparent derives the trace id from a UUID X-Trace-ID); a whole
+ * traceparent value stands for its trace-id; any other text is an X-Trace-ID value.
+ *
+ * The set then holds ids of two kinds: trace ids (16 bytes; an X-Trace-ID that is a UUID counts
+ * as the trace id it maps to) and other X-Trace-ID values (exact text). A line belongs to the
+ * trace when its trace_id or its x_trace_id is in the set, and every line that belongs adds its
+ * own ids, so that a legacy hop that only kept the X-Trace-ID joins the story.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log_idset.h"
+#include "log_record.h"
+
+/* The set stops growing at this many ids (a hostile log could share one X-Trace-ID widely). */
+#define LOG_TRACE_SET_MAX 100000
+
+struct log_trace_query {
+    bool has_trace_id;
+    uint8_t trace_id[TRACEHOP_TRACE_ID_SIZE];
+    char *text; /* the ID as given, owned; matched exactly against x_trace_id */
+};
+
+/*
+ * Normalise a --trace-id argument into *ret (free it with log_trace_query_free). Returns 0, or
+ * -EINVAL with a reason in err for an empty ID, -ENOMEM.
+ */
+int log_trace_query_parse(const char *text, struct log_trace_query *ret, char *err,
+                          size_t err_size);
+void log_trace_query_free(struct log_trace_query *q);
+
+struct log_trace_set {
+    struct log_idset ids;
+    bool full; /* an id could not be added because of LOG_TRACE_SET_MAX */
+};
+
+/* Start a set from a query (the trace id and/or the text). Returns 0 or -ENOMEM. */
+int log_trace_set_init(struct log_trace_set *set, const struct log_trace_query *q);
+void log_trace_set_free(struct log_trace_set *set);
+
+/* Whether r's trace_id or x_trace_id is in the set. */
+bool log_trace_set_contains(const struct log_trace_set *set, const struct log_record *r);
+
+/* Add r's trace_id and x_trace_id. Returns 1 if the set grew, 0 if not, -ENOMEM. */
+int log_trace_set_add(struct log_trace_set *set, const struct log_record *r);

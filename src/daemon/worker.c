@@ -451,10 +451,14 @@ static int compute_timeout(struct worker *w, int64_t now)
         return 0;
     if (w->curl_deadline_ms >= 0)
         timeout = w->curl_deadline_ms > now ? w->curl_deadline_ms - now : 0;
+    w->mhd_deadline_ms = -1;
     for (size_t i = 0; i < w->daemons_count; i++) {
         MHD_UNSIGNED_LONG_LONG mhd_ms;
-        if (MHD_get_timeout(w->daemons[i], &mhd_ms) == MHD_YES &&
-            (timeout < 0 || (int64_t)mhd_ms < timeout))
+        if (MHD_get_timeout(w->daemons[i], &mhd_ms) != MHD_YES)
+            continue;
+        if (w->mhd_deadline_ms < 0 || now + (int64_t)mhd_ms < w->mhd_deadline_ms)
+            w->mhd_deadline_ms = now + (int64_t)mhd_ms;
+        if (timeout < 0 || (int64_t)mhd_ms < timeout)
             timeout = (int64_t)mhd_ms;
     }
     if (w->draining) {
@@ -535,10 +539,14 @@ static void *worker_main(void *arg)
         }
         collect_finished_transfers(w);
         service_dirty_requests(w);
-        /* MHD has its own timers (idle clients) and TURBO work, hence also on timeouts. */
-        (void)mhd_ready;
-        run_daemons(w);
-        service_dirty_requests(w);
+        /* MHD only when it has something to do: its fd was readable, a connection was
+         * resumed, or one of its own timers (idle clients, TURBO's pending work) is due.
+         * Skipping it after pure upstream events saves a system call per request. */
+        if (mhd_ready || w->mhd_needs_run ||
+            (w->mhd_deadline_ms >= 0 && worker_now_ms() >= w->mhd_deadline_ms)) {
+            run_daemons(w);
+            service_dirty_requests(w);
+        }
     }
     logline_thread_cleanup();
     return NULL;

@@ -37,6 +37,7 @@ struct worker {
     size_t daemons_count;
     CURLM *multi;
     int64_t curl_deadline_ms; /* CLOCK_MONOTONIC ms, -1 = none */
+    int64_t mhd_deadline_ms;  /* when MHD's earliest timer is due, -1 = none */
     uint8_t *curl_fds;        /* per fd: CURL_FD_* bits of its epoll registration */
     size_t curl_fds_cap;
 

@@ -309,9 +309,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_always(hop);
     check_table(hop, lists, &settings);
 
-    /* Sampling at the ends of the range is not a matter of chance. */
+    /* Sampling at the ends of the range is not a matter of chance, and a trace kept at some
+     * ratio is kept at every higher ratio. */
     FUZZ_CHECK(!tracehop_sample_trace_id(hop->trace_id, 0.0));
     FUZZ_CHECK(tracehop_sample_trace_id(hop->trace_id, 1.0));
+    if (tracehop_sample_trace_id(hop->trace_id, settings.sampling_ratio))
+        FUZZ_CHECK(tracehop_sample_trace_id(hop->trace_id, (settings.sampling_ratio + 1.0) / 2));
 
     free(hop);
     for (int l = 0; l < LIST_COUNT; l++)

@@ -433,6 +433,53 @@ static void capture_logged_headers(struct request *req)
     }
 }
 
+#define REQUEST_DIAGS_PER_SECOND 10
+
+/*
+ * Diagnostics about one request's inbound headers (a rejected traceparent or X-Trace-ID, a
+ * request refused with 4xx/5xx), with its trace_id. Rate-limited per worker, because a client
+ * can send bad requests as fast as it likes: the rest are counted, and the count is reported.
+ */
+static void report_inbound_problems(struct request *req)
+{
+    struct worker *w = req->worker;
+    char trace_id[TRACEHOP_TRACE_ID_HEX_LEN + 1], span_id[TRACEHOP_SPAN_ID_HEX_LEN + 1];
+    char what[256];
+    size_t n = 0;
+
+    if (req->error_status)
+        n += (size_t)snprintf(what + n, sizeof(what) - n, "answered %u %s; ", req->error_status,
+                              req->error_code);
+    if (req->hop.traceparent_error != TRACEHOP_TP_OK && n < sizeof(what))
+        n += (size_t)snprintf(what + n, sizeof(what) - n, "traceparent rejected: %s; ",
+                              tracehop_traceparent_strerror(req->hop.traceparent_error));
+    if (req->hop.x_trace_id_status == TRACEHOP_XID_REJECTED && n < sizeof(what))
+        n += (size_t)snprintf(what + n, sizeof(what) - n, "%s rejected (unsafe or repeated); ",
+                              req->config->request_id_header);
+    if (n == 0)
+        return;
+    int64_t now = worker_now_ms();
+    if (now - w->diag_window_ms >= 1000) {
+        if (w->diag_suppressed > 0)
+            diag(DIAG_INFO, "worker %u: %u more request diagnostics suppressed in the last second",
+                 w->index, w->diag_suppressed);
+        w->diag_window_ms = now;
+        w->diag_in_window = 0;
+        w->diag_suppressed = 0;
+    }
+    if (++w->diag_in_window > REQUEST_DIAGS_PER_SECOND) {
+        w->diag_suppressed++;
+        return;
+    }
+    if (n >= 2 && n < sizeof(what))
+        what[n - 2] = '\0'; /* drop the last "; " */
+    tracehop_hex_format(trace_id, req->hop.trace_id, TRACEHOP_TRACE_ID_SIZE);
+    trace_id[TRACEHOP_TRACE_ID_HEX_LEN] = '\0';
+    tracehop_hex_format(span_id, req->hop.span_id, TRACEHOP_SPAN_ID_SIZE);
+    span_id[TRACEHOP_SPAN_ID_HEX_LEN] = '\0';
+    diag_request(DIAG_INFO, trace_id, span_id, "request from %s: %s", req->client_addr, what);
+}
+
 static enum MHD_Result on_headers(struct request *req, const char *method, const char *version)
 {
     /* The request line counts against the header limit too, so that an oversized target
@@ -518,6 +565,7 @@ static enum MHD_Result on_headers(struct request *req, const char *method, const
         if (!req->route)
             set_error(req, 404, "no_route", "no_route", "no route matches this request");
     }
+    report_inbound_problems(req);
     if (req->error_status)
         return queue_error(req);
 

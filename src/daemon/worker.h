@@ -48,6 +48,8 @@ struct worker {
     size_t free_easies_count, free_easies_cap;
     unsigned active_requests;
     bool mhd_needs_run;
+    int64_t diag_window_ms; /* rate limit of per-request diagnostics (see request.c) */
+    unsigned diag_in_window, diag_suppressed;
     bool stopping; /* closing everything: requests must not suspend again */
 
     atomic_int command; /* WORKER_RUN, WORKER_DRAIN */

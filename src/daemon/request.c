@@ -92,6 +92,14 @@ static void request_release(struct request *req)
     w->free_requests = req;
 }
 
+void request_ids_hex(const struct request *req, struct request_ids_hex *ret)
+{
+    tracehop_hex_format(ret->trace_id, req->hop.trace_id, TRACEHOP_TRACE_ID_SIZE);
+    ret->trace_id[TRACEHOP_TRACE_ID_HEX_LEN] = '\0';
+    tracehop_hex_format(ret->span_id, req->hop.span_id, TRACEHOP_SPAN_ID_SIZE);
+    ret->span_id[TRACEHOP_SPAN_ID_HEX_LEN] = '\0';
+}
+
 /* --- errors tracehop answers itself --------------------------------------------------- */
 
 static void set_error(struct request *req, unsigned status, const char *code, const char *outcome,
@@ -116,20 +124,17 @@ static void add_trace_headers(struct request *req, struct MHD_Response *resp)
 static enum MHD_Result queue_error(struct request *req)
 {
     struct strbuf body = {0};
-    char trace_id[TRACEHOP_TRACE_ID_HEX_LEN + 1], span_id[TRACEHOP_SPAN_ID_HEX_LEN + 1];
+    struct request_ids_hex ids;
 
-    tracehop_hex_format(trace_id, req->hop.trace_id, TRACEHOP_TRACE_ID_SIZE);
-    trace_id[TRACEHOP_TRACE_ID_HEX_LEN] = '\0';
-    tracehop_hex_format(span_id, req->hop.span_id, TRACEHOP_SPAN_ID_SIZE);
-    span_id[TRACEHOP_SPAN_ID_HEX_LEN] = '\0';
+    request_ids_hex(req, &ids);
     strbuf_append_str(&body, "{\"error\":");
     strbuf_append_json_string(&body, req->error_code, strlen(req->error_code));
     strbuf_append_str(&body, ",\"message\":");
     strbuf_append_json_string(&body, req->error_message, strlen(req->error_message));
     strbuf_append_str(&body, ",\"trace_id\":\"");
-    strbuf_append_str(&body, trace_id);
+    strbuf_append_str(&body, ids.trace_id);
     strbuf_append_str(&body, "\",\"span_id\":\"");
-    strbuf_append_str(&body, span_id);
+    strbuf_append_str(&body, ids.span_id);
     strbuf_append_str(&body, "\",\"x_trace_id\":");
     strbuf_append_json_string(&body, req->hop.x_trace_id, req->hop.x_trace_id_len);
     strbuf_append_str(&body, "}\n");
@@ -443,7 +448,6 @@ static void capture_logged_headers(struct request *req)
 static void report_inbound_problems(struct request *req)
 {
     struct worker *w = req->worker;
-    char trace_id[TRACEHOP_TRACE_ID_HEX_LEN + 1], span_id[TRACEHOP_SPAN_ID_HEX_LEN + 1];
     char what[256];
     size_t n = 0;
 
@@ -473,11 +477,10 @@ static void report_inbound_problems(struct request *req)
     }
     if (n >= 2 && n < sizeof(what))
         what[n - 2] = '\0'; /* drop the last "; " */
-    tracehop_hex_format(trace_id, req->hop.trace_id, TRACEHOP_TRACE_ID_SIZE);
-    trace_id[TRACEHOP_TRACE_ID_HEX_LEN] = '\0';
-    tracehop_hex_format(span_id, req->hop.span_id, TRACEHOP_SPAN_ID_SIZE);
-    span_id[TRACEHOP_SPAN_ID_HEX_LEN] = '\0';
-    diag_request(DIAG_INFO, trace_id, span_id, "request from %s: %s", req->client_addr, what);
+    struct request_ids_hex ids;
+    request_ids_hex(req, &ids);
+    diag_request(DIAG_INFO, ids.trace_id, ids.span_id, "request from %s: %s", req->client_addr,
+                 what);
 }
 
 static enum MHD_Result on_headers(struct request *req, const char *method, const char *version)

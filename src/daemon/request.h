@@ -106,6 +106,13 @@ struct request {
     struct arena arena;
 };
 
+/* The request's trace and span ids as NUL-terminated lowercase hex, for diagnostics. */
+struct request_ids_hex {
+    char trace_id[TRACEHOP_TRACE_ID_HEX_LEN + 1];
+    char span_id[TRACEHOP_SPAN_ID_HEX_LEN + 1];
+};
+void request_ids_hex(const struct request *req, struct request_ids_hex *ret);
+
 /* MHD callbacks, registered by the worker. */
 void *request_on_uri(void *cls, const char *uri, struct MHD_Connection *conn);
 enum MHD_Result request_on_access(void *cls, struct MHD_Connection *conn, const char *url,

@@ -367,13 +367,10 @@ void upstream_finish(struct request *req, CURLcode result)
     req->upstream_ttfb_ms = (double)ttfb_us / 1000.0;
     upstream_cancel(req);
     if (result != CURLE_OK) {
-        char trace_id[TRACEHOP_TRACE_ID_HEX_LEN + 1], span_id[TRACEHOP_SPAN_ID_HEX_LEN + 1];
-        tracehop_hex_format(trace_id, req->hop.trace_id, TRACEHOP_TRACE_ID_SIZE);
-        trace_id[TRACEHOP_TRACE_ID_HEX_LEN] = '\0';
-        tracehop_hex_format(span_id, req->hop.span_id, TRACEHOP_SPAN_ID_SIZE);
-        span_id[TRACEHOP_SPAN_ID_HEX_LEN] = '\0';
-        diag_request(DIAG_WARN, trace_id, span_id, "upstream %s: %s%s", req->route->upstream.text,
-                     curl_easy_strerror(result),
+        struct request_ids_hex ids;
+        request_ids_hex(req, &ids);
+        diag_request(DIAG_WARN, ids.trace_id, ids.span_id, "upstream %s: %s%s",
+                     req->route->upstream.text, curl_easy_strerror(result),
                      req->header_overflow ? " (invalid or oversized response header)" : "");
     }
     request_on_upstream_done(req, result);

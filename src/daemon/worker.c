@@ -291,7 +291,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char text[512];
-    (void)cls;
     vsnprintf(text, sizeof(text), fmt, ap);
     size_t n = strlen(text);
     while (n > 0 && text[n - 1] == '\n')
@@ -300,6 +299,20 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
      * its buffer), without trace headers and, for the first two, without any callback, hence
      * without an access-log line. Its log message is all we get: never hide it. */
     bool refused = strstr(text, "HTTP response code is") != NULL;
+    if (strstr(text, "resource limit") || strstr(text, "Error accepting connection")) {
+        /* Out of file descriptors or memory: MHD stops accepting until a connection closes,
+         * and says so on every attempt. Report it once per worker and minute. */
+        struct worker *w = cls;
+        int64_t now = worker_now_ms();
+        if (w->accept_error_reported_ms && now - w->accept_error_reported_ms < 60000)
+            return;
+        w->accept_error_reported_ms = now;
+        diag(DIAG_ERROR,
+             "worker %u: cannot accept connections (out of file descriptors or memory?): %s; "
+             "existing connections are still served",
+             w->index, text);
+        return;
+    }
     diag(refused ? DIAG_WARN : DIAG_DEBUG, "libmicrohttpd%s: %s",
          refused ? " answered a request itself" : "", text);
 }
@@ -540,9 +553,13 @@ static void *worker_main(void *arg)
         collect_finished_transfers(w);
         service_dirty_requests(w);
         /* MHD only when it has something to do: its fd was readable, a connection was
-         * resumed, or one of its own timers (idle clients, TURBO's pending work) is due.
+         * resumed, one of its own timers (idle clients, TURBO's pending work) is due, or the
+         * loop woke up idle.
          * Skipping it after pure upstream events saves a system call per request. */
-        if (mhd_ready || w->mhd_needs_run ||
+        /* n == 0 is the idle tick (at least once a second): MHD also does housekeeping that no
+         * fd announces, e.g. taking the listen socket back into its epoll set after running
+         * out of file descriptors. */
+        if (mhd_ready || w->mhd_needs_run || n == 0 ||
             (w->mhd_deadline_ms >= 0 && worker_now_ms() >= w->mhd_deadline_ms)) {
             run_daemons(w);
             service_dirty_requests(w);

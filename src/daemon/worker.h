@@ -50,6 +50,7 @@ struct worker {
     bool mhd_needs_run;
     int64_t diag_window_ms; /* rate limit of per-request diagnostics (see request.c) */
     unsigned diag_in_window, diag_suppressed;
+    int64_t accept_error_reported_ms;
     bool stopping; /* closing everything: requests must not suspend again */
 
     atomic_int command; /* WORKER_RUN, WORKER_DRAIN */

@@ -39,8 +39,10 @@ static inline const char *promtool_path(void)
     const char *env = getenv("PROMTOOL");
     const char *path = getenv("PATH");
 
-    if (env && env[0])
+    if (env && env[0]) {
+        ck_assert_msg(access(env, X_OK) == 0, "PROMTOOL=%s is not an executable", env);
         return env;
+    }
     if (found[0])
         return found;
     char *dirs = strdup(path && path[0] ? path : "/usr/bin:/bin");
@@ -113,9 +115,10 @@ static inline char *promtool_failure(const char *what, int status, const char *o
 
     ck_assert_ptr_nonnull(msg);
     if (WIFEXITED(status))
-        snprintf(msg, size, "%s: exit status %d: %s", what, WEXITSTATUS(status), output);
+        snprintf(msg, size, "%s: exit status %d: %.1500s", what, WEXITSTATUS(status), output);
     else
-        snprintf(msg, size, "%s: did not exit normally (status 0x%x): %s", what, status, output);
+        snprintf(msg, size, "%s: did not exit normally (status 0x%x): %.1500s", what, status,
+                 output);
     return msg;
 }
 

@@ -13,6 +13,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -24,7 +27,8 @@
 #include "accesslog.h"
 #include "common/diag.h"
 
-#define LINGER_MS 10
+#define LINGER_MS     10
+#define CLOSE_GRACE_S 5 /* how long a shutdown waits for a sink that takes nothing */
 
 enum writer_state { WRITER_IDLE, WRITER_LINGERING, WRITER_WRITING };
 
@@ -42,6 +46,8 @@ struct accesslog {
     bool stopping;
 
     atomic_bool reopen_requested;
+    atomic_bool abandon; /* shutdown with a stuck sink: give up on what it does not take */
+    bool writer_done;
     pthread_t writer;
 
     atomic_uint_fast64_t written;
@@ -63,30 +69,60 @@ static size_t count_lines(const char *p, size_t n)
     return lines;
 }
 
-/* Write all of p, retrying short writes; a hard error loses the rest, and is counted. */
+/* Whether writes to fd can block for long: pipes, FIFOs, sockets, terminals. */
+static bool fd_may_block(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) < 0 || !S_ISREG(st.st_mode);
+}
+
+/*
+ * Write all of p, retrying short writes; a hard error loses the rest, and is counted. To a pipe
+ * or socket it waits for POLLOUT and writes at most PIPE_BUF bytes at a time, so that it never
+ * blocks inside write(2): a sink that stops reading can then be abandoned at shutdown
+ * (accesslog_close), with the lines it did not take counted as dropped.
+ */
 static void write_all(struct accesslog *log, const char *p, size_t n)
 {
     size_t lines = count_lines(p, n);
+    bool may_block = fd_may_block(log->fd);
+
     while (n > 0) {
-        ssize_t w = write(log->fd, p, n);
+        if (may_block) {
+            struct pollfd pfd = {.fd = log->fd, .events = POLLOUT};
+            int ready = poll(&pfd, 1, 200);
+            if (ready < 0 && errno != EINTR)
+                goto lose;
+            if (ready <= 0) {
+                if (atomic_load(&log->abandon))
+                    goto lose;
+                continue;
+            }
+        }
+        size_t chunk = may_block && n > PIPE_BUF ? PIPE_BUF : n;
+        ssize_t w = write(log->fd, p, chunk);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN) { /* a non-blocking stdout: wait, we are the writer thread */
-                struct timespec ms = {0, 1000000};
-                nanosleep(&ms, NULL);
+            if (errno == EAGAIN) { /* a non-blocking stdout: poll() above waits */
+                if (!may_block) {
+                    struct timespec ms = {0, 1000000};
+                    nanosleep(&ms, NULL);
+                }
                 continue;
             }
-            size_t lost = count_lines(p, n);
             atomic_fetch_add(&log->write_errors, 1);
-            atomic_fetch_add(&log->dropped, lost);
-            lines -= lost;
-            break;
+            goto lose;
         }
         p += w;
         n -= (size_t)w;
     }
     atomic_fetch_add(&log->written, lines);
+    return;
+lose:;
+    size_t lost = count_lines(p, n);
+    atomic_fetch_add(&log->dropped, lost);
+    atomic_fetch_add(&log->written, lines - lost);
 }
 
 static void reopen_if_requested(struct accesslog *log)
@@ -149,6 +185,7 @@ static void *writer_main(void *arg)
         }
         pthread_mutex_lock(&log->lock);
     }
+    log->writer_done = true;
     pthread_cond_broadcast(&log->drained);
     pthread_mutex_unlock(&log->lock);
     return NULL;
@@ -188,8 +225,8 @@ int accesslog_open(const char *path, size_t buffer_bytes, struct accesslog **ret
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&log->lock, NULL);
     pthread_cond_init(&log->wake, &attr);
+    pthread_cond_init(&log->drained, &attr);
     pthread_condattr_destroy(&attr);
-    pthread_cond_init(&log->drained, NULL);
 
     /* The writer must not take process signals: they belong to the main thread's sigwait. */
     sigset_t all, old;
@@ -240,11 +277,27 @@ struct accesslog *accesslog_close(struct accesslog *log)
 {
     if (!log)
         return NULL;
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += CLOSE_GRACE_S;
     pthread_mutex_lock(&log->lock);
     log->stopping = true;
     pthread_cond_signal(&log->wake);
+    while (!log->writer_done &&
+           pthread_cond_timedwait(&log->drained, &log->lock, &deadline) != ETIMEDOUT)
+        ;
+    bool stuck = !log->writer_done;
     pthread_mutex_unlock(&log->lock);
+    if (stuck) {
+        /* The sink stopped taking lines (a pipe nobody reads): do not hang the shutdown. */
+        atomic_store(&log->abandon, true);
+    }
     pthread_join(log->writer, NULL);
+    if (stuck)
+        diag(DIAG_ERROR,
+             "access log: the sink took no data for %d s at shutdown; %llu lines "
+             "dropped in all",
+             CLOSE_GRACE_S, (unsigned long long)atomic_load(&log->dropped));
     if (log->fd > STDOUT_FILENO)
         close(log->fd);
     pthread_mutex_destroy(&log->lock);

@@ -93,6 +93,41 @@ int config_parse_address(const char *text, struct listen_address *out, char *err
     return 0;
 }
 
+/* host[:port] or [v6][:port]; the host non-empty; a port, if any, 1..65535 in decimal. */
+static bool authority_is_valid(const char *a, size_t len)
+{
+    size_t host_end;
+    if (a[0] == '[') {
+        const char *close = memchr(a, ']', len);
+        if (!close || close == a + 1)
+            return false;
+        for (const char *p = a + 1; p < close; p++)
+            if (!(isxdigit((unsigned char)*p) || *p == ':' || *p == '.'))
+                return false;
+        host_end = (size_t)(close - a) + 1;
+    } else {
+        host_end = 0;
+        while (host_end < len && a[host_end] != ':') {
+            if (a[host_end] == '[' || a[host_end] == ']')
+                return false;
+            host_end++;
+        }
+        if (host_end == 0)
+            return false;
+    }
+    if (host_end == len)
+        return true;
+    if (a[host_end] != ':' || host_end + 1 == len || len - host_end - 1 > 5)
+        return false;
+    unsigned long port = 0;
+    for (size_t i = host_end + 1; i < len; i++) {
+        if (a[i] < '0' || a[i] > '9')
+            return false;
+        port = port * 10 + (unsigned long)(a[i] - '0');
+    }
+    return port >= 1 && port <= 65535;
+}
+
 int config_parse_upstream(const char *text, struct upstream_target *out, char *error)
 {
     const char *rest;
@@ -133,6 +168,9 @@ int config_parse_upstream(const char *text, struct upstream_target *out, char *e
         if (!(http_is_tchar(c) || c == ':' || c == '[' || c == ']'))
             return fail(error, "'%s': invalid character in host", text);
     }
+    if (!authority_is_valid(rest, authority_len))
+        return fail(error, "'%s': expected host, host:port or [IPv6]:port with a port in 1..65535",
+                    text);
     const char *path = rest + authority_len;
     if (path[0] == '?' || path[0] == '#' || strpbrk(path, "?#"))
         return fail(error, "'%s': a query or fragment is not allowed in an upstream", text);

@@ -432,8 +432,14 @@ static void take_published_config(struct worker *w)
     for (struct request *r = w->live_head; r; r = r->live_next)
         if (r->config == old)
             users++;
-    if (users > 0 && w->retired_count == sizeof(w->retired) / sizeof(w->retired[0]))
-        return; /* too many generations still draining: take it on a later iteration */
+    if (users > 0 && w->retired_count == w->retired_cap) {
+        size_t cap = w->retired_cap ? w->retired_cap * 2 : 8;
+        struct retired_config *p = realloc(w->retired, cap * sizeof(*p));
+        if (!p)
+            return; /* out of memory: take it on a later iteration */
+        w->retired = p;
+        w->retired_cap = cap;
+    }
     w->config = atomic_exchange(&w->next_config, NULL);
     if (users == 0)
         config_unref(old);
@@ -627,6 +633,7 @@ void worker_destroy(struct worker *w)
         close(w->epoll_fd);
     for (size_t i = 0; i < w->retired_count; i++)
         config_unref(w->retired[i].config);
+    free(w->retired);
     config_unref(atomic_exchange(&w->next_config, NULL));
     config_unref(w->config);
 }

@@ -26,8 +26,8 @@ struct worker {
     struct retired_config {
         const struct config *config;
         unsigned requests; /* in-flight requests still using it */
-    } retired[8];
-    size_t retired_count;
+    } * retired;           /* grows as needed: each reload with slow requests in flight adds one */
+    size_t retired_count, retired_cap;
     struct accesslog *accesslog;
     struct metrics metrics;
 

@@ -116,7 +116,8 @@ static const char every_key[] =
     "  \"workers\": 3,\n"
     "  \"trace\": {\"request_id_header\": \"X-Request-ID\", \"sampling_ratio\": 0.25,\n"
     "            \"trust_incoming\": false, \"echo\": false},\n"
-    "  \"access_log\": {\"path\": \"/tmp/access.log\", \"fields\": [\"X-Tenant\", \"User-Agent\"],\n"
+    "  \"access_log\": {\"path\": \"/tmp/access.log\", \"fields\": [\"X-Tenant\", "
+    "\"User-Agent\"],\n"
     "                 \"redact\": [\"token\", \"Authorization\"]},\n"
     "  \"limits\": {\"max_header_bytes\": 16384, \"max_body_bytes\": 1048576,\n"
     "             \"max_connections\": 500, \"client_timeout_ms\": 1500,\n"
@@ -271,9 +272,9 @@ START_TEST(test_listen_addresses)
         int family;
         unsigned port;
     } good[] = {
-        {"127.0.0.1:80", AF_INET, 80},  {"0.0.0.0:0", AF_INET, 0},     {":8080", AF_INET, 8080},
-        {"[::1]:80", AF_INET6, 80},     {"[::]:65535", AF_INET6, 65535},
-        {"localhost:81", AF_INET, 81},
+        {"127.0.0.1:80", AF_INET, 80},   {"0.0.0.0:0", AF_INET, 0},
+        {":8080", AF_INET, 8080},        {"[::1]:80", AF_INET6, 80},
+        {"[::]:65535", AF_INET6, 65535}, {"localhost:81", AF_INET, 81},
     };
     for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
         struct listen_address a = {0};
@@ -291,7 +292,8 @@ START_TEST(test_listen_addresses)
 }
 END_TEST
 
-/* --- errors ------------------------------------------------------------------------------------ */
+/* --- errors ------------------------------------------------------------------------------------
+ */
 
 static const struct {
     const char *json;
@@ -299,7 +301,8 @@ static const struct {
 } errors[] = {
     /* unknown keys, at every level */
     {"{\"bogus\": 1, " R1 "}", "bogus: unknown key"},
-    {"{\"routes\": [{\"upstream\": \"http://a:1\", \"bogus\": 1}]}", "routes[0].bogus: unknown key"},
+    {"{\"routes\": [{\"upstream\": \"http://a:1\", \"bogus\": 1}]}",
+     "routes[0].bogus: unknown key"},
     {"{\"routes\": [{\"upstream\": \"http://a:1\", \"match\": {\"path\": \"/\"}}]}",
      "routes[0].match.path: unknown key"},
     {"{\"trace\": {\"sampling\": 1}, " R1 "}", "trace.sampling: unknown key"},
@@ -321,18 +324,23 @@ static const struct {
     {"{\"trace\": {\"echo\": 1}, " R1 "}", "trace.echo: must be true or false"},
     {"{\"trace\": {\"sampling_ratio\": \"0.5\"}, " R1 "}",
      "trace.sampling_ratio: must be a number in 0..1"},
-    {"{\"trace\": {\"request_id_header\": 5}, " R1 "}", "trace.request_id_header: must be a string"},
+    {"{\"trace\": {\"request_id_header\": 5}, " R1 "}",
+     "trace.request_id_header: must be a string"},
     {"{\"access_log\": {\"path\": 5}, " R1 "}", "access_log.path: must be a string"},
-    {"{\"access_log\": {\"fields\": \"X-A\"}, " R1 "}", "access_log.fields: must be a list of strings"},
-    {"{\"access_log\": {\"redact\": [1]}, " R1 "}", "access_log.redact[0]: must be a non-empty string"},
+    {"{\"access_log\": {\"fields\": \"X-A\"}, " R1 "}",
+     "access_log.fields: must be a list of strings"},
+    {"{\"access_log\": {\"redact\": [1]}, " R1 "}",
+     "access_log.redact[0]: must be a non-empty string"},
     {"{\"limits\": 5, " R1 "}", "limits: must be an object"},
     {"{\"limits\": {\"drain_timeout_ms\": \"5\"}, " R1 "}",
      "limits.drain_timeout_ms: must be an integer in 0..3600000"},
     {"{\"routes\": {}}", "routes: must be a list"},
     {"{\"routes\": [5]}", "routes[0]: must be an object"},
     {"{\"routes\": [{\"upstream\": 5}]}", "routes[0].upstream: must be a string"},
-    {"{\"routes\": [{\"upstream\": \"http://a:1\", \"name\": 5}]}", "routes[0].name: must be a string"},
-    {"{\"routes\": [{\"upstream\": \"http://a:1\", \"match\": 5}]}", "routes[0].match: must be an object"},
+    {"{\"routes\": [{\"upstream\": \"http://a:1\", \"name\": 5}]}",
+     "routes[0].name: must be a string"},
+    {"{\"routes\": [{\"upstream\": \"http://a:1\", \"match\": 5}]}",
+     "routes[0].match: must be an object"},
     {"{\"routes\": [{\"upstream\": \"http://a:1\", \"strip_prefix\": \"yes\"}]}",
      "routes[0].strip_prefix: must be true or false"},
     {"{\"routes\": [{\"upstream\": \"http://a:1\", \"match\": {\"path_prefix\": 5}}]}",
@@ -343,7 +351,8 @@ static const struct {
     /* out of range */
     {"{\"workers\": 0, " R1 "}", "workers: must be an integer in 1..64"},
     {"{\"workers\": 65, " R1 "}", "workers: must be an integer in 1..64"},
-    {"{\"trace\": {\"sampling_ratio\": 1.5}, " R1 "}", "trace.sampling_ratio: must be a number in 0..1"},
+    {"{\"trace\": {\"sampling_ratio\": 1.5}, " R1 "}",
+     "trace.sampling_ratio: must be a number in 0..1"},
     {"{\"trace\": {\"sampling_ratio\": -0.1}, " R1 "}",
      "trace.sampling_ratio: must be a number in 0..1"},
     {"{\"limits\": {\"max_header_bytes\": 100}, " R1 "}",
@@ -384,7 +393,8 @@ static const struct {
     {"{\"routes\": [{\"upstream\": \"example.com:80\"}]}",
      "routes[0].upstream: 'example.com:80' is not an http://, https:// or unix: URL"},
     {"{\"routes\": [{\"upstream\": \"http://\"}]}", "routes[0].upstream: 'http://': missing host"},
-    {"{\"routes\": [{\"upstream\": \"http:///x\"}]}", "routes[0].upstream: 'http:///x': missing host"},
+    {"{\"routes\": [{\"upstream\": \"http:///x\"}]}",
+     "routes[0].upstream: 'http:///x': missing host"},
     {"{\"routes\": [{\"upstream\": \"http://a:1/?x=1\"}]}",
      "routes[0].upstream: 'http://a:1/?x=1': a query or fragment is not allowed in an upstream"},
     {"{\"routes\": [{\"upstream\": \"http://a:1?x\"}]}",
@@ -399,7 +409,8 @@ static const struct {
      "routes[0].upstream: 'http://a b:1': invalid character in host"},
     {"{\"routes\": [{\"upstream\": \"unix:run/app.sock\"}]}",
      "routes[0].upstream: 'unix:run/app.sock': unix: needs an absolute socket path"},
-    {"{\"routes\": [{\"upstream\": \"unix:/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    {"{\"routes\": [{\"upstream\": "
+     "\"unix:/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}]}",
      "routes[0].upstream: 'unix:/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa': socket path too long"},
@@ -421,10 +432,12 @@ static const struct {
     {"{\"routes\": [{\"upstream\": \"http://a:1\", \"set_request_headers\": {\"Connection\": "
      "\"close\"}}]}",
      "routes[0].set_request_headers.Connection: tracehop manages this header itself"},
-    {"{\"routes\": [{\"upstream\": \"http://a:1\", \"set_request_headers\": {\"transfer-encoding\": "
+    {"{\"routes\": [{\"upstream\": \"http://a:1\", \"set_request_headers\": "
+     "{\"transfer-encoding\": "
      "\"chunked\"}}]}",
      "routes[0].set_request_headers.transfer-encoding: tracehop manages this header itself"},
-    {"{\"routes\": [{\"upstream\": \"http://a:1\", \"set_request_headers\": {\"Proxy-Authorization\": "
+    {"{\"routes\": [{\"upstream\": \"http://a:1\", \"set_request_headers\": "
+     "{\"Proxy-Authorization\": "
      "\"x\"}}]}",
      "routes[0].set_request_headers.Proxy-Authorization: tracehop manages this header itself"},
     {"{\"routes\": [{\"upstream\": \"http://a:1\", \"set_request_headers\": {\"traceparent\": "
@@ -462,7 +475,8 @@ static const struct {
      "access_log.fields[0]: must be a non-empty string"},
     {"{\"access_log\": {\"fields\": [\"X-A\", \"Bad Name\"]}, " R1 "}",
      "access_log.fields[1]: 'Bad Name' is not a valid header name"},
-    {"{\"access_log\": {\"fields\": [\"H1\", \"H2\", \"H3\", \"H4\", \"H5\", \"H6\", \"H7\", \"H8\","
+    {"{\"access_log\": {\"fields\": [\"H1\", \"H2\", \"H3\", \"H4\", \"H5\", \"H6\", \"H7\", "
+     "\"H8\","
      " \"H9\", \"H10\", \"H11\", \"H12\", \"H13\", \"H14\", \"H15\", \"H16\", \"H17\"]}, " R1 "}",
      "access_log.fields: at most 16 headers"},
     /* nothing to forward to */
@@ -476,6 +490,36 @@ START_TEST(test_error_names_key_and_reason)
     const char *got = refusal(errors[_i].json, NULL, NULL);
     ck_assert_msg(strcmp(got, errors[_i].error) == 0, "\n%s\n  error:    %s\n  expected: %s",
                   errors[_i].json, got, errors[_i].error);
+}
+END_TEST
+
+/*
+ * An upstream whose authority can never be connected to is a config error, refused before
+ * anything listens (SPEC section 1), not a 502 on every request: the port must be a number in
+ * 1..65535 and an IPv6 literal must be closed. The reason's wording is the daemon's choice; the
+ * message must name the key and the URL.
+ */
+static const char *const bad_authorities[] = {
+    "http://127.0.0.1:99999",
+    "http://127.0.0.1:65536",
+    "http://127.0.0.1:abc",
+    "http://127.0.0.1:0",
+    "http://127.0.0.1:-1",
+    "http://app:80:81",
+    "http://[::1",
+    "http://[::1]x:80",
+    "https://app:8443x/base",
+};
+
+START_TEST(test_upstream_authority_is_validated)
+{
+    char json[256], prefix[128];
+
+    snprintf(json, sizeof(json), "{\"routes\": [{\"upstream\": \"%s\"}]}", bad_authorities[_i]);
+    snprintf(prefix, sizeof(prefix), "routes[0].upstream: '%s'", bad_authorities[_i]);
+    const char *got = refusal(json, NULL, NULL);
+    ck_assert_msg(strncmp(got, prefix, strlen(prefix)) == 0, "error:    %s\nexpected: %s: ...", got,
+                  prefix);
 }
 END_TEST
 
@@ -497,15 +541,15 @@ START_TEST(test_file_errors)
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         const char *got = refusal(cases[i].json, NULL, NULL);
-        ck_assert_msg(strstr(got, cases[i].contains) != NULL, "%s\n  error: %s\n  expected: ...%s...",
-                      cases[i].json, got, cases[i].contains);
+        ck_assert_msg(strstr(got, cases[i].contains) != NULL,
+                      "%s\n  error: %s\n  expected: ...%s...", cases[i].json, got,
+                      cases[i].contains);
     }
     /* A file that does not exist. */
     char error[CONFIG_ERROR_MAX] = "";
     struct config *c = NULL;
-    ck_assert_int_lt(config_load("/nonexistent/tracehop.json", &no_overrides, &no_overrides, &c,
-                                 error),
-                     0);
+    ck_assert_int_lt(
+        config_load("/nonexistent/tracehop.json", &no_overrides, &no_overrides, &c, error), 0);
     ck_assert_ptr_null(c);
     ck_assert_msg(strstr(error, "/nonexistent/tracehop.json") != NULL, "%s", error);
 }
@@ -519,8 +563,8 @@ START_TEST(test_top_level_not_an_object)
     for (size_t i = 0; i < ARRAY_SIZE(docs); i++) {
         const char *got = refusal(docs[i], NULL, NULL);
         ck_assert_msg(strstr(got, "must be an object") != NULL, "%s: %s", docs[i], got);
-        ck_assert_msg(got[0] != ':' && got[0] != ' ', "%s: the message names no key: \"%s\"", docs[i],
-                      got);
+        ck_assert_msg(got[0] != ':' && got[0] != ' ', "%s: the message names no key: \"%s\"",
+                      docs[i], got);
     }
 }
 END_TEST
@@ -590,7 +634,8 @@ START_TEST(test_flag_errors_name_the_flag)
 }
 END_TEST
 
-/* --- precedence: flags > environment > file > defaults ------------------------------------------ */
+/* --- precedence: flags > environment > file > defaults ------------------------------------------
+ */
 
 enum key {
     KEY_SERVICE,
@@ -618,8 +663,9 @@ static const struct {
                         "/tmp/file.log", "/tmp/env.log", "/tmp/flag.log"},
     [KEY_SAMPLING] = {"trace.sampling_ratio", "\"trace\": {\"sampling_ratio\": 0.1}", "0.1", "0.2",
                       "0.3"},
-    [KEY_TRACE_HEADER] = {"trace.request_id_header", "\"trace\": {\"request_id_header\": \"X-File\"}",
-                          "X-File", "X-Env", "X-Flag"},
+    [KEY_TRACE_HEADER] = {"trace.request_id_header",
+                          "\"trace\": {\"request_id_header\": \"X-File\"}", "X-File", "X-Env",
+                          "X-Flag"},
     [KEY_WORKERS] = {"workers", "\"workers\": 3", "3", "4", "5"},
 };
 
@@ -689,7 +735,7 @@ START_TEST(test_precedence)
             set_override(&env, k, keys[k].env_value);
         if (mask & 2)
             set_override(&flags, k, keys[k].flag_value);
-        const char *want = mask & 2 ? keys[k].flag_value
+        const char *want = mask & 2   ? keys[k].flag_value
                            : mask & 1 ? keys[k].env_value
                                       : keys[k].file_value;
         char error[CONFIG_ERROR_MAX], got[256];
@@ -750,8 +796,8 @@ END_TEST
 START_TEST(test_overrides_from_env)
 {
     static const char *const names[] = {
-        "TRACEHOP_CONFIG",          "TRACEHOP_LISTEN",        "TRACEHOP_UPSTREAM",
-        "TRACEHOP_ADMIN_LISTEN",    "TRACEHOP_ACCESS_LOG",    "TRACEHOP_SERVICE_NAME",
+        "TRACEHOP_CONFIG",         "TRACEHOP_LISTEN",       "TRACEHOP_UPSTREAM",
+        "TRACEHOP_ADMIN_LISTEN",   "TRACEHOP_ACCESS_LOG",   "TRACEHOP_SERVICE_NAME",
         "TRACEHOP_SAMPLING_RATIO", "TRACEHOP_TRACE_HEADER", "TRACEHOP_WORKERS",
     };
     struct config_overrides env;
@@ -782,7 +828,7 @@ END_TEST
 /* --- config_needs_restart -------------------------------------------------------------------- */
 
 #define BASE_MEMBERS                                                                               \
-    "\"listen\": \"127.0.0.1:18000\", \"admin\": {\"listen\": \"127.0.0.1:19000\"},"              \
+    "\"listen\": \"127.0.0.1:18000\", \"admin\": {\"listen\": \"127.0.0.1:19000\"},"               \
     " \"workers\": 2, \"access_log\": {\"path\": \"/tmp/a.log\"}"
 
 static const struct {
@@ -843,7 +889,8 @@ START_TEST(test_needs_restart)
 }
 END_TEST
 
-/* --- config_print ------------------------------------------------------------------------------ */
+/* --- config_print ------------------------------------------------------------------------------
+ */
 
 /* Run config_print with stdout redirected to a temporary file; returns what it printed. */
 static char *printed(const struct config *c)
@@ -884,7 +931,7 @@ START_TEST(test_print_is_json_with_the_effective_values)
     char *text = printed(c);
     json_error_t jerr;
     json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-    ck_assert_msg(root != NULL, "config_print output is not JSON: %s\n%s", jerr.text, text);
+    ck_assert_msg(root != NULL, "config_print output is not JSON: %s\n%.2500s", jerr.text, text);
     ck_assert(json_is_object(root));
     ck_assert_str_eq(json_string_value(json_object_get(root, "service_name")), "from-flag");
     ck_assert_uint_eq(json_array_size(json_object_get(root, "listen")), 3);
@@ -906,9 +953,9 @@ START_TEST(test_print_is_json_with_the_effective_values)
     ck_assert_str_eq(json_string_value(json_object_get(r0, "upstream")),
                      "unix:/run/app/uploads.sock");
     ck_assert(json_is_true(json_object_get(r0, "strip_prefix")));
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r0, "set_request_headers"),
-                                                       "X-Gateway")),
-                     "tracehop");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(r0, "set_request_headers"), "X-Gateway")),
+        "tracehop");
     json_decref(root);
     free(text);
     config_free(c);
@@ -928,10 +975,11 @@ START_TEST(test_print_loads_back)
         char error[CONFIG_ERROR_MAX];
         struct config *again = NULL;
         int rc = unit_config_load(first, NULL, NULL, &again, error);
-        ck_assert_msg(rc == 0, "source %zu: the printed config is refused: %s\n%s", i, error, first);
+        ck_assert_msg(rc == 0, "source %zu: the printed config is refused: %s\n%.2500s", i, error,
+                      first);
         char *second = printed(again);
-        ck_assert_msg(strcmp(first, second) == 0, "source %zu: printed differently:\n%s\n%s", i,
-                      first, second);
+        ck_assert_msg(strcmp(first, second) == 0,
+                      "source %zu: printed differently:\n%.1400s\n%.1400s", i, first, second);
         free(second);
         free(first);
         config_free(again);
@@ -968,6 +1016,8 @@ static Suite *config_suite(void)
 
     tc = tcase_create("errors");
     tcase_add_loop_test(tc, test_error_names_key_and_reason, 0, (int)ARRAY_SIZE(errors));
+    tcase_add_loop_test(tc, test_upstream_authority_is_validated, 0,
+                        (int)ARRAY_SIZE(bad_authorities));
     tcase_add_test(tc, test_file_errors);
     tcase_add_test(tc, test_top_level_not_an_object);
     tcase_add_test(tc, test_override_errors);

@@ -177,13 +177,27 @@ static const struct {
     const char *key;
     const char *types;
 } schema[] = {
-    {"time", "s"},           {"service", "s"},         {"trace_id", "s"},
-    {"span_id", "s"},        {"parent_span_id", "S"},  {"trace_flags", "s"},
-    {"x_trace_id", "s"},     {"method", "s"},          {"path", "s"},
-    {"query", "S"},          {"status", "I"},          {"duration_ms", "n"},
-    {"route", "S"},          {"upstream", "S"},        {"upstream_status", "I"},
-    {"upstream_duration_ms", "N"}, {"bytes_received", "i"}, {"bytes_sent", "i"},
-    {"client_addr", "S"},    {"user_agent", "S"},      {"outcome", "s"},
+    {"time", "s"},
+    {"service", "s"},
+    {"trace_id", "s"},
+    {"span_id", "s"},
+    {"parent_span_id", "S"},
+    {"trace_flags", "s"},
+    {"x_trace_id", "s"},
+    {"method", "s"},
+    {"path", "s"},
+    {"query", "S"},
+    {"status", "I"},
+    {"duration_ms", "n"},
+    {"route", "S"},
+    {"upstream", "S"},
+    {"upstream_status", "I"},
+    {"upstream_duration_ms", "N"},
+    {"bytes_received", "i"},
+    {"bytes_sent", "i"},
+    {"client_addr", "S"},
+    {"user_agent", "S"},
+    {"outcome", "s"},
 };
 
 static void assert_schema(json_t *line)
@@ -192,9 +206,12 @@ static void assert_schema(json_t *line)
         json_t *v = json_object_get(line, schema[i].key);
         const char *t = schema[i].types;
         ck_assert_msg(v != NULL, "field %s is missing", schema[i].key);
-        bool ok = (t[0] == 's' && json_is_string(v)) || (t[0] == 'S' && (json_is_string(v) || json_is_null(v))) ||
-                  (t[0] == 'i' && json_is_integer(v)) || (t[0] == 'I' && (json_is_integer(v) || json_is_null(v))) ||
-                  (t[0] == 'n' && json_is_number(v)) || (t[0] == 'N' && (json_is_number(v) || json_is_null(v)));
+        bool ok = (t[0] == 's' && json_is_string(v)) ||
+                  (t[0] == 'S' && (json_is_string(v) || json_is_null(v))) ||
+                  (t[0] == 'i' && json_is_integer(v)) ||
+                  (t[0] == 'I' && (json_is_integer(v) || json_is_null(v))) ||
+                  (t[0] == 'n' && json_is_number(v)) ||
+                  (t[0] == 'N' && (json_is_number(v) || json_is_null(v)));
         ck_assert_msg(ok, "field %s has the wrong JSON type (expected %s)", schema[i].key, t);
     }
 }
@@ -214,8 +231,7 @@ START_TEST(test_root_request_every_field)
     ck_assert_str_eq(str(line, "x_trace_id"), "order-42");
     ck_assert_str_eq(str(line, "method"), "GET");
     ck_assert_str_eq(str(line, "path"), "/api/items");
-    ck_assert_str_eq(str(line, "query"),
-                     "token=[REDACTED]&a=1&TOKEN=[REDACTED]&b&tokens=kept");
+    ck_assert_str_eq(str(line, "query"), "token=[REDACTED]&a=1&TOKEN=[REDACTED]&b&tokens=kept");
     ck_assert_int_eq(json_integer_value(json_object_get(line, "status")), 200);
     double duration = json_number_value(json_object_get(line, "duration_ms"));
     ck_assert_msg(duration >= 1000 && duration < 60000, "duration_ms %.3f", duration);
@@ -356,7 +372,8 @@ END_TEST
 START_TEST(test_control_characters_escaped)
 {
     struct request *req = make_request("/api/\"quoted\"\\x?a=\x1b[31m\r\n{\"fake\":1}");
-    req->user_agent = "ua\twith\x7f" "del";
+    req->user_agent = "ua\twith\x7f"
+                      "del";
     strcpy(req->hop.x_trace_id, "x\"y");
     req->hop.x_trace_id_len = 3;
     char *raw;
@@ -364,7 +381,8 @@ START_TEST(test_control_characters_escaped)
 
     ck_assert_str_eq(str(line, "path"), "/api/\"quoted\"\\x");
     ck_assert_str_eq(str(line, "query"), "a=\x1b[31m\r\n{\"fake\":1}");
-    ck_assert_str_eq(str(line, "user_agent"), "ua\twith\x7f" "del");
+    ck_assert_str_eq(str(line, "user_agent"), "ua\twith\x7f"
+                                              "del");
     ck_assert_str_eq(str(line, "x_trace_id"), "x\"y");
     ck_assert_msg(json_object_get(line, "fake") == NULL, "injected a member");
     free(raw);

@@ -39,8 +39,10 @@ static const char table_config[] =
     " {\"name\": \"api\", \"match\": {\"path_prefix\": \"/api\"}, " UP "},"
     " {\"name\": \"api-v2\", \"match\": {\"path_prefix\": \"/api/v2\"}, " UP "},"
     " {\"name\": \"static\", \"match\": {\"path_prefix\": \"/static/\"}, " UP "},"
-    " {\"name\": \"host\", \"match\": {\"path_prefix\": \"/h\", \"host\": \"Example.COM\"}, " UP "},"
-    " {\"name\": \"writes\", \"match\": {\"path_prefix\": \"/m\", \"methods\": [\"POST\", \"PUT\"]},"
+    " {\"name\": \"host\", \"match\": {\"path_prefix\": \"/h\", \"host\": \"Example.COM\"}, " UP
+    "},"
+    " {\"name\": \"writes\", \"match\": {\"path_prefix\": \"/m\", \"methods\": [\"POST\", "
+    "\"PUT\"]},"
     " " UP "},"
     " {\"name\": \"m-any\", \"match\": {\"path_prefix\": \"/m\"}, " UP "},"
     " {\"name\": \"deep\", \"match\": {\"path_prefix\": \"/a/b/c\"}, " UP "}"
@@ -118,11 +120,11 @@ END_TEST
 /* A route without path_prefix (the default "/") is a catch-all; routes before it still win. */
 START_TEST(test_catch_all)
 {
-    struct config *c = unit_config("{\"routes\": ["
-                                   " {\"name\": \"api\", \"match\": {\"path_prefix\": \"/api\"}, " UP
-                                   "},"
-                                   " {\"name\": \"all\", " UP "},"
-                                   " {\"name\": \"never\", " UP "}]}");
+    struct config *c =
+        unit_config("{\"routes\": ["
+                    " {\"name\": \"api\", \"match\": {\"path_prefix\": \"/api\"}, " UP "},"
+                    " {\"name\": \"all\", " UP "},"
+                    " {\"name\": \"never\", " UP "}]}");
     static const char *const targets[] = {"/", "/x", "/apix", "/a/b?c", "*", "/%00"};
 
     for (size_t i = 0; i < ARRAY_SIZE(targets); i++)
@@ -144,9 +146,9 @@ START_TEST(test_ipv6_literal_host_is_configurable)
 {
     char error[CONFIG_ERROR_MAX];
     struct config *c = NULL;
-    int rc = unit_config_load("{\"routes\": [{\"name\": \"v6\", \"match\": {\"host\": \"[::1]\"}, " UP
-                              "}]}",
-                              NULL, NULL, &c, error);
+    int rc = unit_config_load(
+        "{\"routes\": [{\"name\": \"v6\", \"match\": {\"host\": \"[::1]\"}, " UP "}]}", NULL, NULL,
+        &c, error);
 
     ck_assert_msg(rc == 0, "match.host \"[::1]\" refused: %s", error);
     ck_assert_str_eq(match_name(c, "/", "[::1]:8080", "GET"), "v6");

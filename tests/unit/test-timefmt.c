@@ -93,8 +93,9 @@ START_TEST(test_vector)
             if ((unsigned char)*p < 0x20)
                 *p = '?';
         free(wrong);
-        ck_assert_msg(0, "first call on a thread for {%lld, %ld}: \"%s\" (%zu chars), expected "
-                         "\"%s\"",
+        ck_assert_msg(0,
+                      "first call on a thread for {%lld, %ld}: \"%s\" (%zu chars), expected "
+                      "\"%s\"",
                       (long long)vectors[i].sec, vectors[i].nsec, shown, strlen(shown),
                       vectors[i].text);
     }
@@ -158,8 +159,9 @@ START_TEST(test_elapsed_ms)
     double want = elapsed_vectors[_i].ms;
     double tolerance = 1e-9 * (want < 0 ? -want : want) + 1e-9;
 
-    ck_assert_msg(got - want <= tolerance && want - got <= tolerance, "vector %d: %.9f, expected "
-                                                                      "%.9f",
+    ck_assert_msg(got - want <= tolerance && want - got <= tolerance,
+                  "vector %d: %.9f, expected "
+                  "%.9f",
                   _i, got, want);
 }
 END_TEST

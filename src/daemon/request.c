@@ -592,6 +592,8 @@ static enum MHD_Result on_headers(struct request *req, const char *method, const
 
 static void suspend(struct request *req, enum request_wait why)
 {
+    if (why == WAIT_RESPONSE && req->wait != WAIT_RESPONSE)
+        req->wait_since_ms = worker_now_ms();
     req->wait = why;
     if (!req->suspended) {
         req->suspended = true;
@@ -654,7 +656,10 @@ static ssize_t read_response_body(void *cls, uint64_t pos, char *buf, size_t max
             upstream_classify(req->upstream_result, &f);
             req->outcome = f.outcome;
         }
-        return MHD_CONTENT_READER_END_WITH_ERROR; /* abort: never a silently short body */
+        /* Abort: never a silently short body. MHD closes the socket on its next run, so make
+         * that run happen now rather than on the idle tick. */
+        req->worker->mhd_needs_run = true;
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     }
     /* Returning 0 without suspending makes MHD 0.9.75 busy-loop on this connection. */
     suspend(req, WAIT_BODY_DATA);
@@ -729,6 +734,8 @@ static enum MHD_Result try_respond(struct request *req)
 {
     if (req->response_queued)
         return MHD_YES;
+    if (req->client_gone)
+        return MHD_NO; /* nobody to answer: let MHD close and report the abort */
     if (req->error_status)
         return queue_error(req);
     if (req->headers_done)
@@ -774,7 +781,7 @@ static bool ready_to_resume(const struct request *req)
     case WAIT_UPLOAD_SPACE:
         return bytebuf_space(&req->up) > 0 || req->upstream_done;
     case WAIT_RESPONSE:
-        return req->headers_done || req->upstream_done;
+        return req->headers_done || req->upstream_done || req->client_gone;
     case WAIT_BODY_DATA:
         return bytebuf_len(&req->down) > 0 || req->upstream_done;
     case WAIT_NONE:
@@ -797,11 +804,21 @@ void request_service(struct request *req)
         }
     }
     if (req->suspended && ready_to_resume(req)) {
+        worker_unwatch_client(req->worker, req); /* MHD watches the socket again */
         req->suspended = false;
         req->wait = WAIT_NONE;
         MHD_resume_connection(req->conn);
         req->worker->mhd_needs_run = true;
     }
+}
+
+void request_on_client_gone(struct request *req)
+{
+    req->client_gone = true;
+    if (!req->outcome)
+        req->outcome = "client_aborted";
+    upstream_cancel(req); /* the upstream's work is for nobody now */
+    worker_mark_dirty(req->worker, req);
 }
 
 void request_on_upstream_done(struct request *req, CURLcode result)
@@ -875,7 +892,13 @@ void request_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls
     } else if (req->response_queued) {
         status = (unsigned)req->upstream_status;
     } else {
-        status = 0; /* closed before any response: the log says null, as the wire did */
+        /* No response of ours: MHD may still have refused the body itself (broken chunked
+         * framing, an oversized chunk); log what went on the wire, else null. */
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+        status = info ? info->http_status : 0;
+        if (status && !req->outcome)
+            req->outcome = status == 413 ? "too_large" : "bad_request";
     }
     if (req->upstream_active)
         upstream_cancel(req);
@@ -886,6 +909,7 @@ void request_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls
     count_request(req, status, outcome);
     if (req->upstream_headers)
         req->upstream_headers = NULL; /* arena-owned */
+    worker_unwatch_client(w, req);
     if (req->dirty)
         worker_forget_dirty(w, req);
     worker_remove_live(w, req);

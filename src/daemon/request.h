@@ -55,6 +55,10 @@ struct request {
     bool streaming; /* the response is fed by the content reader */
     enum request_wait wait;
     bool suspended;
+    int64_t wait_since_ms; /* when the current WAIT_RESPONSE began */
+    bool watching_client;  /* the worker watches the client socket for a hang-up */
+    int watched_fd;        /* ...this one */
+    bool client_gone;      /* ...and saw one: close instead of answering */
 
     /* inbound request */
     struct timespec start_real, start_mono;
@@ -126,3 +130,6 @@ void request_on_upstream_done(struct request *req, CURLcode result);
 
 /* Called by the worker for each request on the dirty list: unpause curl, resume MHD. */
 void request_service(struct request *req);
+
+/* Called by the worker when the client of a request waiting for its upstream hung up. */
+void request_on_client_gone(struct request *req);

@@ -78,6 +78,9 @@ size_t upstream_header_callback(char *line, size_t size, size_t nitems, void *us
             return upstream_protocol_error(req); /* we never ask for an upgrade */
         if (req->upstream_status >= 200) {
             req->headers_done = true;
+            /* The head is complete: the connection may go back to the pool once the body is
+             * read (it is forbidden until now, so that a head cut short is never pooled). */
+            curl_easy_setopt(req->easy, CURLOPT_FORBID_REUSE, 0L);
             worker_mark_dirty(req->worker, req);
         }
         return n;
@@ -99,6 +102,11 @@ size_t upstream_header_callback(char *line, size_t size, size_t nitems, void *us
     while (value_len > 0 && (value[value_len - 1] == ' ' || value[value_len - 1] == '\t'))
         value_len--;
     if (!http_is_field_value(value, value_len))
+        return upstream_protocol_error(req);
+    /* curl undoes only chunked; any other coding would reach the client unlabelled once the
+     * hop-by-hop header is dropped. */
+    if (http_name_equals(line, name_len, "Transfer-Encoding") &&
+        !(value_len == 7 && strncasecmp(value, "chunked", 7) == 0))
         return upstream_protocol_error(req);
     if (http_name_equals(line, name_len, "Content-Length")) {
         int64_t cl = 0;
@@ -335,6 +343,7 @@ int upstream_start(struct request *req, const struct upstream_request_info *info
     } else if (strcmp(req->method, "GET") != 0) {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
     }
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L); /* until the head is complete */
     clock_gettime(CLOCK_MONOTONIC, &req->upstream_start_mono);
     req->upstream_started = true;
     if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
@@ -366,12 +375,20 @@ void upstream_finish(struct request *req, CURLcode result)
     req->upstream_connect_ms = (double)connect_us / 1000.0;
     req->upstream_ttfb_ms = (double)ttfb_us / 1000.0;
     upstream_cancel(req);
+    if (result == CURLE_OK && !req->headers_done && !req->header_overflow) {
+        /* libcurl 7.88 reports success when the upstream closes after the status line or in
+         * the middle of the head: for us that is a broken upstream. */
+        result = CURLE_GOT_NOTHING;
+        req->header_overflow = true;
+    }
     if (result != CURLE_OK) {
         struct request_ids_hex ids;
         request_ids_hex(req, &ids);
         diag_request(DIAG_WARN, ids.trace_id, ids.span_id, "upstream %s: %s%s",
                      req->route->upstream.text, curl_easy_strerror(result),
-                     req->header_overflow ? " (invalid or oversized response header)" : "");
+                     req->header_overflow
+                         ? " (invalid or oversized response header, or an incomplete head)"
+                         : "");
     }
     request_on_upstream_done(req, result);
 }

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,8 +33,12 @@
 #define TAG_CURL   0ull
 #define TAG_MHD    1ull
 #define TAG_WAKE   2ull
-#define TAG_SHIFT  32
-#define MAX_EVENTS 128
+#define TAG_CLIENT 3ull
+/* Watching costs two epoll_ctl calls, so only requests that wait longer than this get it: a
+ * fast upstream answers before a hang-up could matter. */
+#define WATCH_CLIENT_AFTER_MS 100
+#define TAG_SHIFT             32
+#define MAX_EVENTS            128
 
 /* What we registered in epoll for a curl socket. A socket curl stops watching between two
  * requests on a kept-alive upstream connection stays registered but PARKED, because curl
@@ -99,6 +105,65 @@ void worker_remove_live(struct worker *w, struct request *req)
     if (req->live_next)
         req->live_next->live_prev = req->live_prev;
     req->live_prev = req->live_next = NULL;
+}
+
+static void watch_client(struct worker *w, struct request *req)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!info || info->connect_fd < 0)
+        return;
+    int fd = info->connect_fd;
+    if ((size_t)fd >= w->client_watch_cap) {
+        size_t cap = w->client_watch_cap ? w->client_watch_cap : 1024;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        struct request **p = realloc(w->client_watch, cap * sizeof(*p));
+        if (!p)
+            return;
+        memset(p + w->client_watch_cap, 0, (cap - w->client_watch_cap) * sizeof(*p));
+        w->client_watch = p;
+        w->client_watch_cap = cap;
+    }
+    struct epoll_event ev = {.events = EPOLLRDHUP,
+                             .data.u64 = TAG_CLIENT << TAG_SHIFT | (uint32_t)fd};
+    if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return;
+    w->client_watch[fd] = req;
+    req->watched_fd = fd;
+    req->watching_client = true;
+}
+
+void worker_unwatch_client(struct worker *w, struct request *req)
+{
+    if (!req->watching_client)
+        return;
+    req->watching_client = false;
+    epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, req->watched_fd, NULL);
+    w->client_watch[req->watched_fd] = NULL;
+}
+
+/* Start watching the clients of requests that have waited long enough for their upstream. */
+static void watch_waiting_clients(struct worker *w, int64_t now)
+{
+    if (now - w->last_watch_scan_ms < WATCH_CLIENT_AFTER_MS / 2)
+        return;
+    w->last_watch_scan_ms = now;
+    for (struct request *r = w->live_head; r; r = r->live_next)
+        if (r->suspended && r->wait == WAIT_RESPONSE && !r->watching_client &&
+            now - r->wait_since_ms >= WATCH_CLIENT_AFTER_MS)
+            watch_client(w, r);
+}
+
+static void on_client_event(struct worker *w, int fd)
+{
+    struct request *req = (size_t)fd < w->client_watch_cap ? w->client_watch[fd] : NULL;
+    if (!req) {
+        epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+        return;
+    }
+    worker_unwatch_client(w, req);
+    request_on_client_gone(req);
 }
 
 static void service_dirty_requests(struct worker *w)
@@ -182,8 +247,13 @@ static uint8_t *curl_fd_state(struct worker *w, curl_socket_t fd)
         uint8_t *p = realloc(w->curl_fds, cap);
         if (!p)
             return NULL;
-        memset(p + w->curl_fds_cap, 0, cap - w->curl_fds_cap);
         w->curl_fds = p;
+        CURL **e = realloc(w->curl_fd_easy, cap * sizeof(*e));
+        if (!e)
+            return NULL;
+        w->curl_fd_easy = e;
+        memset(p + w->curl_fds_cap, 0, cap - w->curl_fds_cap);
+        memset(e + w->curl_fds_cap, 0, (cap - w->curl_fds_cap) * sizeof(*e));
         w->curl_fds_cap = cap;
     }
     return &w->curl_fds[fd];
@@ -214,10 +284,10 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     struct worker *w = userp;
     uint8_t *state = curl_fd_state(w, fd);
 
-    (void)easy;
     (void)socketp;
     if (!state)
         return -1;
+    w->curl_fd_easy[fd] = easy; /* who last used it: see curl_fd_in_transfer */
     if (what == CURL_POLL_REMOVE) {
         if (*state & CURL_FD_OUT)
             curl_fd_register(w, fd, state, CURL_FD_IN); /* a parked fd must not spin on OUT */
@@ -238,21 +308,53 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 static int on_curl_close_socket(void *clientp, curl_socket_t fd)
 {
     struct worker *w = clientp;
-    if (fd >= 0 && (size_t)fd < w->curl_fds_cap && w->curl_fds[fd]) {
-        epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+    if (fd >= 0 && (size_t)fd < w->curl_fds_cap) {
+        if (w->curl_fds[fd])
+            epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
         w->curl_fds[fd] = 0;
+        w->curl_fd_easy[fd] = NULL;
     }
     return close(fd);
+}
+
+/*
+ * An idle pooled upstream connection became readable: the upstream closed it, or sent bytes
+ * nobody asked for. libcurl 7.88 would reuse it if data is waiting (its liveness check peeks and
+ * sees bytes), and hand those bytes to the next request as its response: one client's request
+ * answered with what the upstream sent for nobody, and every later response on the connection
+ * shifted by one. Swap the socket under the fd for an unconnected one, so that curl's check finds
+ * it dead and closes it; curl still owns (and closes) the fd.
+ */
+static void poison_idle_connection(int fd)
+{
+    int dead = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (dead < 0)
+        return;
+    dup3(dead, fd, O_CLOEXEC);
+    close(dead);
 }
 
 /* An event on a socket curl is not watching (an idle pooled connection the upstream closed):
  * stop watching it, or level-triggered epoll would report it on every iteration. Curl notices
  * the dead connection itself when it next tries to reuse it. */
+/* Whether fd belongs to a transfer in progress: curl also stops watching the socket of a
+ * paused transfer, which must not be taken for an idle pooled connection. */
+static bool curl_fd_in_transfer(struct worker *w, int fd)
+{
+    CURL *easy = (size_t)fd < w->curl_fds_cap ? w->curl_fd_easy[fd] : NULL;
+    struct request *req = NULL;
+    if (!easy || curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req) != CURLE_OK || !req)
+        return false;
+    return req->upstream_active && req->easy == easy;
+}
+
 static bool curl_fd_is_parked(struct worker *w, int fd)
 {
     uint8_t *state = curl_fd_state(w, fd);
     if (!state || (*state & CURL_FD_PARKED) || !(*state & CURL_FD_REGISTERED)) {
         epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+        if (state && (*state & CURL_FD_PARKED) && !curl_fd_in_transfer(w, fd))
+            poison_idle_connection(fd);
         if (state)
             *state = 0;
         return true;
@@ -333,11 +435,14 @@ static void on_connection_event(void *cls, struct MHD_Connection *conn, void **s
 static int start_daemon(struct worker *w, int listen_fd, char *error, size_t error_size)
 {
     const struct config *c = w->config;
-    size_t pool = c->max_header_bytes + 8192;
+    /* libmicrohttpd reads the header block into half of this pool and keeps a record (~56
+     * bytes) per header field in the rest, and the response headers need room too: 2x the
+     * header limit plus 16 KiB, at least its default 32 KiB. (Many tiny fields can still fill
+     * it; then libmicrohttpd answers 431 itself, see docs/security.md.) */
+    size_t pool = 2 * c->max_header_bytes + 16384;
+    if (pool < 32768)
+        pool = 32768;
     unsigned connections = c->max_connections / c->workers;
-
-    if (pool < 16384)
-        pool = 16384;
     if (connections < 1)
         connections = 1;
     struct MHD_Daemon *d = MHD_start_daemon(
@@ -487,6 +592,8 @@ static int compute_timeout(struct worker *w, int64_t now)
         if (timeout > 100)
             timeout = 100; /* re-check the in-flight count regularly */
     }
+    if (w->active_requests > 0 && (timeout < 0 || timeout > WATCH_CLIENT_AFTER_MS / 2))
+        timeout = WATCH_CLIENT_AFTER_MS / 2; /* see watch_waiting_clients */
     if (timeout > 1000 || timeout < 0)
         timeout = 1000;
     return (int)timeout;
@@ -533,6 +640,8 @@ static void *worker_main(void *arg)
             uint64_t tag = events[i].data.u64 >> TAG_SHIFT;
             if (tag == TAG_MHD) {
                 mhd_ready = true;
+            } else if (tag == TAG_CLIENT) {
+                on_client_event(w, (int)(uint32_t)events[i].data.u64);
             } else if (tag == TAG_WAKE) {
                 uint64_t ignored;
                 ssize_t r = read(w->wake_fd, &ignored, sizeof(ignored));
@@ -557,6 +666,8 @@ static void *worker_main(void *arg)
             curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
         }
         collect_finished_transfers(w);
+        if (w->active_requests > 0)
+            watch_waiting_clients(w, worker_now_ms());
         service_dirty_requests(w);
         /* MHD only when it has something to do: its fd was readable, a connection was
          * resumed, one of its own timers (idle clients, TURBO's pending work) is due, or the
@@ -604,6 +715,7 @@ void worker_destroy(struct worker *w)
      * connection (MHD must not stop with suspended ones) and let MHD close them. */
     w->stopping = true;
     for (struct request *r = w->live_head; r; r = r->live_next) {
+        worker_unwatch_client(w, r);
         if (r->suspended) {
             r->suspended = false;
             MHD_resume_connection(r->conn);
@@ -627,6 +739,8 @@ void worker_destroy(struct worker *w)
     if (w->multi)
         curl_multi_cleanup(w->multi); /* closes pooled connections through our callback */
     free(w->curl_fds);
+    free(w->curl_fd_easy);
+    free(w->client_watch);
     if (w->wake_fd >= 0)
         close(w->wake_fd);
     if (w->epoll_fd >= 0)

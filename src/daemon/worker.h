@@ -39,11 +39,15 @@ struct worker {
     int64_t curl_deadline_ms; /* CLOCK_MONOTONIC ms, -1 = none */
     int64_t mhd_deadline_ms;  /* when MHD's earliest timer is due, -1 = none */
     uint8_t *curl_fds;        /* per fd: CURL_FD_* bits of its epoll registration */
+    CURL **curl_fd_easy;      /* per fd: the easy handle curl last reported it for */
     size_t curl_fds_cap;
 
     struct request *free_requests;
     struct request *dirty_head, *dirty_tail;
     struct request *live_head;
+    struct request **client_watch; /* fd -> request whose client socket we watch */
+    size_t client_watch_cap;
+    int64_t last_watch_scan_ms;
     CURL **free_easies;
     size_t free_easies_count, free_easies_cap;
     unsigned active_requests;
@@ -83,6 +87,13 @@ void worker_destroy(struct worker *w);
 void worker_mark_dirty(struct worker *w, struct request *req);
 /* Take req off the dirty list (it is about to be released). */
 void worker_forget_dirty(struct worker *w, struct request *req);
+/*
+ * While a request waits for its upstream, libmicrohttpd does not look at the suspended client
+ * socket. After WATCH_CLIENT_AFTER_MS the worker watches it itself (EPOLLRDHUP) and cancels the
+ * upstream transfer when the client hangs up. Unwatch before resuming or releasing.
+ */
+void worker_unwatch_client(struct worker *w, struct request *req);
+
 /* Track requests in progress, so that shutdown can resume and close them all. */
 void worker_add_live(struct worker *w, struct request *req);
 void worker_remove_live(struct worker *w, struct request *req);

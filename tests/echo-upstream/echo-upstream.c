@@ -739,12 +739,9 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"unix", required_argument, NULL, 'u'},
-        {"record", required_argument, NULL, 'r'},
-        {"next", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
+        {"listen", required_argument, NULL, 'l'}, {"unix", required_argument, NULL, 'u'},
+        {"record", required_argument, NULL, 'r'}, {"next", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},         {0},
     };
     const char *listen_text = NULL, *unix_path = NULL, *record_path = NULL;
     char shown[300];

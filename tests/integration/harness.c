@@ -1464,3 +1464,307 @@ int harness_run_suite(Suite *s)
     curl_global_cleanup();
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+/* --- the bad upstream, raw connections, file descriptors (the hostile suites) ------------- */
+
+#include <dirent.h>
+
+int harness_bad_start(struct harness_bad *b, const char *dir)
+{
+    const char *bin = binary("BAD_UPSTREAM_BIN");
+    int rc;
+
+    *b = (struct harness_bad){0};
+    if (!bin)
+        return -ENOENT;
+    snprintf(b->events_path, sizeof(b->events_path), "%s/bad-events.jsonl", dir);
+    snprintf(b->stdout_path, sizeof(b->stdout_path), "%s/bad.out", dir);
+    snprintf(b->stderr_path, sizeof(b->stderr_path), "%s/bad.err", dir);
+    char *argv[] = {(char *)bin, "--listen", "127.0.0.1:0", "--events", b->events_path, NULL};
+    if ((rc = harness_spawn(&b->proc, argv, b->stdout_path, b->stderr_path, NULL)) < 0)
+        return rc;
+    struct line_prefix_wait w = {.path = b->stdout_path, .prefix = "listening on "};
+    if (!wait_for_file(b->stdout_path, line_prefix_ready, &w, HARNESS_WAIT_MS, &b->proc)) {
+        say("bad-upstream did not say where it listens");
+        dump_file("bad-upstream stderr", b->stderr_path);
+        harness_process_stop(&b->proc, 2000);
+        return -ETIMEDOUT;
+    }
+    const char *colon = strrchr(w.line, ':');
+    b->port = colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
+    snprintf(b->url, sizeof(b->url), "http://127.0.0.1:%u", b->port);
+    if (b->port == 0 || !harness_wait_port_open(b->port, HARNESS_WAIT_MS)) {
+        say("bad-upstream: bad or closed port in '%s'", w.line);
+        harness_process_stop(&b->proc, 2000);
+        return -EIO;
+    }
+    return 0;
+}
+
+int harness_bad_stop(struct harness_bad *b)
+{
+    int rc = harness_process_stop(&b->proc, 5000);
+    if (rc != 0 && b->proc.pid > 0)
+        dump_file("bad-upstream stderr", b->stderr_path);
+    return rc;
+}
+
+struct bad_event_match {
+    const char *event;
+    const char *target_prefix;
+};
+
+static bool match_bad_event(json_t *object, const void *arg)
+{
+    const struct bad_event_match *m = arg;
+    const char *event = harness_json_str(object, "event");
+    const char *target = harness_json_str(object, "target");
+    return event && target && strcmp(event, m->event) == 0 &&
+           strncmp(target, m->target_prefix, strlen(m->target_prefix)) == 0;
+}
+
+json_t *harness_bad_event(struct harness_bad *b, const char *event, const char *target_prefix,
+                          int timeout_ms)
+{
+    struct bad_event_match m = {event, target_prefix};
+    json_t *all = harness_jsonl_wait(b->events_path, match_bad_event, &m, 1, timeout_ms, NULL);
+    json_t *first = json_incref(json_array_get(all, 0));
+    json_decref(all);
+    return first;
+}
+
+int harness_fd_count(pid_t pid)
+{
+    char path[64];
+    int count = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            count++;
+    closedir(d);
+    return count;
+}
+
+bool harness_wait_fd_count_at_most(pid_t pid, int max, int timeout_ms, int *last)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    int count;
+
+    for (;;) {
+        count = harness_fd_count(pid);
+        if (count >= 0 && count <= max)
+            break;
+        int left = remaining_ms(deadline);
+        if (left == 0) {
+            say("pid %d still has %d open fds after %d ms (expected at most %d)", (int)pid, count,
+                timeout_ms, max);
+            break;
+        }
+        poll(NULL, 0, left < 20 ? left : 20); /* no event to wait on: poll /proc */
+    }
+    if (last)
+        *last = count;
+    return count >= 0 && count <= max;
+}
+
+int harness_conn_open(struct harness_conn *c, unsigned port, int timeout_ms)
+{
+    *c = (struct harness_conn){.fd = -1};
+    int fd = connect_once(port, timeout_ms);
+    if (fd < 0)
+        return fd;
+    c->fd = fd;
+    return 0;
+}
+
+int harness_conn_send(struct harness_conn *c, const void *data, size_t len, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    const char *p = data;
+
+    while (len > 0) {
+        struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+        int left = remaining_ms(deadline);
+        if (left == 0 || poll(&pfd, 1, left) <= 0)
+            return -ETIMEDOUT;
+        ssize_t w = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (w < 0)
+            return -errno;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Receive what is there within timeout_ms into c->buf; false when nothing came (timeout or EOF). */
+static bool conn_receive(struct harness_conn *c, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+
+    if (c->eof)
+        return false;
+    if (poll(&pfd, 1, timeout_ms) <= 0)
+        return false;
+    if (c->cap - c->len < 65536) {
+        size_t cap = c->cap ? c->cap * 2 : 131072;
+        char *bigger = realloc(c->buf, cap);
+        if (!bigger)
+            return false;
+        c->buf = bigger;
+        c->cap = cap;
+    }
+    for (;;) {
+        ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, MSG_DONTWAIT);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EAGAIN)
+            return true; /* spurious wake-up */
+        if (r <= 0) {
+            c->eof = true;
+            c->reset = r < 0 && errno == ECONNRESET;
+            return false;
+        }
+        c->len += (size_t)r;
+        return true;
+    }
+}
+
+/*
+ * Parse the response at the start of buf[0..len) (interim ones skipped). Returns how many bytes
+ * it takes, or 0 while it is incomplete. `eof`: nothing more will come.
+ */
+static size_t parse_one_response(const char *buf, size_t len, bool eof, bool head,
+                                 struct harness_response *rs)
+{
+    const char *p = buf, *end = buf + len;
+
+    for (;;) {
+        const char *blank = memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
+        if (!blank || (size_t)(end - p) < 12 || memcmp(p, "HTTP/1.", 7) != 0)
+            return 0;
+        long status = strtol(p + 9, NULL, 10);
+        response_clear_headers(rs);
+        const char *line = memmem(p, (size_t)(blank + 2 - p), "\r\n", 2) + 2;
+        while (line < blank + 2) {
+            const char *nl = memmem(line, (size_t)(blank + 2 - line), "\r\n", 2);
+            if (!nl)
+                break;
+            const char *colon = memchr(line, ':', (size_t)(nl - line));
+            if (colon)
+                response_add_header(rs, line, (size_t)(colon - line), colon + 1,
+                                    (size_t)(nl - colon - 1));
+            line = nl + 2;
+        }
+        p = blank + 4;
+        if (status >= 100 && status < 200 && status != 101)
+            continue;
+        rs->status = status;
+        break;
+    }
+    rs->body_len = 0;
+    rs->body_hash = HARNESS_FNV_OFFSET;
+    free(rs->body);
+    rs->body = calloc(1, 1);
+    if (head || rs->status == 204 || rs->status == 304)
+        return (size_t)(p - buf);
+    const char *te = harness_header(rs, "Transfer-Encoding");
+    const char *cl = harness_header(rs, "Content-Length");
+    if (te && strcasecmp(te, "chunked") == 0) {
+        for (;;) {
+            const char *nl = memmem(p, (size_t)(end - p), "\r\n", 2);
+            if (!nl)
+                return 0;
+            char *after;
+            unsigned long long chunk = strtoull(p, &after, 16);
+            if (after == p)
+                return 0; /* not a chunk size: never complete */
+            p = nl + 2;
+            if (chunk == 0) {
+                for (;;) { /* trailer fields, then the empty line */
+                    nl = memmem(p, (size_t)(end - p), "\r\n", 2);
+                    if (!nl)
+                        return 0;
+                    bool empty = nl == p;
+                    p = nl + 2;
+                    if (empty)
+                        return (size_t)(p - buf);
+                }
+            }
+            if ((unsigned long long)(end - p) < chunk + 2)
+                return 0;
+            response_add_body(rs, p, (size_t)chunk, true);
+            p += chunk + 2;
+        }
+    }
+    if (cl) {
+        unsigned long long want = strtoull(cl, NULL, 10);
+        if ((unsigned long long)(end - p) < want)
+            return 0;
+        response_add_body(rs, p, (size_t)want, true);
+        return (size_t)(p - buf) + (size_t)want;
+    }
+    if (!eof)
+        return 0;
+    response_add_body(rs, p, (size_t)(end - p), true);
+    return len;
+}
+
+int harness_conn_read_response(struct harness_conn *c, bool head, int timeout_ms,
+                               struct harness_response *rs)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+
+    *rs = (struct harness_response){.result = CURLE_RECV_ERROR, .body_hash = HARNESS_FNV_OFFSET};
+    for (;;) {
+        size_t used = c->len ? parse_one_response(c->buf, c->len, c->eof, head, rs) : 0;
+        if (used > 0) {
+            memmove(c->buf, c->buf + used, c->len - used);
+            c->len -= used;
+            rs->result = CURLE_OK;
+            return 0;
+        }
+        int left = remaining_ms(deadline);
+        if (c->eof || left == 0) {
+            rs->status = 0;
+            snprintf(rs->error, sizeof(rs->error), "%s with %zu bytes of an incomplete response",
+                     c->eof ? (c->reset ? "connection reset" : "connection closed") : "timed out",
+                     c->len);
+            if (!c->eof)
+                rs->result = CURLE_OPERATION_TIMEDOUT;
+            return -1;
+        }
+        conn_receive(c, left);
+    }
+}
+
+bool harness_conn_wait_closed(struct harness_conn *c, int timeout_ms, size_t *discarded)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    size_t dropped = 0;
+
+    while (!c->eof) {
+        int left = remaining_ms(deadline);
+        if (left == 0)
+            break;
+        conn_receive(c, left);
+        dropped += c->len;
+        c->len = 0;
+    }
+    if (discarded)
+        *discarded = dropped;
+    return c->eof;
+}
+
+void harness_conn_close(struct harness_conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->buf);
+    *c = (struct harness_conn){.fd = -1};
+}

@@ -286,3 +286,63 @@ void harness_hash_hex(uint64_t hash, char out[17]);
 void harness_tcase_timeout(TCase *tc, double seconds);
 /* Run one suite with the usual runner; returns the process exit status. */
 int harness_run_suite(Suite *s);
+
+/* --- the bad upstream, raw connections, file descriptors (the hostile suites) ------------- */
+
+/* bad-upstream (BAD_UPSTREAM_BIN, see bad-upstream.c) on 127.0.0.1:0, with its events file. */
+struct harness_bad {
+    struct harness_process proc;
+    unsigned port;
+    char url[64];                       /* http://127.0.0.1:PORT */
+    char events_path[HARNESS_PATH_MAX]; /* JSON lines: head, request, closed */
+    char stdout_path[HARNESS_PATH_MAX];
+    char stderr_path[HARNESS_PATH_MAX];
+};
+
+/* Start it in dir; waits (bounded) for its "listening on" line and its port. 0 or -errno. */
+int harness_bad_start(struct harness_bad *b, const char *dir);
+/* Stop it (SIGTERM, bounded wait); its exit code like harness_process_stop. */
+int harness_bad_stop(struct harness_bad *b);
+/*
+ * The first bad-upstream event named `event` ("head", "request", "closed") whose target starts
+ * with target_prefix, waiting up to timeout_ms; NULL on timeout (reported on stderr).
+ */
+json_t *harness_bad_event(struct harness_bad *b, const char *event, const char *target_prefix,
+                          int timeout_ms);
+
+/* Open file descriptors of a process (entries of /proc/PID/fd), -1 if unknown. */
+int harness_fd_count(pid_t pid);
+/*
+ * Wait until the process has at most `max` open fds, for at most timeout_ms (the kernel gives
+ * no event for this: /proc is polled every 20 ms). True if it got there; *last gets the count
+ * seen last (may be NULL).
+ */
+bool harness_wait_fd_count_at_most(pid_t pid, int max, int timeout_ms, int *last);
+
+/* A raw client connection that can read several responses (pipelining, keep-alive). */
+struct harness_conn {
+    int fd;
+    char *buf; /* received, not yet parsed */
+    size_t len, cap;
+    bool eof;   /* the peer closed (or reset) the connection */
+    bool reset; /* ... with a reset */
+};
+
+/* Connect to 127.0.0.1:port. Returns 0 or -errno. */
+int harness_conn_open(struct harness_conn *c, unsigned port, int timeout_ms);
+/* Send all of data; 0, or -errno (e.g. -EPIPE / -ECONNRESET once the peer closed). */
+int harness_conn_send(struct harness_conn *c, const void *data, size_t len, int timeout_ms);
+/*
+ * Read the next whole response (interim 1xx responses are skipped; framing as harness_raw
+ * does, chunked trailers included) and consume its bytes, so that the next call reads the
+ * following one. 0 if complete; -1 if the connection closed or timeout_ms passed first (rs then
+ * says why in rs->error; rs->status is 0).
+ */
+int harness_conn_read_response(struct harness_conn *c, bool head, int timeout_ms,
+                               struct harness_response *rs);
+/*
+ * Wait up to timeout_ms for the peer to close the connection, reading and dropping whatever it
+ * sends (counted in *discarded if not NULL). True if it closed (FIN or reset) in time.
+ */
+bool harness_conn_wait_closed(struct harness_conn *c, int timeout_ms, size_t *discarded);
+void harness_conn_close(struct harness_conn *c);

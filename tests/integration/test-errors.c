@@ -323,8 +323,7 @@ static const struct {
      "GET /api/nul-{ID} HTTP/1.1\r\nHost: a.example\r\nX-Nul: a{NUL}b\r\n\r\n", 400},
     {"DEL in a header value",
      "GET /api/del-{ID} HTTP/1.1\r\nHost: a.example\r\nX-Del: a\x7f\r\n\r\n", 400},
-    {"CONNECT", "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\nX-Id: {ID}\r\n\r\n",
-     400},
+    {"CONNECT", "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\nX-Id: {ID}\r\n\r\n", 400},
     {"asterisk-form target", "OPTIONS * HTTP/1.1\r\nHost: a.example\r\nX-Id: {ID}\r\n\r\n", 400},
 };
 

@@ -54,14 +54,15 @@ static void start_daemon(struct harness_daemon *d)
     char config[1024];
     const char *args[] = {"--admin-listen", "127.0.0.1:0", NULL};
 
-    snprintf(config, sizeof(config),
-             "{\"trace\": {\"sampling_ratio\": 0}, \"limits\": {\"drain_delay_ms\": 0},"
-             " \"routes\": ["
-             "  {\"name\": \"api\", \"match\": {\"path_prefix\": \"/api\"}, \"upstream\": \"{ECHO}\","
-             "   \"strip_prefix\": true},"
-             "  {\"name\": \"dead\", \"match\": {\"path_prefix\": \"/dead\"},"
-             "   \"upstream\": \"http://127.0.0.1:%u\", \"connect_timeout_ms\": 2000}]}",
-             harness_closed_port());
+    snprintf(
+        config, sizeof(config),
+        "{\"trace\": {\"sampling_ratio\": 0}, \"limits\": {\"drain_delay_ms\": 0},"
+        " \"routes\": ["
+        "  {\"name\": \"api\", \"match\": {\"path_prefix\": \"/api\"}, \"upstream\": \"{ECHO}\","
+        "   \"strip_prefix\": true},"
+        "  {\"name\": \"dead\", \"match\": {\"path_prefix\": \"/dead\"},"
+        "   \"upstream\": \"http://127.0.0.1:%u\", \"connect_timeout_ms\": 2000}]}",
+        harness_closed_port());
     ck_assert_int_eq(harness_daemon_start(d, dir, config, echo.url, args), 0);
 }
 
@@ -107,8 +108,7 @@ static char *scrape(unsigned admin, bool openmetrics)
         ck_assert_msg(strncmp(type, "application/openmetrics-text; version=1.0.0", 43) == 0,
                       "Content-Type %s", type);
     else
-        ck_assert_msg(strncmp(type, "text/plain; version=0.0.4", 25) == 0, "Content-Type %s",
-                      type);
+        ck_assert_msg(strncmp(type, "text/plain; version=0.0.4", 25) == 0, "Content-Type %s", type);
     char *body = strdup(rs.body ? rs.body : "");
     ck_assert_ptr_nonnull(body);
     harness_response_free(&rs);
@@ -135,8 +135,7 @@ struct expected {
 };
 
 /* Scrape until every series has its value (bounded); fails with the last scrape otherwise. */
-static void wait_for_values(unsigned admin, bool openmetrics, const struct expected *want,
-                            size_t n)
+static void wait_for_values(unsigned admin, bool openmetrics, const struct expected *want, size_t n)
 {
     double deadline = now_s() + 10;
     char *text = NULL;
@@ -154,7 +153,7 @@ static void wait_for_values(unsigned admin, bool openmetrics, const struct expec
     }
     for (size_t i = 0; i < n; i++)
         ck_assert_msg(value_of(text, want[i].series) == want[i].value,
-                      "%s: %g, expected %g (%s)\n%s", want[i].series,
+                      "%s: %g, expected %g (%s)\n%.2500s", want[i].series,
                       value_of(text, want[i].series), want[i].value,
                       openmetrics ? "OpenMetrics" : "Prometheus text", text);
     free(text);
@@ -208,7 +207,7 @@ START_TEST(test_metrics_count_requests_by_route_method_and_status_class)
 
     char *text = scrape(admin, false);
     char *problem = promtool_check_text(text, strlen(text));
-    ck_assert_msg(problem == NULL, "%s\n%s", problem, text);
+    ck_assert_msg(problem == NULL, "%.1200s\n%.1500s", problem, text);
     ck_assert_msg(!strstr(text, "# EOF") && !strstr(text, " # {"), "OpenMetrics in text format");
     free(text);
 
@@ -216,7 +215,7 @@ START_TEST(test_metrics_count_requests_by_route_method_and_status_class)
     size_t len = strlen(text);
     ck_assert_msg(len > 6 && strcmp(text + len - 6, "# EOF\n") == 0, "no # EOF at the end");
     problem = promtool_check_openmetrics(text, len);
-    ck_assert_msg(problem == NULL, "%s\n%s", problem, text);
+    ck_assert_msg(problem == NULL, "%.1200s\n%.1500s", problem, text);
     free(text);
     ck_assert_int_eq(harness_daemon_stop(&d), 0);
 }
@@ -248,8 +247,8 @@ START_TEST(test_admin_endpoints)
         harness_response_free(&rs);
     }
     /* A POST with a body is refused too, and the connection stays usable. */
-    struct harness_request post = {.method = "POST", .target = "/metrics", .body = "x=1",
-                                   .body_len = 3};
+    struct harness_request post = {
+        .method = "POST", .target = "/metrics", .body = "x=1", .body_len = 3};
     harness_http(admin, &post, &rs);
     ck_assert_int_eq(rs.status, 405);
     harness_response_free(&rs);
@@ -262,7 +261,8 @@ START_TEST(test_admin_endpoints)
 }
 END_TEST
 
-/* --- exemplars --------------------------------------------------------------------------------- */
+/* --- exemplars ---------------------------------------------------------------------------------
+ */
 
 START_TEST(test_openmetrics_exemplar_of_a_sampled_request)
 {
@@ -300,15 +300,15 @@ START_TEST(test_openmetrics_exemplar_of_a_sampled_request)
             nanosleep(&pause, NULL);
         }
     }
-    ck_assert_msg(hit != NULL, "no exemplar %s in:\n%s", needle, text);
+    ck_assert_msg(hit != NULL, "no exemplar %s in:\n%.2500s", needle, text);
     const char *line_start = hit;
     while (line_start > text && line_start[-1] != '\n')
         line_start--;
-    ck_assert_msg(strncmp(line_start, "tracehop_request_duration_seconds_bucket{route=\"api\",", 53) ==
-                          0 ||
-                      strncmp(line_start, "tracehop_upstream_duration_seconds_bucket{route=\"api\",",
-                              54) == 0,
-                  "the exemplar is on: %.*s", (int)(hit - line_start), line_start);
+    ck_assert_msg(
+        strncmp(line_start, "tracehop_request_duration_seconds_bucket{route=\"api\",", 53) == 0 ||
+            strncmp(line_start, "tracehop_upstream_duration_seconds_bucket{route=\"api\",", 54) ==
+                0,
+        "the exemplar is on: %.*s", (int)(hit - line_start), line_start);
     /* At least the request-duration histogram carries it. */
     char request_bucket[160];
     snprintf(request_bucket, sizeof(request_bucket), "tracehop_request_duration_seconds_bucket");
@@ -328,7 +328,7 @@ START_TEST(test_openmetrics_exemplar_of_a_sampled_request)
     ck_assert_msg(fabs(timestamp - (double)time(NULL)) < 60, "exemplar timestamp %f", timestamp);
     ck_assert_msg(!strstr(text, unsampled_id), "the unsampled trace became an exemplar");
     char *problem = promtool_check_openmetrics(text, strlen(text));
-    ck_assert_msg(problem == NULL, "%s", problem);
+    ck_assert_msg(problem == NULL, "%.2500s", problem);
     free(text);
 
     /* The Prometheus text format carries no exemplar. */
@@ -340,7 +340,8 @@ START_TEST(test_openmetrics_exemplar_of_a_sampled_request)
 }
 END_TEST
 
-/* --- a real Prometheus server ------------------------------------------------------------------ */
+/* --- a real Prometheus server ------------------------------------------------------------------
+ */
 
 static const char *prometheus_binary(void)
 {
@@ -379,7 +380,8 @@ static char *prometheus_query(unsigned port, const char *expr)
     const char *value = NULL;
     json_t *result = json_object_get(json_object_get(body, "data"), "result");
     if (json_array_size(result) > 0)
-        value = json_string_value(json_array_get(json_object_get(json_array_get(result, 0), "value"), 1));
+        value = json_string_value(
+            json_array_get(json_object_get(json_array_get(result, 0), "value"), 1));
     char *copy = strdup(value ? value : "");
     json_decref(body);
     return copy;
@@ -441,7 +443,7 @@ START_TEST(test_prometheus_server_scrapes_the_admin_port)
     snprintf(config_flag, sizeof(config_flag), "--config.file=%s", yml);
     snprintf(data_flag, sizeof(data_flag), "--storage.tsdb.path=%s", data);
     snprintf(listen_flag, sizeof(listen_flag), "--web.listen-address=127.0.0.1:%u", prom_port);
-    char *argv[] = {(char *)prometheus_binary(), config_flag, data_flag, listen_flag,
+    char *argv[] = {(char *)prometheus_binary(),         config_flag, data_flag, listen_flag,
                     "--enable-feature=exemplar-storage", NULL};
     ck_assert_int_eq(harness_spawn(&prom, argv, log, log, NULL), 0);
 
@@ -459,15 +461,16 @@ START_TEST(test_prometheus_server_scrapes_the_admin_port)
         char *state = prometheus_target_state(prom_port);
         char *out = harness_read_file(log, NULL);
         harness_process_stop(&prom, 10000);
-        ck_abort_msg("Prometheus reports %s = '%s', expected 5 (target: %s)\n%s", expr, value,
-                     state, out ? out : "");
+        ck_abort_msg("Prometheus reports %s = '%s', expected 5 (target: %.500s)\n%.1500s", expr,
+                     value, state, out ? out : "");
     }
     free(value);
     value = prometheus_query(prom_port, "up{job=\"tracehop\"}");
     ck_assert_str_eq(value, "1");
     free(value);
     value = prometheus_query(
-        prom_port, "tracehop_upstream_failures_total{route=\"dead\",outcome=\"upstream_connect_failed\"}");
+        prom_port,
+        "tracehop_upstream_failures_total{route=\"dead\",outcome=\"upstream_connect_failed\"}");
     ck_assert_str_eq(value, "1");
     free(value);
     value = prometheus_query(prom_port, "tracehop_request_duration_seconds_count{route=\"api\"}");

@@ -43,7 +43,8 @@ static void teardown(void)
 }
 
 /* snprintf that fails the test instead of truncating. */
-static void format(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void format(char *out, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void format(char *out, size_t size, const char *fmt, ...)
 {
@@ -62,14 +63,22 @@ static double now_s(void)
 }
 
 /* The usual members: listen and admin on port 0, the access log, no drain delay. */
-static void config_text(char *out, size_t size, const struct harness_daemon *d,
-                        const char *listen, const char *admin, const char *routes)
+static void config_text_workers(char *out, size_t size, const struct harness_daemon *d,
+                                const char *listen, const char *admin, unsigned workers,
+                                const char *routes)
 {
     format(out, size,
-             "{\"listen\": \"%s\", \"admin\": {\"listen\": \"%s\"}, \"workers\": 2,"
-             " \"access_log\": {\"path\": \"%s\"}, \"limits\": {\"drain_delay_ms\": 0},"
-             " \"routes\": %s}",
-             listen, admin, d->access_log, routes);
+           "{\"listen\": \"%s\", \"admin\": {\"listen\": \"%s\"}, \"workers\": %u,"
+           " \"access_log\": {\"path\": \"%s\"},"
+           " \"limits\": {\"drain_delay_ms\": 0, \"drain_timeout_ms\": 2000},"
+           " \"routes\": %s}",
+           listen, admin, workers, d->access_log, routes);
+}
+
+static void config_text(char *out, size_t size, const struct harness_daemon *d, const char *listen,
+                        const char *admin, const char *routes)
+{
+    config_text_workers(out, size, d, listen, admin, 2, routes);
 }
 
 /* Replace the config file atomically. */
@@ -95,7 +104,7 @@ static unsigned port_from_diagnostic(struct harness_daemon *d, const char *prefi
 
 /* Start tracehop with --config only; routes is the JSON list of routes (upstream URLs spelled
  * out by the caller). Returns the admin port. */
-static unsigned start_daemon(struct harness_daemon *d, const char *routes)
+static unsigned start_daemon_workers(struct harness_daemon *d, unsigned workers, const char *routes)
 {
     static unsigned counter;
     char config[8192];
@@ -104,13 +113,13 @@ static unsigned start_daemon(struct harness_daemon *d, const char *routes)
     ck_assert_msg(bin != NULL, "TRACEHOP_BIN is not set (meson sets it)");
     *d = (struct harness_daemon){0};
     counter++;
-    format(d->access_log, sizeof(d->access_log), "%s/reload-access-%d-%u.log", dir,
-             (int)getpid(), counter);
+    format(d->access_log, sizeof(d->access_log), "%s/reload-access-%d-%u.log", dir, (int)getpid(),
+           counter);
     format(d->stderr_path, sizeof(d->stderr_path), "%s/reload-%d-%u.err", dir, (int)getpid(),
-             counter);
+           counter);
     format(d->config_path, sizeof(d->config_path), "%s/reload-%d-%u.json", dir, (int)getpid(),
-             counter);
-    config_text(config, sizeof(config), d, "127.0.0.1:0", "127.0.0.1:0", routes);
+           counter);
+    config_text_workers(config, sizeof(config), d, "127.0.0.1:0", "127.0.0.1:0", workers, routes);
     write_config(d, config);
     char *argv[] = {(char *)bin, "--config", d->config_path, NULL};
     ck_assert_int_eq(harness_spawn(&d->proc, argv, NULL, d->stderr_path, NULL), 0);
@@ -120,15 +129,19 @@ static unsigned start_daemon(struct harness_daemon *d, const char *routes)
     return port_from_diagnostic(d, "admin listening on 127.0.0.1:");
 }
 
+static unsigned start_daemon(struct harness_daemon *d, const char *routes)
+{
+    return start_daemon_workers(d, 2, routes);
+}
+
 /* Send SIGHUP and wait for the n-th diagnostic starting with `prefix`; returns its message. */
 static char *reload_and_wait(struct harness_daemon *d, const char *prefix, size_t n)
 {
     struct harness_field_match m = {"message", prefix};
 
     ck_assert_int_eq(kill(d->proc.pid, SIGHUP), 0);
-    json_t *all =
-        harness_jsonl_wait(d->stderr_path, harness_match_field_prefix, &m, n, HARNESS_WAIT_MS,
-                           &d->proc);
+    json_t *all = harness_jsonl_wait(d->stderr_path, harness_match_field_prefix, &m, n,
+                                     HARNESS_WAIT_MS, &d->proc);
     if (json_array_size(all) < n) {
         harness_daemon_dump_stderr(d);
         ck_abort_msg("no diagnostic #%zu starting with '%s' after SIGHUP", n, prefix);
@@ -188,8 +201,8 @@ START_TEST(test_reload_adds_a_route_and_changes_an_upstream)
     json_t *echoed = NULL;
 
     format(routes, sizeof(routes),
-             "[{\"name\": \"a\", \"match\": {\"path_prefix\": \"/a\"}, \"upstream\": \"%s\"}]",
-             echo.url);
+           "[{\"name\": \"a\", \"match\": {\"path_prefix\": \"/a\"}, \"upstream\": \"%s\"}]",
+           echo.url);
     unsigned admin = start_daemon(&d, routes);
     ck_assert_int_eq(get(&d, "/a/x", &echoed), 200);
     ck_assert_str_eq(harness_json_str(echoed, "target"), "/a/x");
@@ -198,10 +211,10 @@ START_TEST(test_reload_adds_a_route_and_changes_an_upstream)
 
     /* Route a gets a base path; route b is new and sets a header. */
     format(routes, sizeof(routes),
-             "[{\"name\": \"a\", \"match\": {\"path_prefix\": \"/a\"}, \"upstream\": \"%s/v2\"},"
-             " {\"name\": \"b\", \"match\": {\"path_prefix\": \"/b\"}, \"upstream\": \"%s\","
-             "  \"set_request_headers\": {\"X-Route\": \"b\"}}]",
-             echo.url, echo.url);
+           "[{\"name\": \"a\", \"match\": {\"path_prefix\": \"/a\"}, \"upstream\": \"%s/v2\"},"
+           " {\"name\": \"b\", \"match\": {\"path_prefix\": \"/b\"}, \"upstream\": \"%s\","
+           "  \"set_request_headers\": {\"X-Route\": \"b\"}}]",
+           echo.url, echo.url);
     config_text(config, sizeof(config), &d, "127.0.0.1:0", "127.0.0.1:0", routes);
     write_config(&d, config);
     char *message = reload_and_wait(&d, "config reloaded", 1);
@@ -239,15 +252,14 @@ START_TEST(test_invalid_config_is_refused_and_the_old_one_serves)
     char routes[1024], config[4096];
 
     format(routes, sizeof(routes),
-             "[{\"name\": \"a\", \"match\": {\"path_prefix\": \"/a\"}, \"upstream\": \"%s\"}]",
-             echo.url);
+           "[{\"name\": \"a\", \"match\": {\"path_prefix\": \"/a\"}, \"upstream\": \"%s\"}]",
+           echo.url);
     unsigned admin = start_daemon(&d, routes);
     ck_assert_int_eq(get(&d, "/a/1", NULL), 200);
 
     write_config(&d, "{ this is not JSON");
     char *message = reload_and_wait(&d, "reload refused", 1);
-    ck_assert_msg(strstr(message, d.config_path) != NULL, "the message names no file: %s",
-                  message);
+    ck_assert_msg(strstr(message, d.config_path) != NULL, "the message names no file: %s", message);
     free(message);
     ck_assert_int_eq(get(&d, "/a/2", NULL), 200);
     ck_assert(metric(admin, RELOADS_FAILED) == 1);
@@ -255,7 +267,7 @@ START_TEST(test_invalid_config_is_refused_and_the_old_one_serves)
 
     /* Valid JSON, invalid config: the message names the key. */
     format(routes, sizeof(routes),
-             "[{\"name\": \"a\", \"upstream\": \"%s\"}, {\"upstream\": \"ftp://x\"}]", echo.url);
+           "[{\"name\": \"a\", \"upstream\": \"%s\"}, {\"upstream\": \"ftp://x\"}]", echo.url);
     config_text(config, sizeof(config), &d, "127.0.0.1:0", "127.0.0.1:0", routes);
     write_config(&d, config);
     message = reload_and_wait(&d, "reload refused", 2);
@@ -326,17 +338,17 @@ START_TEST(test_change_that_needs_a_restart_is_refused)
     }
     case 3:
         format(config, sizeof(config),
-                 "{\"listen\": \"127.0.0.1:0\", \"admin\": {\"listen\": \"127.0.0.1:0\"},"
-                 " \"workers\": 3, \"access_log\": {\"path\": \"%s\"},"
-                 " \"limits\": {\"drain_delay_ms\": 0}, \"routes\": %s}",
-                 d.access_log, routes);
+               "{\"listen\": \"127.0.0.1:0\", \"admin\": {\"listen\": \"127.0.0.1:0\"},"
+               " \"workers\": 3, \"access_log\": {\"path\": \"%s\"},"
+               " \"limits\": {\"drain_delay_ms\": 0}, \"routes\": %s}",
+               d.access_log, routes);
         break;
     default:
         format(config, sizeof(config),
-                 "{\"listen\": \"127.0.0.1:0\", \"admin\": {\"listen\": \"127.0.0.1:0\"},"
-                 " \"workers\": 2, \"access_log\": {\"path\": \"%s\"},"
-                 " \"limits\": {\"drain_delay_ms\": 0, \"max_header_bytes\": 4096}, \"routes\": %s}",
-                 d.access_log, routes);
+               "{\"listen\": \"127.0.0.1:0\", \"admin\": {\"listen\": \"127.0.0.1:0\"},"
+               " \"workers\": 2, \"access_log\": {\"path\": \"%s\"},"
+               " \"limits\": {\"drain_delay_ms\": 0, \"max_header_bytes\": 4096}, \"routes\": %s}",
+               d.access_log, routes);
         break;
     }
     write_config(&d, config);
@@ -372,33 +384,133 @@ START_TEST(test_sighup_without_a_config_file)
 }
 END_TEST
 
+/* --- long requests across many reloads ------------------------------------------------------- */
+
+/* Start GET target on `multi` and drive curl until the echo upstream has it (bounded). */
+static struct harness_transfer *start_in_flight(CURLM *multi, unsigned port, const char *target)
+{
+    /* The transfer keeps a copy of rq; the target string is freed with it (see the test). */
+    struct harness_request rq = {.target = strdup(target), .timeout_ms = 60000};
+    ck_assert_ptr_nonnull(rq.target);
+    struct harness_transfer *t = harness_transfer_new(NULL, port, &rq);
+    struct harness_field_match m = {"target", target};
+    double deadline = now_s() + 5;
+    bool arrived = false;
+
+    ck_assert_ptr_nonnull(t);
+    curl_multi_add_handle(multi, t->easy);
+    while (!arrived && now_s() < deadline) {
+        int running;
+        curl_multi_perform(multi, &running);
+        curl_multi_poll(multi, NULL, 0, 20, NULL);
+        /* The echo upstream records a /delay request on arrival, before it waits. */
+        json_t *all = harness_jsonl_wait(echo.record_path, harness_match_field, &m, 1, 0, NULL);
+        arrived = json_array_size(all) > 0;
+        json_decref(all);
+    }
+    ck_assert_msg(arrived, "%s never reached the upstream", target);
+    return t;
+}
+
+/* The X-Gen header the echo upstream saw for target. */
+static const char *generation_seen(const char *target, char *out, size_t size)
+{
+    struct harness_field_match m = {"target", target};
+    json_t *record = harness_jsonl_wait_one(echo.record_path, harness_match_field, &m);
+    ck_assert_msg(record != NULL, "no echo record of %s", target);
+    const char *gen = harness_record_header(record, "X-Gen");
+    format(out, size, "%s", gen ? gen : "(none)");
+    json_decref(record);
+    return out;
+}
+
+/*
+ * A reload that the daemon reports as done ("config reloaded", counted as ok) applies to the
+ * next request, however many older configs long requests still hold: here each of 10 config
+ * generations keeps one slow request in flight (a download, a long poll) when the next reload
+ * comes. One worker, so that every request and every generation meet in the same loop.
+ */
+START_TEST(test_reload_applies_while_many_generations_have_requests_in_flight)
+{
+    enum { GENERATIONS = 10 };
+    struct harness_daemon d;
+    char routes[1024], config[4096], target[64], gen[32], want[32];
+    struct harness_transfer *in_flight[GENERATIONS] = {0};
+    CURLM *multi = curl_multi_init();
+
+    format(routes, sizeof(routes),
+           "[{\"name\": \"all\", \"upstream\": \"%s\", \"set_request_headers\": {\"X-Gen\": "
+           "\"0\"}}]",
+           echo.url);
+    unsigned admin = start_daemon_workers(&d, 1, routes);
+    for (unsigned k = 1; k <= GENERATIONS; k++) {
+        /* A slow request on generation k - 1 ... */
+        format(target, sizeof(target), "/delay/30000?held-by=%u", k - 1);
+        in_flight[k - 1] = start_in_flight(multi, d.port, target);
+        format(want, sizeof(want), "%u", k - 1);
+        ck_assert_str_eq(generation_seen(target, gen, sizeof(gen)), want);
+        /* ... then generation k. */
+        format(routes, sizeof(routes),
+               "[{\"name\": \"all\", \"upstream\": \"%s\", \"set_request_headers\": {\"X-Gen\": "
+               "\"%u\"}}]",
+               echo.url, k);
+        config_text_workers(config, sizeof(config), &d, "127.0.0.1:0", "127.0.0.1:0", 1, routes);
+        write_config(&d, config);
+        free(reload_and_wait(&d, "config reloaded", k));
+        format(target, sizeof(target), "/after-reload-%u", k);
+        ck_assert_int_eq(get(&d, target, NULL), 200);
+        format(want, sizeof(want), "%u", k);
+        ck_assert_msg(strcmp(generation_seen(target, gen, sizeof(gen)), want) == 0,
+                      "reload %u was reported done, but a new request was served by config "
+                      "generation %s (%u earlier generations hold a request in flight)",
+                      k, gen, k);
+    }
+    ck_assert(metric(admin, RELOADS_OK) == GENERATIONS);
+    ck_assert_int_eq(harness_daemon_stop(&d), 0); /* drain_timeout_ms cuts the slow ones */
+    for (unsigned k = 0; k < GENERATIONS; k++) {
+        if (!in_flight[k])
+            continue;
+        curl_multi_remove_handle(multi, in_flight[k]->easy);
+        char *owned_target = (char *)in_flight[k]->request.target;
+        harness_transfer_free(in_flight[k]);
+        free(owned_target);
+    }
+    curl_multi_cleanup(multi);
+}
+END_TEST
+
 /* --- reloads under load (issue 5) ----------------------------------------------------------- */
 
 #define LOAD_CONNECTIONS 8
 #define LOAD_MIN         2400
 #define LOAD_RELOADS     50
-#define LOAD_MAX         50000
+#define LOAD_STEP        (LOAD_MIN / (LOAD_RELOADS + 1)) /* requests between two reloads */
 
 struct reloader {
     struct harness_daemon *d;
+    CURLM *multi; /* woken (curl_multi_wakeup) when a reload is done */
     const char *configs[2];
     pthread_mutex_t lock;
     pthread_cond_t progress;
     unsigned completed; /* requests finished, updated by the load loop */
     atomic_uint reloads_done;
+    atomic_uint in_flight;          /* transfers running, updated by the load loop */
+    atomic_uint reloads_under_load; /* SIGHUPs sent while transfers were running */
     atomic_bool stop;
     char error[512];
 };
 
-/* Reload k happens once k * LOAD_MIN / (LOAD_RELOADS + 1) requests are done, so that the
- * reloads spread over the whole run; each waits for the daemon's "config reloaded". */
+/* Reload k happens once k * LOAD_STEP requests are done, so that the reloads spread over the
+ * whole run; each waits for the daemon's "config reloaded". The load loop runs at most four steps
+ * ahead of the reloads, so requests are in flight during every reload and the run stays near
+ * LOAD_MIN requests however slow the machine. */
 static void *reload_thread(void *arg)
 {
     struct reloader *r = arg;
     struct harness_field_match m = {"message", "config reloaded"};
 
     for (unsigned k = 1; k <= LOAD_RELOADS && !atomic_load(&r->stop); k++) {
-        unsigned due = k * LOAD_MIN / (LOAD_RELOADS + 1);
+        unsigned due = k * LOAD_STEP;
         pthread_mutex_lock(&r->lock);
         while (r->completed < due && !atomic_load(&r->stop)) {
             struct timespec deadline;
@@ -415,6 +527,8 @@ static void *reload_thread(void *arg)
             snprintf(r->error, sizeof(r->error), "reload %u: cannot write the config", k);
             break;
         }
+        if (atomic_load(&r->in_flight) > 0)
+            atomic_fetch_add(&r->reloads_under_load, 1);
         if (kill(r->d->proc.pid, SIGHUP) < 0) {
             snprintf(r->error, sizeof(r->error), "reload %u: kill: %s", k, strerror(errno));
             break;
@@ -429,7 +543,9 @@ static void *reload_thread(void *arg)
             break;
         }
         atomic_store(&r->reloads_done, k);
+        curl_multi_wakeup(r->multi);
     }
+    curl_multi_wakeup(r->multi);
     return NULL;
 }
 
@@ -449,25 +565,27 @@ START_TEST(test_reloads_under_load_lose_nothing)
     /* Two valid configs that differ in what the upstream sees (X-Config), so that both can be
      * seen to have served. */
     format(routes_a, sizeof(routes_a),
-             "[{\"name\": \"main\", \"upstream\": \"%s\","
-             " \"set_request_headers\": {\"X-Config\": \"a\"}}]",
-             echo.url);
-    format(routes_b, sizeof(routes_b),
-             "[{\"name\": \"main\", \"upstream\": \"%s\", \"timeout_ms\": 30000,"
-             " \"set_request_headers\": {\"X-Config\": \"b\"}},"
-             " {\"name\": \"spare\", \"match\": {\"path_prefix\": \"/spare\"}, \"upstream\": \"%s\"}]",
-             echo.url, echo.url);
+           "[{\"name\": \"main\", \"upstream\": \"%s\","
+           " \"set_request_headers\": {\"X-Config\": \"a\"}}]",
+           echo.url);
+    format(
+        routes_b, sizeof(routes_b),
+        "[{\"name\": \"main\", \"upstream\": \"%s\", \"timeout_ms\": 30000,"
+        " \"set_request_headers\": {\"X-Config\": \"b\"}},"
+        " {\"name\": \"spare\", \"match\": {\"path_prefix\": \"/spare\"}, \"upstream\": \"%s\"}]",
+        echo.url, echo.url);
     unsigned admin = start_daemon(&d, routes_a);
     config_text(config_a, sizeof(config_a), &d, "127.0.0.1:0", "127.0.0.1:0", routes_a);
     config_text(config_b, sizeof(config_b), &d, "127.0.0.1:0", "127.0.0.1:0", routes_b);
 
-    struct reloader r = {.d = &d, .configs = {config_a, config_b}};
+    CURLM *multi = curl_multi_init();
+    ck_assert_ptr_nonnull(multi);
+    struct reloader r = {.d = &d, .multi = multi, .configs = {config_a, config_b}};
     pthread_mutex_init(&r.lock, NULL);
     pthread_cond_init(&r.progress, NULL);
     pthread_t thread;
     ck_assert_int_eq(pthread_create(&thread, NULL, reload_thread, &r), 0);
 
-    CURLM *multi = curl_multi_init();
     struct load_slot slots[LOAD_CONNECTIONS];
     unsigned started = 0, completed = 0, failed = 0;
     char first_failure[CURL_ERROR_SIZE + 128] = "";
@@ -478,21 +596,27 @@ START_TEST(test_reloads_under_load_lose_nothing)
         ck_assert_ptr_nonnull(slots[i].easy);
     }
     for (;;) {
-        bool enough = completed >= LOAD_MIN && atomic_load(&r.reloads_done) == LOAD_RELOADS;
-        bool give_up = r.error[0] || now_s() > deadline || started >= LOAD_MAX;
+        unsigned reloads = atomic_load(&r.reloads_done);
+        bool enough = completed >= LOAD_MIN && reloads == LOAD_RELOADS;
+        bool give_up = r.error[0] || now_s() > deadline;
+        unsigned allowed = reloads == LOAD_RELOADS ? LOAD_MIN : (reloads + 4) * LOAD_STEP;
         /* Keep every connection busy until there is enough; then let the rest finish. */
-        for (size_t i = 0; i < LOAD_CONNECTIONS && !enough && !give_up; i++) {
+        for (size_t i = 0; i < LOAD_CONNECTIONS && started < allowed && !enough && !give_up; i++) {
             struct load_slot *s = &slots[i];
             if (s->t)
                 continue;
             s->n = started++;
             format(s->target, sizeof(s->target), "/load?n=%u", s->n);
-            s->rq = (struct harness_request){.target = s->target, .discard_body = true,
-                                             .timeout_ms = 30000};
+            s->rq = (struct harness_request){
+                .target = s->target, .discard_body = true, .timeout_ms = 30000};
             s->t = harness_transfer_new(s->easy, d.port, &s->rq);
             ck_assert_ptr_nonnull(s->t);
             curl_multi_add_handle(multi, s->easy);
         }
+        unsigned started_now = 0;
+        for (size_t i = 0; i < LOAD_CONNECTIONS; i++)
+            started_now += slots[i].t != NULL;
+        atomic_store(&r.in_flight, started_now); /* what runs while curl works and polls */
         int running = 0;
         curl_multi_perform(multi, &running);
         CURLMsg *msg;
@@ -525,7 +649,7 @@ START_TEST(test_reloads_under_load_lose_nothing)
             busy = busy || slots[i].t != NULL;
         if (!busy && (enough || give_up))
             break;
-        curl_multi_poll(multi, NULL, 0, 50, NULL);
+        curl_multi_poll(multi, NULL, 0, 100, NULL); /* transfers, or a reload's wakeup */
     }
     atomic_store(&r.stop, true);
     pthread_mutex_lock(&r.lock);
@@ -536,12 +660,18 @@ START_TEST(test_reloads_under_load_lose_nothing)
         curl_easy_cleanup(slots[i].easy);
     curl_multi_cleanup(multi);
 
-    fprintf(stderr, "load: %u requests on %d connections, %u failed, %u reloads\n", completed,
-            LOAD_CONNECTIONS, failed, atomic_load(&r.reloads_done));
+    fprintf(stderr,
+            "load: %u requests on %d connections, %u failed, %u reloads (%u of them with "
+            "requests in flight)\n",
+            completed, LOAD_CONNECTIONS, failed, atomic_load(&r.reloads_done),
+            atomic_load(&r.reloads_under_load));
     ck_assert_msg(r.error[0] == '\0', "%s", r.error);
     ck_assert_msg(atomic_load(&r.reloads_done) == LOAD_RELOADS, "only %u reloads done",
                   atomic_load(&r.reloads_done));
     ck_assert_msg(completed >= LOAD_MIN, "only %u requests completed", completed);
+    ck_assert_msg(atomic_load(&r.reloads_under_load) >= LOAD_RELOADS * 3 / 4,
+                  "only %u of %d reloads happened while requests were in flight",
+                  atomic_load(&r.reloads_under_load), LOAD_RELOADS);
     ck_assert_msg(failed == 0, "%u of %u requests failed; first: %s", failed, completed,
                   first_failure);
 
@@ -570,10 +700,10 @@ START_TEST(test_reloads_under_load_lose_nothing)
 
     /* Both configs served requests. */
     struct harness_field_match a = {"X-Config", "a"}, b = {"X-Config", "b"};
-    json_t *with_a = harness_jsonl_wait(echo.record_path, harness_match_record_header, &a, 1, 0,
-                                        NULL);
-    json_t *with_b = harness_jsonl_wait(echo.record_path, harness_match_record_header, &b, 1, 0,
-                                        NULL);
+    json_t *with_a =
+        harness_jsonl_wait(echo.record_path, harness_match_record_header, &a, 1, 0, NULL);
+    json_t *with_b =
+        harness_jsonl_wait(echo.record_path, harness_match_record_header, &b, 1, 0, NULL);
     ck_assert_msg(json_array_size(with_a) > 0 && json_array_size(with_b) > 0,
                   "requests under config a: %zu, under b: %zu", json_array_size(with_a),
                   json_array_size(with_b));
@@ -601,6 +731,7 @@ static Suite *reload_suite(void)
     tcase_add_loop_test(tc, test_change_that_needs_a_restart_is_refused, 0,
                         (int)(sizeof(restart_keys) / sizeof(restart_keys[0])));
     tcase_add_test(tc, test_sighup_without_a_config_file);
+    tcase_add_test(tc, test_reload_applies_while_many_generations_have_requests_in_flight);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("load");

@@ -13,15 +13,8 @@
 #include <string.h>
 
 #include "tracehop/tracectx.h"
+#include "bytes.h"
 #include "ows.h"
-
-static bool is_all_zero(const uint8_t *p, size_t n)
-{
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc |= p[i];
-    return acc == 0;
-}
 
 bool tracehop_sample_trace_id(const uint8_t trace_id[TRACEHOP_TRACE_ID_SIZE], double ratio)
 {
@@ -103,7 +96,7 @@ static void start_new_trace(const struct tracehop_hop_input *input,
 
     ret->tracestate_status = input->tracestate_count > 0 ? TRACEHOP_TS_DROPPED : TRACEHOP_TS_ABSENT;
     if (keep_x_trace_id && tracehop_uuid_parse(ret->x_trace_id, ret->x_trace_id_len, uuid) &&
-        !is_all_zero(uuid, sizeof(uuid))) {
+        !tracectx_is_all_zero(uuid, sizeof(uuid))) {
         memcpy(ret->trace_id, uuid, TRACEHOP_TRACE_ID_SIZE);
         ret->origin = TRACEHOP_ORIGIN_X_TRACE_ID_UUID;
         ret->flags = 0; /* a caller's UUID: we cannot vouch for its randomness */

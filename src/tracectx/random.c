@@ -16,6 +16,7 @@
 #include <pthread.h>
 
 #include "tracehop/tracectx.h"
+#include "bytes.h"
 
 #define RANDOM_POOL_SIZE 4096
 
@@ -66,26 +67,18 @@ static void random_bytes(uint8_t *out, size_t n)
     pool.used += n;
 }
 
-static bool is_all_zero(const uint8_t *p, size_t n)
-{
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc |= p[i];
-    return acc == 0;
-}
-
 void tracehop_random_trace_id(uint8_t out[TRACEHOP_TRACE_ID_SIZE])
 {
     do
         random_bytes(out, TRACEHOP_TRACE_ID_SIZE);
-    while (is_all_zero(out, TRACEHOP_TRACE_ID_SIZE));
+    while (tracectx_is_all_zero(out, TRACEHOP_TRACE_ID_SIZE));
 }
 
 void tracehop_random_span_id(uint8_t out[TRACEHOP_SPAN_ID_SIZE])
 {
     do
         random_bytes(out, TRACEHOP_SPAN_ID_SIZE);
-    while (is_all_zero(out, TRACEHOP_SPAN_ID_SIZE));
+    while (tracectx_is_all_zero(out, TRACEHOP_SPAN_ID_SIZE));
 }
 
 void tracehop_random_uuid_v4(uint8_t out[TRACEHOP_TRACE_ID_SIZE])

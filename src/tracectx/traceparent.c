@@ -10,6 +10,7 @@
  * tolerated because the header is a field value (RFC 9110 section 5.5). We always emit 00.
  */
 #include "tracehop/tracectx.h"
+#include "bytes.h"
 #include "ows.h"
 
 /* Offsets inside the 55-character version-00 layout. */
@@ -19,14 +20,6 @@ enum {
     TP_PARENT_ID = 36,
     TP_FLAGS = 53,
 };
-
-static bool is_all_zero(const uint8_t *p, size_t n)
-{
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc |= p[i];
-    return acc == 0;
-}
 
 enum tracehop_traceparent_error tracehop_traceparent_parse(const char *value, size_t len,
                                                            struct tracehop_traceparent *ret)
@@ -45,11 +38,11 @@ enum tracehop_traceparent_error tracehop_traceparent_parse(const char *value, si
         return TRACEHOP_TP_BAD_DELIMITER;
     if (!tracehop_hex_parse_lower(value + TP_TRACE_ID, TRACEHOP_TRACE_ID_SIZE, tp.trace_id))
         return TRACEHOP_TP_BAD_TRACE_ID;
-    if (is_all_zero(tp.trace_id, TRACEHOP_TRACE_ID_SIZE))
+    if (tracectx_is_all_zero(tp.trace_id, TRACEHOP_TRACE_ID_SIZE))
         return TRACEHOP_TP_ZERO_TRACE_ID;
     if (!tracehop_hex_parse_lower(value + TP_PARENT_ID, TRACEHOP_SPAN_ID_SIZE, tp.parent_id))
         return TRACEHOP_TP_BAD_PARENT_ID;
-    if (is_all_zero(tp.parent_id, TRACEHOP_SPAN_ID_SIZE))
+    if (tracectx_is_all_zero(tp.parent_id, TRACEHOP_SPAN_ID_SIZE))
         return TRACEHOP_TP_ZERO_PARENT_ID;
     if (!tracehop_hex_parse_lower(value + TP_FLAGS, 1, &tp.flags))
         return TRACEHOP_TP_BAD_FLAGS;

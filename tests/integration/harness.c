@@ -598,6 +598,22 @@ static const char *binary(const char *variable)
     return path;
 }
 
+/* From a child's "listening on 127.0.0.1:PORT" line: its port and http URL, once the port
+ * accepts. On failure the child is stopped. Returns 0 or -EIO. */
+static int port_from_listening_line(const char *who, const char *line, struct harness_process *proc,
+                                    unsigned *port, char *url, size_t url_size)
+{
+    const char *colon = strrchr(line, ':');
+    *port = colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
+    snprintf(url, url_size, "http://127.0.0.1:%u", *port);
+    if (*port == 0 || !harness_wait_port_open(*port, HARNESS_WAIT_MS)) {
+        say("%s: bad or closed port in '%s'", who, line);
+        harness_process_stop(proc, 2000);
+        return -EIO;
+    }
+    return 0;
+}
+
 int harness_echo_start(struct harness_echo *e, const char *dir, bool unix_socket)
 {
     const char *bin = binary("ECHO_UPSTREAM_BIN");
@@ -630,15 +646,8 @@ int harness_echo_start(struct harness_echo *e, const char *dir, bool unix_socket
         snprintf(e->url, sizeof(e->url), "unix:%s", e->unix_path);
         return 0;
     }
-    const char *colon = strrchr(w.line, ':');
-    e->port = colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
-    snprintf(e->url, sizeof(e->url), "http://127.0.0.1:%u", e->port);
-    if (e->port == 0 || !harness_wait_port_open(e->port, HARNESS_WAIT_MS)) {
-        say("echo-upstream: bad or closed port in '%s'", w.line);
-        harness_process_stop(&e->proc, 2000);
-        return -EIO;
-    }
-    return 0;
+    return port_from_listening_line("echo-upstream", w.line, &e->proc, &e->port, e->url,
+                                    sizeof(e->url));
 }
 
 int harness_echo_stop(struct harness_echo *e)
@@ -1490,15 +1499,8 @@ int harness_bad_start(struct harness_bad *b, const char *dir)
         harness_process_stop(&b->proc, 2000);
         return -ETIMEDOUT;
     }
-    const char *colon = strrchr(w.line, ':');
-    b->port = colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
-    snprintf(b->url, sizeof(b->url), "http://127.0.0.1:%u", b->port);
-    if (b->port == 0 || !harness_wait_port_open(b->port, HARNESS_WAIT_MS)) {
-        say("bad-upstream: bad or closed port in '%s'", w.line);
-        harness_process_stop(&b->proc, 2000);
-        return -EIO;
-    }
-    return 0;
+    return port_from_listening_line("bad-upstream", w.line, &b->proc, &b->port, b->url,
+                                    sizeof(b->url));
 }
 
 int harness_bad_stop(struct harness_bad *b)

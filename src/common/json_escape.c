@@ -55,6 +55,17 @@ static size_t utf8_sequence_length(const unsigned char *s, size_t n, unsigned *r
     return len;
 }
 
+bool utf8_is_valid(const char *s, size_t n)
+{
+    const unsigned char *in = (const unsigned char *)s;
+    unsigned cp;
+
+    for (size_t i = 0, len; i < n; i += len)
+        if ((len = utf8_sequence_length(in + i, n - i, &cp)) == 0)
+            return false;
+    return true;
+}
+
 size_t json_escape(char *out, const char *s, size_t n, bool *ret_lossy)
 {
     const unsigned char *in = (const unsigned char *)s;

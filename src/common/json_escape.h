@@ -15,3 +15,7 @@
  * UTF-8 JSON that jansson and jq accept.
  */
 size_t json_escape(char *out, const char *s, size_t n, bool *ret_lossy);
+
+/* True if the n bytes of s are valid UTF-8 by the same rule: no overlong forms, no surrogates,
+ * nothing above U+10FFFF. */
+bool utf8_is_valid(const char *s, size_t n);

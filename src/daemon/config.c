@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "http_syntax.h"
+#include "common/json_escape.h"
 
 #define DEFAULT_LISTEN       "0.0.0.0:8000"
 #define DEFAULT_ADMIN_LISTEN "127.0.0.1:9901"
@@ -248,6 +249,28 @@ struct config *config_free(struct config *c)
 
 /* --- JSON helpers: each reports "path: reason" ------------------------------------------ */
 
+#define KEY_SHOWN_MAX 64
+
+/* "path.key: unknown key", the key written as a JSON string (ASCII) unless it is a plain name, so
+ * that an empty key, or one holding spaces, colons or control characters, is still recognisable;
+ * a long one is cut at KEY_SHOWN_MAX characters, so that the reason always fits in error. */
+static int unknown_key(const char *path, const char *key, char *error)
+{
+    bool plain = key[0] != '\0';
+
+    for (const char *p = key; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
+            plain = false;
+    json_t *quoted = plain ? NULL : json_string(key);
+    char *text = quoted ? json_dumps(quoted, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
+    const char *shown = plain ? key : text ? text : "\"?\"";
+    int rc = fail(error, "%s%s%.*s%s: unknown key", path, path[0] ? "." : "", KEY_SHOWN_MAX, shown,
+                  strlen(shown) > KEY_SHOWN_MAX ? "..." : "");
+    free(text);
+    json_decref(quoted);
+    return rc;
+}
+
 static int check_keys(json_t *obj, const char *path, const char *const *allowed, char *error)
 {
     const char *key;
@@ -262,7 +285,7 @@ static int check_keys(json_t *obj, const char *path, const char *const *allowed,
             if (strcmp(key, allowed[i]) == 0)
                 ok = true;
         if (!ok)
-            return fail(error, "%s%s%s: unknown key", path, path[0] ? "." : "", key);
+            return unknown_key(path, key, error);
     }
     return 0;
 }
@@ -348,6 +371,29 @@ static int validate_header_names(char **names, size_t n, const char *path, char 
     for (size_t i = 0; i < n; i++)
         if (!http_is_token(names[i], strlen(names[i])))
             return fail(error, "%s[%zu]: '%s' is not a valid header name", path, i, names[i]);
+    return 0;
+}
+
+/* access_log.fields become the member names of the log's "request_headers" object, lowercased:
+ * they must stay distinct from each other and from the "<name>_raw_b64" siblings the log adds
+ * for values that are not UTF-8 (or the line has duplicate keys), and fit logline's buffer. */
+static int validate_logged_fields(char **names, size_t n, char *error)
+{
+    static const char raw_suffix[] = "_raw_b64";
+    const size_t suffix_len = sizeof(raw_suffix) - 1;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(names[i]);
+        if (len > CONFIG_LOGGED_HEADER_NAME_MAX)
+            return fail(error, "access_log.fields[%zu]: longer than %d characters", i,
+                        CONFIG_LOGGED_HEADER_NAME_MAX);
+        if (len >= suffix_len && strcasecmp(names[i] + len - suffix_len, raw_suffix) == 0)
+            return fail(error, "access_log.fields[%zu]: '%s': names ending in %s are reserved", i,
+                        names[i], raw_suffix);
+        for (size_t k = 0; k < i; k++)
+            if (strcasecmp(names[k], names[i]) == 0)
+                return fail(error, "access_log.fields[%zu]: '%s' is listed twice", i, names[i]);
+    }
     return 0;
 }
 
@@ -592,7 +638,8 @@ static int parse_access_log(json_t *obj, struct config *c, char *error)
         (rc = get_string_list(obj, "redact", "access_log", &c->access_log_redact,
                               &c->access_log_redact_count, error)) < 0 ||
         (rc = validate_header_names(c->access_log_fields, c->access_log_fields_count,
-                                    "access_log.fields", error)) < 0)
+                                    "access_log.fields", error)) < 0 ||
+        (rc = validate_logged_fields(c->access_log_fields, c->access_log_fields_count, error)) < 0)
         return rc;
     if (c->access_log_fields_count > CONFIG_MAX_LOGGED_HEADERS)
         return fail(error, "access_log.fields: at most %d headers", CONFIG_MAX_LOGGED_HEADERS);
@@ -611,12 +658,13 @@ static int parse_limits(json_t *obj, struct config *c, char *error)
                                        "max_body_bytes",
                                        "max_connections",
                                        "client_timeout_ms",
+                                       "client_header_timeout_ms",
                                        "drain_delay_ms",
                                        "drain_timeout_ms",
                                        NULL};
     long long header = (long long)c->max_header_bytes, body = (long long)c->max_body_bytes,
               conns = c->max_connections, client_ms = (long long)c->client_timeout_s * 1000,
-              delay = c->drain_delay_ms, timeout = c->drain_timeout_ms;
+              head_ms = c->client_header_timeout_ms, delay = c->drain_delay_ms, timeout = c->drain_timeout_ms;
     int rc;
 
     if ((rc = check_keys(obj, "limits", keys, error)) < 0 ||
@@ -625,6 +673,8 @@ static int parse_limits(json_t *obj, struct config *c, char *error)
         (rc = get_integer(obj, "max_connections", "limits", 1, 1000000, &conns, error)) < 0 ||
         (rc = get_integer(obj, "client_timeout_ms", "limits", 1000, 3600000, &client_ms, error)) <
             0 ||
+        (rc = get_integer(obj, "client_header_timeout_ms", "limits", 100, 3600000, &head_ms,
+                          error)) < 0 ||
         (rc = get_integer(obj, "drain_delay_ms", "limits", 0, 600000, &delay, error)) < 0 ||
         (rc = get_integer(obj, "drain_timeout_ms", "limits", 0, 3600000, &timeout, error)) < 0)
         return rc;
@@ -632,17 +682,23 @@ static int parse_limits(json_t *obj, struct config *c, char *error)
     c->max_body_bytes = (size_t)body;
     c->max_connections = (unsigned)conns;
     c->client_timeout_s = (unsigned)((client_ms + 999) / 1000);
+    c->client_header_timeout_ms = (long)head_ms;
     c->drain_delay_ms = (long)delay;
     c->drain_timeout_ms = (long)timeout;
     return 0;
 }
 
-static int parse_file(const char *path, struct config *c, char *error)
+/* The config file: its contents when given (contents_len bytes), otherwise read from path.
+ * `path` names the source in errors either way. */
+static int parse_file(const char *path, const char *contents, size_t contents_len, struct config *c,
+                      char *error)
 {
     static const char *const keys[] = {"service_name", "listen", "admin",  "workers", "trace",
                                        "access_log",   "limits", "routes", "otlp",    NULL};
+    const size_t flags = JSON_REJECT_DUPLICATES | JSON_DECODE_ANY;
     json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    json_t *root = contents ? json_loadb(contents, contents_len, flags, &jerr)
+                            : json_load_file(path, flags, &jerr);
     const char *service = NULL;
     long long workers = c->workers;
     int rc;
@@ -658,6 +714,10 @@ static int parse_file(const char *path, struct config *c, char *error)
     if ((rc = get_string(root, "service_name", "", &service, error)) < 0 ||
         (rc = get_integer(root, "workers", "", 1, MAX_WORKERS, &workers, error)) < 0)
         goto out;
+    if (service && service[0] == '\0') {
+        rc = fail(error, "service_name: must not be empty");
+        goto out;
+    }
     if (service) {
         free(c->service_name);
         c->service_name = xstrdup(service);
@@ -741,6 +801,24 @@ static int apply_overrides(struct config *c, const struct config_overrides *o, b
     char name[64];
 #define NAME(flag) override_name(from_env, flag, name, sizeof(name))
     int rc;
+    const struct {
+        const char *value, *flag;
+    } texts[] = {
+        {o->listen, "listen"},
+        {o->upstream, "upstream"},
+        {o->admin_listen, "admin-listen"},
+        {o->access_log, "access-log"},
+        {o->service_name, "service-name"},
+        {o->sampling_ratio, "sampling-ratio"},
+        {o->trace_header, "trace-header"},
+        {o->workers, "workers"},
+    };
+
+    /* What a flag or variable can say, the file (JSON, so UTF-8) can say too, and --check-config
+     * can print: a value in another encoding (a Latin-1 service name, say) is refused. */
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        if (texts[i].value && !utf8_is_valid(texts[i].value, strlen(texts[i].value)))
+            return fail(error, "%s: must be valid UTF-8", NAME(texts[i].flag));
 
     if (o->service_name) {
         if (o->service_name[0] == '\0')
@@ -848,8 +926,10 @@ static unsigned default_workers(void)
     return n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
 }
 
-int config_load(const char *path, const struct config_overrides *flags,
-                const struct config_overrides *env, struct config **ret, char *error)
+/* config_load and config_load_text: the file read from path, or given as text. */
+static int load(const char *path, const char *text, size_t text_len,
+                const struct config_overrides *flags, const struct config_overrides *env,
+                struct config **ret, char *error)
 {
     struct config *c = calloc(1, sizeof(*c));
     const char *default_listen = DEFAULT_LISTEN;
@@ -868,6 +948,7 @@ int config_load(const char *path, const struct config_overrides *flags,
     c->max_body_bytes = 0;
     c->max_connections = 10000;
     c->client_timeout_s = 60;
+    c->client_header_timeout_ms = 10000;
     c->drain_delay_ms = 5000;    /* long enough for a load balancer to see /readyz fail */
     c->drain_timeout_ms = 20000; /* 5 + 20 s fits Kubernetes' default 30 s grace period */
     if ((rc = set_listen_list(c, &default_listen, 1, "listen", error)) < 0 ||
@@ -875,7 +956,7 @@ int config_load(const char *path, const struct config_overrides *flags,
         goto fail;
     if (path) {
         c->source_path = xstrdup(path);
-        if ((rc = parse_file(path, c, error)) < 0)
+        if ((rc = parse_file(path, text, text_len, c, error)) < 0)
             goto fail;
     }
     if ((rc = apply_overrides(c, env, true, error)) < 0 ||
@@ -908,6 +989,19 @@ int config_load(const char *path, const struct config_overrides *flags,
 fail:
     config_free(c);
     return rc;
+}
+
+int config_load(const char *path, const struct config_overrides *flags,
+                const struct config_overrides *env, struct config **ret, char *error)
+{
+    return load(path, NULL, 0, flags, env, ret, error);
+}
+
+int config_load_text(const char *source, const char *text, size_t text_len,
+                     const struct config_overrides *flags, const struct config_overrides *env,
+                     struct config **ret, char *error)
+{
+    return load(source, text, text_len, flags, env, ret, error);
 }
 
 void config_ref(const struct config *config)
@@ -964,7 +1058,7 @@ static json_t *string_list_json(char **list, size_t n)
     return a;
 }
 
-int config_print(const struct config *c)
+char *config_to_text(const struct config *c)
 {
     json_t *root = json_object();
     json_t *listen = json_array();
@@ -1005,16 +1099,26 @@ int config_print(const struct config *c)
                   string_list_json(c->access_log_fields, c->access_log_fields_count), "redact",
                   string_list_json(c->access_log_redact, c->access_log_redact_count)));
     json_object_set_new(root, "limits",
-                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "max_header_bytes",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "max_header_bytes",
                                   (json_int_t)c->max_header_bytes, "max_body_bytes",
                                   (json_int_t)c->max_body_bytes, "max_connections",
                                   (json_int_t)c->max_connections, "client_timeout_ms",
-                                  (json_int_t)c->client_timeout_s * 1000, "drain_delay_ms",
+                                  (json_int_t)c->client_timeout_s * 1000,
+                                  "client_header_timeout_ms",
+                                  (json_int_t)c->client_header_timeout_ms, "drain_delay_ms",
                                   (json_int_t)c->drain_delay_ms, "drain_timeout_ms",
                                   (json_int_t)c->drain_timeout_ms));
     json_object_set_new(root, "routes", routes);
-    int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    fputc('\n', stdout);
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
-    return rc == 0 ? 0 : -EIO;
+    return text;
+}
+
+int config_print(const struct config *c)
+{
+    char *text = config_to_text(c);
+    int rc = text && fputs(text, stdout) >= 0 && fputc('\n', stdout) != EOF ? 0 : -EIO;
+
+    free(text);
+    return rc;
 }

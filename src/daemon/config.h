@@ -10,8 +10,9 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#define CONFIG_ERROR_MAX          512
-#define CONFIG_MAX_LOGGED_HEADERS 16
+#define CONFIG_ERROR_MAX              512
+#define CONFIG_MAX_LOGGED_HEADERS     16
+#define CONFIG_LOGGED_HEADER_NAME_MAX 255 /* an access_log.fields name, in characters */
 
 enum upstream_scheme { UPSTREAM_HTTP, UPSTREAM_HTTPS, UPSTREAM_UNIX };
 
@@ -77,6 +78,7 @@ struct config {
     size_t max_body_bytes; /* 0 = unlimited */
     unsigned max_connections;
     unsigned client_timeout_s; /* idle client connections are closed after this */
+    long client_header_timeout_ms; /* a request head must be complete this long after its line */
     long drain_delay_ms;
     long drain_timeout_ms;
 
@@ -105,6 +107,15 @@ struct config_overrides {
 int config_load(const char *path, const struct config_overrides *flags,
                 const struct config_overrides *env, struct config **ret, char *error);
 
+/*
+ * config_load with the config file's contents given as text_len bytes of text (need not be
+ * NUL-terminated) instead of read from a file; `source` names them in errors and becomes
+ * source_path. For callers that already hold the text (the config fuzz target).
+ */
+int config_load_text(const char *source, const char *text, size_t text_len,
+                     const struct config_overrides *flags, const struct config_overrides *env,
+                     struct config **ret, char *error);
+
 /* Read TRACEHOP_* environment variables into overrides (pointers into environ). */
 void config_overrides_from_env(struct config_overrides *env);
 
@@ -122,7 +133,14 @@ void config_ref(const struct config *config);
  */
 bool config_needs_restart(const struct config *old, const struct config *new, char *what);
 
-/* Print the effective config as JSON (for --check-config) to stdout. Returns 0 or -errno. */
+/*
+ * The effective config as indented JSON text, every key present (for --check-config); loading
+ * that text without flags or environment gives the same config. Returns a malloc'd string the
+ * caller frees, or NULL when out of memory or when a value cannot be put into JSON.
+ */
+char *config_to_text(const struct config *config);
+
+/* Print config_to_text and a newline to stdout. Returns 0 or -errno. */
 int config_print(const struct config *config);
 
 /* Parse "HOST:PORT", "[IPv6]:PORT" or ":PORT" into out. Returns 0 or -EINVAL with a reason. */

@@ -7,6 +7,7 @@
  * costs no allocation once the buffer has grown to the usual line size.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -135,7 +136,7 @@ static void request_headers_field(struct strbuf *b, const struct request *req)
     strbuf_append_char(b, '{');
     for (size_t i = 0; i < c->access_log_fields_count; i++) {
         const char *name = c->access_log_fields[i];
-        char lower[256];
+        char lower[CONFIG_LOGGED_HEADER_NAME_MAX + 1]; /* the loader keeps names this short */
         size_t n = strlen(name) < sizeof(lower) ? strlen(name) : sizeof(lower) - 1;
         for (size_t k = 0; k < n; k++)
             lower[k] = (char)tolower((unsigned char)name[k]);
@@ -177,14 +178,12 @@ static void number(struct strbuf *b, const char *name, uint64_t v)
     strbuf_append_u64(b, v);
 }
 
-void logline_write(struct request *req, unsigned status, const char *outcome)
+int logline_format(struct strbuf *b, const struct request *req, unsigned status,
+                   const char *outcome, const struct timespec *now)
 {
     const struct config *c = req->config;
-    struct strbuf *b = &line;
     char time_text[TIMEFMT_RFC3339_MS_LEN + 1];
-    struct timespec now;
 
-    clock_gettime(CLOCK_MONOTONIC, &now);
     timefmt_rfc3339_ms(time_text, &req->start_real);
     strbuf_clear(b);
     strbuf_append_str(b, "{\"time\":\"");
@@ -211,7 +210,7 @@ void logline_write(struct request *req, unsigned status, const char *outcome)
         strbuf_append_u64(b, status);
     else
         strbuf_append_str(b, "null");
-    milliseconds(b, "duration_ms", timefmt_elapsed_ms(&req->start_mono, &now));
+    milliseconds(b, "duration_ms", timefmt_elapsed_ms(&req->start_mono, now));
     if (req->route) {
         string_or_null(b, "route", req->route->name, strlen(req->route->name));
         string_or_null(b, "upstream", req->route->upstream.text, strlen(req->route->upstream.text));
@@ -260,9 +259,17 @@ void logline_write(struct request *req, unsigned status, const char *outcome)
         string_or_null(b, "incoming_x_trace_id", req->hop.incoming_x_trace_id,
                        strlen(req->hop.incoming_x_trace_id));
     strbuf_append_str(b, "}\n");
-    if (b->oom)
+    return b->oom ? -ENOMEM : 0;
+}
+
+void logline_write(struct request *req, unsigned status, const char *outcome)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (logline_format(&line, req, status, outcome, &now) < 0)
         return; /* counted nowhere yet: see issue 4's metrics */
-    accesslog_submit(req->worker->accesslog, b->data, b->len);
+    accesslog_submit(req->worker->accesslog, line.data, line.len);
 }
 
 void logline_thread_cleanup(void)

@@ -29,11 +29,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 
 #include "request.h"
 #include "accesslog.h"
 #include "config.h"
+#include "fresh_conns.h"
 #include "http_syntax.h"
 #include "logline.h"
 #include "route.h"
@@ -121,23 +123,30 @@ static void add_trace_headers(struct request *req, struct MHD_Response *resp)
     MHD_add_response_header(resp, req->config->request_id_header, req->hop.x_trace_id);
 }
 
-static enum MHD_Result queue_error(struct request *req)
+/* The JSON body of an error tracehop answers itself (SPEC section 4). */
+static void format_error_body(struct request *req, struct strbuf *body)
 {
-    struct strbuf body = {0};
     struct request_ids_hex ids;
 
     request_ids_hex(req, &ids);
-    strbuf_append_str(&body, "{\"error\":");
-    strbuf_append_json_string(&body, req->error_code, strlen(req->error_code));
-    strbuf_append_str(&body, ",\"message\":");
-    strbuf_append_json_string(&body, req->error_message, strlen(req->error_message));
-    strbuf_append_str(&body, ",\"trace_id\":\"");
-    strbuf_append_str(&body, ids.trace_id);
-    strbuf_append_str(&body, "\",\"span_id\":\"");
-    strbuf_append_str(&body, ids.span_id);
-    strbuf_append_str(&body, "\",\"x_trace_id\":");
-    strbuf_append_json_string(&body, req->hop.x_trace_id, req->hop.x_trace_id_len);
-    strbuf_append_str(&body, "}\n");
+    strbuf_append_str(body, "{\"error\":");
+    strbuf_append_json_string(body, req->error_code, strlen(req->error_code));
+    strbuf_append_str(body, ",\"message\":");
+    strbuf_append_json_string(body, req->error_message, strlen(req->error_message));
+    strbuf_append_str(body, ",\"trace_id\":\"");
+    strbuf_append_str(body, ids.trace_id);
+    strbuf_append_str(body, "\",\"span_id\":\"");
+    strbuf_append_str(body, ids.span_id);
+    strbuf_append_str(body, "\",\"x_trace_id\":");
+    strbuf_append_json_string(body, req->hop.x_trace_id, req->hop.x_trace_id_len);
+    strbuf_append_str(body, "}\n");
+}
+
+static enum MHD_Result queue_error(struct request *req)
+{
+    struct strbuf body = {0};
+
+    format_error_body(req, &body);
     if (body.oom) {
         strbuf_free(&body);
         return MHD_NO;
@@ -191,6 +200,11 @@ void *request_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->client_addr,
                       sizeof(req->client_addr));
     }
+    /* The request line is complete: from here the head is timed per request. */
+    const union MHD_ConnectionInfo *sc =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (sc && sc->socket_context)
+        fresh_remove(&w->fresh, sc->socket_context);
     w->active_requests++;
     atomic_store_explicit(&w->metrics.in_flight, (long)w->active_requests, memory_order_relaxed);
     worker_add_live(w, req);
@@ -812,6 +826,52 @@ void request_service(struct request *req)
     }
 }
 
+/*
+ * The request line came, the rest of the head did not within limits.client_header_timeout_ms:
+ * a slowloris client, or one stuck mid-request. libmicrohttpd only knows an idle timeout (a
+ * byte every few seconds keeps a connection forever) and offers no way to answer before the
+ * head is complete, so tracehop writes the 408 itself - nothing else has been sent on this
+ * connection for this request - and shuts the socket down; libmicrohttpd then sees the end of
+ * the stream, closes the connection and reports the request completed, which logs it.
+ */
+void request_on_head_timeout(struct request *req)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct strbuf body = {0}, head = {0};
+
+    if (req->started || req->head_timed_out || !info)
+        return;
+    req->head_timed_out = true;
+    decide_trace_without_headers(req);
+    set_error(req, 408, "request_timeout", "bad_request",
+              "the request head was not complete within limits.client_header_timeout_ms");
+    format_error_body(req, &body);
+    strbuf_append_str(&head, "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                             "Cache-Control: no-store\r\nConnection: close\r\n");
+    if (req->config->echo) {
+        strbuf_append_str(&head, "traceparent: ");
+        strbuf_append_str(&head, req->traceparent_out);
+        strbuf_append_str(&head, "\r\n");
+        strbuf_append_str(&head, req->config->request_id_header);
+        strbuf_append_str(&head, ": ");
+        strbuf_append(&head, req->hop.x_trace_id, req->hop.x_trace_id_len);
+        strbuf_append_str(&head, "\r\n");
+    }
+    char length[48];
+    snprintf(length, sizeof(length), "Content-Length: %zu\r\n\r\n", body.len);
+    strbuf_append_str(&head, length);
+    strbuf_append(&head, body.data, body.len);
+    /* Best effort: the socket buffer of a connection that sent us this little is empty. */
+    if (!head.oom && !body.oom &&
+        send(info->connect_fd, head.data, head.len, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+            (ssize_t)head.len)
+        req->bytes_sent += body.len;
+    shutdown(info->connect_fd, SHUT_RDWR);
+    strbuf_free(&head);
+    strbuf_free(&body);
+}
+
 void request_on_client_gone(struct request *req)
 {
     req->client_gone = true;
@@ -878,7 +938,9 @@ void request_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls
     if (!req)
         return;
     *con_cls = NULL;
-    if (!req->started) {
+    if (req->head_timed_out) {
+        status = req->error_status; /* written by request_on_head_timeout */
+    } else if (!req->started) {
         /* MHD refused the request itself (e.g. headers beyond its buffer): log it anyway. */
         decide_trace_without_headers(req);
         const union MHD_ConnectionInfo *info =

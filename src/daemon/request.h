@@ -50,6 +50,7 @@ struct request {
 
     /* lifecycle */
     bool started;       /* first handler call done */
+    bool head_timed_out; /* cut off by limits.client_header_timeout_ms (a 408 was written) */
     bool body_complete; /* final handler call reached: the whole request was read */
     bool response_queued;
     bool streaming; /* the response is fed by the content reader */
@@ -133,3 +134,5 @@ void request_service(struct request *req);
 
 /* Called by the worker when the client of a request waiting for its upstream hung up. */
 void request_on_client_gone(struct request *req);
+/* The worker found the head incomplete past limits.client_header_timeout_ms: answer 408, close. */
+void request_on_head_timeout(struct request *req);

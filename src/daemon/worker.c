@@ -155,6 +155,24 @@ static void watch_waiting_clients(struct worker *w, int64_t now)
             watch_client(w, r);
 }
 
+/* Requests whose head is still incomplete past limits.client_header_timeout_ms (slowloris):
+ * answered 408 and closed. Scanned with watch_waiting_clients, at most every 100 ms. */
+static void cut_slow_heads(struct worker *w, int64_t now)
+{
+    if (now - w->last_head_scan_ms < 100)
+        return;
+    w->last_head_scan_ms = now;
+    if (fresh_expire(&w->fresh, now, w->config->client_header_timeout_ms) > 0)
+        w->mhd_needs_run = true;
+    for (struct request *r = w->live_head; r; r = r->live_next)
+        if (!r->started && !r->head_timed_out &&
+            now - ((int64_t)r->start_mono.tv_sec * 1000 + r->start_mono.tv_nsec / 1000000) >=
+                r->config->client_header_timeout_ms) {
+            request_on_head_timeout(r);
+            w->mhd_needs_run = true; /* let MHD see the shut-down socket now */
+        }
+}
+
 static void on_client_event(struct worker *w, int fd)
 {
     struct request *req = (size_t)fd < w->client_watch_cap ? w->client_watch[fd] : NULL;
@@ -184,11 +202,9 @@ static void service_dirty_requests(struct worker *w)
 
 static int on_curl_close_socket(void *clientp, curl_socket_t fd);
 
-static CURL *easy_new(struct worker *w)
+/* The options every transfer shares; set on a new handle and again after curl_easy_reset. */
+static void easy_configure(struct worker *w, CURL *e)
 {
-    CURL *e = curl_easy_init();
-    if (!e)
-        return NULL;
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, w);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -206,6 +222,13 @@ static CURL *easy_new(struct worker *w)
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, upstream_header_callback);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, upstream_write_callback);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, upstream_read_callback);
+}
+
+static CURL *easy_new(struct worker *w)
+{
+    CURL *e = curl_easy_init();
+    if (e)
+        easy_configure(w, e);
     return e;
 }
 
@@ -228,9 +251,23 @@ void worker_give_easy(struct worker *w, CURL *easy)
         w->free_easies = p;
         w->free_easies_cap = cap;
     }
-    /* Drop per-request pointers so a pooled handle never refers to a released request. */
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+    /* libcurl 7.88 retries a request once a reused connection turns out dead (the upstream
+     * closed it, as HTTP/1.1 allows at any time), but counts those retries in the handle and
+     * resets the count only in curl_easy_reset: a pooled handle that met five of them in its
+     * life answers the next one with a send error, i.e. a 502 with a healthy upstream (found
+     * by fuzz-daemon). A retry always ends on a new connection, or without a response: reset
+     * then. The usual transfer on a kept-alive connection skips the cost. */
+    long connects = 0, code = 0;
+    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+    if (connects > 0 || code == 0) {
+        curl_easy_reset(easy);
+        easy_configure(w, easy);
+    } else {
+        /* Drop per-request pointers so a pooled handle never refers to a released request. */
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+    }
     w->free_easies[w->free_easies_count++] = easy;
 }
 
@@ -327,11 +364,17 @@ static int on_curl_close_socket(void *clientp, curl_socket_t fd)
  */
 static void poison_idle_connection(int fd)
 {
-    int dead = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (dead < 0)
+    /* A socket whose peer has closed: curl's check (recv with MSG_PEEK) reads end-of-file and
+     * drops the connection quietly. An unconnected socket would fail that recv with EINVAL,
+     * which curl takes for "alive"; the request then fails on send and goes through curl's
+     * retry path, whose counter lives in the pooled easy handle and is never reset: after five
+     * such retries in a handle's life, a request fails with 502 (found by fuzz-daemon). */
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
         return;
-    dup3(dead, fd, O_CLOEXEC);
-    close(dead);
+    close(pair[1]);
+    dup3(pair[0], fd, O_CLOEXEC);
+    close(pair[0]);
 }
 
 /* An event on a socket curl is not watching (an idle pooled connection the upstream closed):
@@ -387,6 +430,17 @@ static void collect_finished_transfers(struct worker *w)
 
 /* --- MHD glue ----------------------------------------------------------------------------- */
 
+/* True at most once a minute per `last_ms`, whichever worker asks: for conditions of the whole
+ * process (descriptors or memory running out, every connection slot taken), which every worker
+ * runs into at once and which would otherwise be reported once per worker. */
+static bool once_a_minute(_Atomic int64_t *last_ms)
+{
+    int64_t now = worker_now_ms(), last = atomic_load_explicit(last_ms, memory_order_relaxed);
+    if (last != 0 && now - last < 60000)
+        return false;
+    return atomic_compare_exchange_strong(last_ms, &last, now);
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
@@ -403,12 +457,11 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     bool refused = strstr(text, "HTTP response code is") != NULL;
     if (strstr(text, "resource limit") || strstr(text, "Error accepting connection")) {
         /* Out of file descriptors or memory: MHD stops accepting until a connection closes,
-         * and says so on every attempt. Report it once per worker and minute. */
+         * and says so on every attempt. Report it once a minute (for the whole process). */
+        static _Atomic int64_t reported_ms;
         struct worker *w = cls;
-        int64_t now = worker_now_ms();
-        if (w->accept_error_reported_ms && now - w->accept_error_reported_ms < 60000)
+        if (!once_a_minute(&reported_ms))
             return;
-        w->accept_error_reported_ms = now;
         diag(DIAG_ERROR,
              "worker %u: cannot accept connections (out of file descriptors or memory?): %s; "
              "existing connections are still served",
@@ -424,12 +477,54 @@ static void on_connection_event(void *cls, struct MHD_Connection *conn, void **s
 {
     struct worker *w = cls;
     long delta = code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1;
-    (void)conn;
-    (void)socket_context;
+    struct fresh_conn *fresh = *socket_context;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        fresh = info ? calloc(1, sizeof(*fresh)) : NULL; /* untracked if out of memory */
+        if (fresh)
+            fresh_add(&w->fresh, fresh, info->connect_fd, worker_now_ms());
+        *socket_context = fresh;
+    } else if (fresh) {
+        fresh_remove(&w->fresh, fresh);
+        free(fresh);
+        *socket_context = NULL;
+    }
     atomic_store_explicit(&w->metrics.open_connections,
                           atomic_load_explicit(&w->metrics.open_connections, memory_order_relaxed) +
                               delta,
                           memory_order_relaxed);
+}
+
+/* This worker's share of limits.max_connections (over all its listening sockets). */
+static unsigned connection_limit(const struct worker *w)
+{
+    unsigned connections = w->config->max_connections / w->config->workers;
+    return connections < 1 ? 1 : connections;
+}
+
+/*
+ * Beyond its share of limits.max_connections a worker accepts a connection and closes it at
+ * once, so that the client (or its load balancer) learns it now. libmicrohttpd's own limit
+ * would instead stop accepting and leave new connections in the listen backlog, where they wait
+ * with no timeout for a slot, their requests unanswered. Its limit is therefore set one above.
+ */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addr_len)
+{
+    static _Atomic int64_t reported_ms;
+    struct worker *w = cls;
+    (void)addr;
+    (void)addr_len;
+    long open = atomic_load_explicit(&w->metrics.open_connections, memory_order_relaxed);
+    if (open < (long)connection_limit(w))
+        return MHD_YES;
+    if (once_a_minute(&reported_ms))
+        diag(DIAG_ERROR,
+             "worker %u: limits.max_connections reached (%u connections per worker): closing new "
+             "connections at once until some close",
+             w->index, connection_limit(w));
+    return MHD_NO;
 }
 
 static int start_daemon(struct worker *w, int listen_fd, char *error, size_t error_size)
@@ -442,17 +537,15 @@ static int start_daemon(struct worker *w, int listen_fd, char *error, size_t err
     size_t pool = 2 * c->max_header_bytes + 16384;
     if (pool < 32768)
         pool = 32768;
-    unsigned connections = c->max_connections / c->workers;
-    if (connections < 1)
-        connections = 1;
+    unsigned connections = connection_limit(w) + 1; /* on_accept enforces the limit */
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        request_on_access, w, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w, MHD_OPTION_LISTEN_SOCKET,
-        listen_fd, MHD_OPTION_URI_LOG_CALLBACK, request_on_uri, w, MHD_OPTION_NOTIFY_COMPLETED,
-        request_on_completed, w, MHD_OPTION_NOTIFY_CONNECTION, on_connection_event, w,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_CONNECTION_LIMIT, connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, c->client_timeout_s, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
-        MHD_OPTION_END);
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0, on_accept,
+        w, request_on_access, w, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
+        MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_URI_LOG_CALLBACK, request_on_uri, w,
+        MHD_OPTION_NOTIFY_COMPLETED, request_on_completed, w, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection_event, w, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+        MHD_OPTION_CONNECTION_LIMIT, connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        c->client_timeout_s, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
     if (!d) {
         snprintf(error, error_size, "libmicrohttpd refused to start a daemon");
         return -EIO;
@@ -594,6 +687,12 @@ static int compute_timeout(struct worker *w, int64_t now)
     }
     if (w->active_requests > 0 && (timeout < 0 || timeout > WATCH_CLIENT_AFTER_MS / 2))
         timeout = WATCH_CLIENT_AFTER_MS / 2; /* see watch_waiting_clients */
+    if (w->fresh.head) { /* the oldest connection without a request line: see cut_slow_heads */
+        int64_t left = w->fresh.head->since_ms + w->config->client_header_timeout_ms - now;
+        left = left < 100 ? 100 : left;
+        if (timeout < 0 || left < timeout)
+            timeout = left;
+    }
     if (timeout > 1000 || timeout < 0)
         timeout = 1000;
     return (int)timeout;
@@ -615,6 +714,17 @@ static void begin_drain(struct worker *w)
         if (fd != MHD_INVALID_SOCKET)
             close(fd); /* external polling: MHD no longer touches it */
     }
+}
+
+/* Curl's timer, if due: whether it fired. */
+static bool run_due_curl_timer(struct worker *w)
+{
+    int running;
+    if (w->curl_deadline_ms < 0 || worker_now_ms() < w->curl_deadline_ms)
+        return false;
+    w->curl_deadline_ms = -1;
+    curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    return true;
 }
 
 static void *worker_main(void *arg)
@@ -660,14 +770,13 @@ static void *worker_main(void *arg)
                 curl_multi_socket_action(w->multi, fd, flags, &running);
             }
         }
-        if (w->curl_deadline_ms >= 0 && worker_now_ms() >= w->curl_deadline_ms) {
-            int running;
-            w->curl_deadline_ms = -1;
-            curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        }
+        run_due_curl_timer(w);
         collect_finished_transfers(w);
-        if (w->active_requests > 0)
-            watch_waiting_clients(w, worker_now_ms());
+        if (w->active_requests > 0 || w->fresh.head) {
+            int64_t scan_now = worker_now_ms();
+            watch_waiting_clients(w, scan_now);
+            cut_slow_heads(w, scan_now);
+        }
         service_dirty_requests(w);
         /* MHD only when it has something to do: its fd was readable, a connection was
          * resumed, one of its own timers (idle clients, TURBO's pending work) is due, or the
@@ -680,6 +789,12 @@ static void *worker_main(void *arg)
             (w->mhd_deadline_ms >= 0 && worker_now_ms() >= w->mhd_deadline_ms)) {
             run_daemons(w);
             service_dirty_requests(w);
+            /* Transfers MHD's callbacks just added are due at once: start them now rather than
+             * after another trip through epoll_wait (one system call per request). */
+            if (run_due_curl_timer(w)) {
+                collect_finished_transfers(w);
+                service_dirty_requests(w);
+            }
         }
     }
     logline_thread_cleanup();

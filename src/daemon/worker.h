@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fresh_conns.h"
 #include "metrics.h"
 
 struct config;
@@ -52,9 +53,10 @@ struct worker {
     size_t free_easies_count, free_easies_cap;
     unsigned active_requests;
     bool mhd_needs_run;
-    int64_t diag_window_ms; /* rate limit of per-request diagnostics (see request.c) */
+    int64_t last_head_scan_ms; /* see cut_slow_heads */
+    struct fresh_list fresh;   /* connections without a request line yet (fresh_conns.h) */
+    int64_t diag_window_ms;    /* rate limit of per-request diagnostics (see request.c) */
     unsigned diag_in_window, diag_suppressed;
-    int64_t accept_error_reported_ms;
     bool stopping; /* closing everything: requests must not suspend again */
 
     atomic_int command; /* WORKER_RUN, WORKER_DRAIN */

@@ -129,9 +129,16 @@ int harness_spawn(struct harness_process *p, char *const argv[], const char *std
     if (!envp)
         return -ENOMEM;
     size_t k = 0;
-    for (char **e = environ; *e; e++)
-        if (strncmp(*e, "TRACEHOP_", 9) != 0)
+    for (char **e = environ; *e; e++) {
+        bool replaced = false;
+        for (size_t i = 0; i < n_extra && !replaced; i++) {
+            const char *eq = strchr(env_extra[i], '=');
+            size_t name_len = eq ? (size_t)(eq - env_extra[i]) + 1 : strlen(env_extra[i]);
+            replaced = strncmp(*e, env_extra[i], name_len) == 0;
+        }
+        if (strncmp(*e, "TRACEHOP_", 9) != 0 && !replaced)
             envp[k++] = *e;
+    }
     for (size_t i = 0; i < n_extra; i++)
         envp[k++] = env_extra[i];
 
@@ -715,6 +722,12 @@ static bool listening_ready(void *arg)
 int harness_daemon_start(struct harness_daemon *d, const char *dir, const char *config_json,
                          const char *echo_url, const char *const *args)
 {
+    return harness_daemon_start_env(d, dir, config_json, echo_url, args, NULL);
+}
+
+int harness_daemon_start_env(struct harness_daemon *d, const char *dir, const char *config_json,
+                             const char *echo_url, const char *const *args, char *const env_extra[])
+{
     static unsigned counter;
     const char *bin = binary("TRACEHOP_BIN");
     char *argv[64];
@@ -753,7 +766,7 @@ int harness_daemon_start(struct harness_daemon *d, const char *dir, const char *
         argv[argc++] = (char *)args[i];
     argv[argc] = NULL;
 
-    if ((rc = harness_spawn(&d->proc, argv, NULL, d->stderr_path, NULL)) < 0)
+    if ((rc = harness_spawn(&d->proc, argv, NULL, d->stderr_path, env_extra)) < 0)
         return rc;
     struct listening_wait w = {.path = d->stderr_path};
     if (!wait_for_file(d->stderr_path, listening_ready, &w, HARNESS_WAIT_MS, &d->proc)) {

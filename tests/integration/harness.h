@@ -41,7 +41,8 @@ struct harness_process {
 /*
  * Start argv[0] with stdin from /dev/null and stdout/stderr appended to the given files (NULL:
  * /dev/null). TRACEHOP_* variables are removed from the child's environment, then each
- * "NAME=value" of env_extra (NULL-terminated, may be NULL) is added. Returns 0 or -errno.
+ * "NAME=value" of env_extra (NULL-terminated, may be NULL) is added (replacing an inherited NAME).
+ * Returns 0 or -errno.
  */
 int harness_spawn(struct harness_process *p, char *const argv[], const char *stdout_path,
                   const char *stderr_path, char *const env_extra[]);
@@ -145,6 +146,10 @@ struct harness_daemon {
  */
 int harness_daemon_start(struct harness_daemon *d, const char *dir, const char *config_json,
                          const char *echo_url, const char *const *args);
+/* The same with "NAME=value" variables added to the daemon's environment (NULL-terminated). */
+int harness_daemon_start_env(struct harness_daemon *d, const char *dir, const char *config_json,
+                             const char *echo_url, const char *const *args,
+                             char *const env_extra[]);
 /* SIGINT (a drain without the drain delay), bounded wait; exit code like harness_process_stop. */
 int harness_daemon_stop(struct harness_daemon *d);
 /* The access-log line whose string member key equals value; NULL after HARNESS_WAIT_MS. */

@@ -843,6 +843,166 @@ START_TEST(test_client_stalling_mid_headers_is_closed_and_logged_as_client_abort
 }
 END_TEST
 
+/* A slowloris keeps its connection active with a byte every 100 ms, so the idle timeout never
+ * fires: limits.client_header_timeout_ms bounds the whole head instead. tracehop answers 408
+ * with the trace headers and the JSON error, closes, and logs it; a head that completes in time
+ * is served. */
+#define HEAD_TIMEOUT_MS 1500
+
+START_TEST(test_slowloris_head_is_cut_with_408_after_client_header_timeout)
+{
+    char id[17], config[512], request[256];
+    struct harness_daemon strict;
+    struct harness_conn slow, punctual;
+
+    snprintf(config, sizeof(config),
+             "{\"limits\": {\"client_header_timeout_ms\": %d, \"client_timeout_ms\": 5000},\n"
+             " \"routes\": [{\"upstream\": \"{ECHO}\"}]}\n",
+             HEAD_TIMEOUT_MS);
+    ck_assert_int_eq(harness_daemon_start(&strict, dir, config, echo.url, NULL), 0);
+    harness_random_hex(id, 16);
+    size_t n = expand("GET /api/slowloris-{ID} HTTP/1.1\r\nHost: a.example\r\nX-Slow: ", id,
+                      request, sizeof(request));
+    ck_assert_int_eq(harness_conn_open(&slow, strict.port, RAW_WAIT_MS), 0);
+    ck_assert_int_eq(harness_conn_open(&punctual, strict.port, RAW_WAIT_MS), 0);
+    ck_assert_int_eq(harness_conn_send(&slow, request, n, RAW_WAIT_MS), 0);
+    /* The punctual client also trickles, but completes its head before the limit. */
+    static const char punctual_request[] = "GET /api/punctual HTTP/1.1\r\nHost: a.example\r\n\r\n";
+    size_t punctual_sent = 0;
+    int64_t start = now_ms();
+    bool closed = false;
+    for (int tick = 0; !closed && now_ms() - start < HEAD_TIMEOUT_MS + 3000; tick++) {
+        if (harness_conn_send(&slow, "x", 1, 1000) != 0)
+            closed = true; /* the server shut the connection down */
+        if (punctual_sent < sizeof(punctual_request) - 1) {
+            size_t chunk = sizeof(punctual_request) - 1 - punctual_sent;
+            chunk = chunk > 3 ? 3 : chunk; /* all of it within ~1.8 s ... */
+            if (now_ms() - start > 800)    /* ... but not before 0.8 s */
+                chunk = sizeof(punctual_request) - 1 - punctual_sent;
+            ck_assert_int_eq(
+                harness_conn_send(&punctual, punctual_request + punctual_sent, chunk, 1000), 0);
+            punctual_sent += chunk;
+        }
+        if (!closed && harness_conn_wait_closed(&slow, 0, NULL))
+            closed = true;
+        pause_until(start + (tick + 1) * 100);
+    }
+    struct harness_response rs;
+    harness_conn_read_response(&punctual, false, RAW_WAIT_MS, &rs);
+    ck_assert_msg(rs.status == 200, "the punctual request got %ld (%s)", rs.status, rs.error);
+    harness_response_free(&rs);
+    harness_conn_close(&punctual);
+    harness_conn_close(&slow);
+
+    /* What the slowloris got: found in the log (the 408's trace ids) and checked there. */
+    json_t *line = NULL;
+    {
+        struct harness_field_match m = {"path", id};
+        json_t *all = harness_jsonl_wait(strict.access_log, match_contains, &m, 1, 5000, NULL);
+        line = json_incref(json_array_get(all, 0));
+        json_decref(all);
+    }
+    ck_assert_msg(line, "no access-log line for the slowloris request");
+    ck_assert_int_eq(harness_json_int(line, "status", 0), 408);
+    ck_assert_str_eq(harness_json_str(line, "outcome"), "bad_request");
+    double ms = json_real_value(json_object_get(line, "duration_ms"));
+    ck_assert_msg(ms >= HEAD_TIMEOUT_MS - 50 && ms <= HEAD_TIMEOUT_MS + 1000,
+                  "the head was cut after %.1f ms, limit %d ms", ms, HEAD_TIMEOUT_MS);
+    ck_assert_msg(harness_json_int(line, "bytes_sent", 0) > 0, "no 408 body was sent");
+    json_decref(line);
+    assert_never_reached_upstream(id);
+    ck_assert_int_eq(harness_daemon_stop(&strict), 0);
+}
+END_TEST
+
+/* The 408 itself, on the wire: status, trace headers matching its body, JSON error. */
+START_TEST(test_head_timeout_408_carries_trace_headers_and_json_error)
+{
+    char config[512];
+    struct harness_daemon strict;
+    struct harness_conn c;
+    struct harness_response rs;
+
+    snprintf(config, sizeof(config),
+             "{\"limits\": {\"client_header_timeout_ms\": %d, \"client_timeout_ms\": 5000},\n"
+             " \"routes\": [{\"upstream\": \"{ECHO}\"}]}\n",
+             HEAD_TIMEOUT_MS);
+    ck_assert_int_eq(harness_daemon_start(&strict, dir, config, echo.url, NULL), 0);
+    static const char partial[] = "GET /api/never-finished HTTP/1.1\r\nHost: a.example\r\n";
+    ck_assert_int_eq(harness_conn_open(&c, strict.port, RAW_WAIT_MS), 0);
+    ck_assert_int_eq(harness_conn_send(&c, partial, sizeof(partial) - 1, RAW_WAIT_MS), 0);
+    /* Nothing more is sent: the idle timeout (5 s) is longer than the head timeout. */
+    harness_conn_read_response(&c, false, HEAD_TIMEOUT_MS + 3000, &rs);
+    ck_assert_msg(rs.status == 408, "got %ld (%s)", rs.status, rs.error);
+    const char *tp = harness_header(&rs, "traceparent");
+    const char *xid = harness_header(&rs, "X-Trace-ID");
+    ck_assert_ptr_nonnull(tp);
+    ck_assert_ptr_nonnull(xid);
+    ck_assert_ptr_nonnull(rs.body);
+    json_error_t jerr;
+    json_t *body = json_loads(rs.body, 0, &jerr);
+    ck_assert_msg(body, "408 body is not JSON: %s", jerr.text);
+    ck_assert_str_eq(harness_json_str(body, "error"), "request_timeout");
+    ck_assert_msg(strlen(tp) == 55 && strncmp(tp + 3, harness_json_str(body, "trace_id"), 32) == 0,
+                  "traceparent %s does not carry the body's trace_id", tp);
+    ck_assert_str_eq(harness_json_str(body, "x_trace_id"), xid);
+    json_decref(body);
+    harness_response_free(&rs);
+    ck_assert_msg(harness_conn_wait_closed(&c, 2000, NULL), "the connection stayed open");
+    harness_conn_close(&c);
+    ck_assert_int_eq(harness_daemon_stop(&strict), 0);
+}
+END_TEST
+
+/* Before its request line a connection has no request to time: the head timeout then runs
+ * from the accept, so a trickled request line, or silence, is closed at the same bound. */
+START_TEST(test_trickled_request_line_and_silence_are_closed_after_client_header_timeout)
+{
+    char config[512];
+    struct harness_daemon strict;
+    struct harness_conn trickle, silent;
+
+    snprintf(config, sizeof(config),
+             "{\"limits\": {\"client_header_timeout_ms\": %d, \"client_timeout_ms\": 8000},\n"
+             " \"routes\": [{\"upstream\": \"{ECHO}\"}]}\n",
+             HEAD_TIMEOUT_MS);
+    ck_assert_int_eq(harness_daemon_start(&strict, dir, config, echo.url, NULL), 0);
+    static const char line[] = "GET /api/a-very-long-path-sent-one-byte-at-a-time-for-ever-and-ever"
+                               "-and-ever HTTP/1.1\r\n";
+    int64_t start = now_ms();
+    ck_assert_int_eq(harness_conn_open(&trickle, strict.port, RAW_WAIT_MS), 0);
+    ck_assert_int_eq(harness_conn_open(&silent, strict.port, RAW_WAIT_MS), 0);
+    size_t sent = 0;
+    bool closed = false;
+    for (int tick = 0; !closed && sent < sizeof(line) - 1; tick++) {
+        if (harness_conn_send(&trickle, line + sent, 1, 1000) != 0 ||
+            harness_conn_wait_closed(&trickle, 0, NULL))
+            closed = true;
+        else
+            sent++;
+        pause_until(start + (tick + 1) * 100);
+    }
+    int64_t after = now_ms() - start;
+    ck_assert_msg(closed, "a trickled request line was still open after %lld ms (%zu bytes)",
+                  (long long)after, sent);
+    ck_assert_msg(after >= HEAD_TIMEOUT_MS - 100 && after <= HEAD_TIMEOUT_MS + 1500,
+                  "trickled request line closed after %lld ms, limit %d", (long long)after,
+                  HEAD_TIMEOUT_MS);
+    ck_assert_msg(harness_conn_wait_closed(&silent, 1500, NULL),
+                  "a silent connection was still open after %lld ms",
+                  (long long)(now_ms() - start));
+    harness_conn_close(&trickle);
+    harness_conn_close(&silent);
+    /* The daemon still serves. */
+    struct harness_response rs;
+    struct harness_request rq = {.target = "/api/after-the-trickle", .timeout_ms = 5000};
+    harness_http(strict.port, &rq, &rs);
+    ck_assert_msg(rs.status == 200, "after the trickle: %ld (%s)", rs.status, rs.error);
+    harness_response_free(&rs);
+    ck_assert_int_eq(harness_daemon_stop(&strict), 0);
+}
+END_TEST
+
 START_TEST(test_slow_reading_client_is_served_in_bounded_memory)
 {
     char id[17], request[160];
@@ -1113,6 +1273,10 @@ static Suite *hostile_client_suite(void)
     tcase_add_test(tc, test_idle_connection_is_closed_after_client_timeout);
     tcase_add_test(tc, test_idle_keep_alive_connection_is_closed_after_client_timeout);
     tcase_add_test(tc, test_client_stalling_mid_headers_is_closed_and_logged_as_client_aborted);
+    tcase_add_test(tc, test_slowloris_head_is_cut_with_408_after_client_header_timeout);
+    tcase_add_test(tc, test_head_timeout_408_carries_trace_headers_and_json_error);
+    tcase_add_test(tc,
+                   test_trickled_request_line_and_silence_are_closed_after_client_header_timeout);
     tcase_add_test(tc, test_slow_reading_client_is_served_in_bounded_memory);
     tcase_add_test(tc, test_client_gone_after_the_request_line_is_logged_and_never_forwarded);
     tcase_add_test(tc, test_client_gone_mid_headers_is_logged_and_never_forwarded);

@@ -654,17 +654,13 @@ static int parse_access_log(json_t *obj, struct config *c, char *error)
 
 static int parse_limits(json_t *obj, struct config *c, char *error)
 {
-    static const char *const keys[] = {"max_header_bytes",
-                                       "max_body_bytes",
-                                       "max_connections",
-                                       "client_timeout_ms",
-                                       "client_header_timeout_ms",
-                                       "drain_delay_ms",
-                                       "drain_timeout_ms",
-                                       NULL};
+    static const char *const keys[] = {
+        "max_header_bytes",         "max_body_bytes", "max_connections",  "client_timeout_ms",
+        "client_header_timeout_ms", "drain_delay_ms", "drain_timeout_ms", NULL};
     long long header = (long long)c->max_header_bytes, body = (long long)c->max_body_bytes,
               conns = c->max_connections, client_ms = (long long)c->client_timeout_s * 1000,
-              head_ms = c->client_header_timeout_ms, delay = c->drain_delay_ms, timeout = c->drain_timeout_ms;
+              head_ms = c->client_header_timeout_ms, delay = c->drain_delay_ms,
+              timeout = c->drain_timeout_ms;
     int rc;
 
     if ((rc = check_keys(obj, "limits", keys, error)) < 0 ||
@@ -1098,16 +1094,15 @@ char *config_to_text(const struct config *c)
         json_pack("{s:s, s:o, s:o}", "path", c->access_log_path, "fields",
                   string_list_json(c->access_log_fields, c->access_log_fields_count), "redact",
                   string_list_json(c->access_log_redact, c->access_log_redact_count)));
-    json_object_set_new(root, "limits",
-                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "max_header_bytes",
-                                  (json_int_t)c->max_header_bytes, "max_body_bytes",
-                                  (json_int_t)c->max_body_bytes, "max_connections",
-                                  (json_int_t)c->max_connections, "client_timeout_ms",
-                                  (json_int_t)c->client_timeout_s * 1000,
-                                  "client_header_timeout_ms",
-                                  (json_int_t)c->client_header_timeout_ms, "drain_delay_ms",
-                                  (json_int_t)c->drain_delay_ms, "drain_timeout_ms",
-                                  (json_int_t)c->drain_timeout_ms));
+    json_object_set_new(
+        root, "limits",
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "max_header_bytes",
+                  (json_int_t)c->max_header_bytes, "max_body_bytes", (json_int_t)c->max_body_bytes,
+                  "max_connections", (json_int_t)c->max_connections, "client_timeout_ms",
+                  (json_int_t)c->client_timeout_s * 1000, "client_header_timeout_ms",
+                  (json_int_t)c->client_header_timeout_ms, "drain_delay_ms",
+                  (json_int_t)c->drain_delay_ms, "drain_timeout_ms",
+                  (json_int_t)c->drain_timeout_ms));
     json_object_set_new(root, "routes", routes);
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);

@@ -77,7 +77,7 @@ struct config {
     size_t max_header_bytes;
     size_t max_body_bytes; /* 0 = unlimited */
     unsigned max_connections;
-    unsigned client_timeout_s; /* idle client connections are closed after this */
+    unsigned client_timeout_s;     /* idle client connections are closed after this */
     long client_header_timeout_ms; /* a request head must be complete this long after its line */
     long drain_delay_ms;
     long drain_timeout_ms;

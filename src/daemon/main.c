@@ -27,6 +27,7 @@
 #include "tracehop-config.h"
 #include "accesslog.h"
 #include "admin.h"
+#include "curl_memory.h"
 #include "config.h"
 #include "listen.h"
 #include "logline.h"
@@ -435,8 +436,8 @@ int main(int argc, char **argv)
         config_free(config);
         return rc < 0 ? 1 : 0;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        diag(DIAG_ERROR, "curl_global_init failed");
+    if (curl_memory_global_init() < 0) {
+        diag(DIAG_ERROR, "curl_global_init failed (out of memory?)");
         config_free(config);
         return 1;
     }

@@ -115,12 +115,15 @@ static void set_error(struct request *req, unsigned status, const char *code, co
     req->error_message = message;
 }
 
-static void add_trace_headers(struct request *req, struct MHD_Response *resp)
+/* False when libmicrohttpd could not add them (out of memory): the caller must not send the
+ * response then, since every response carries the trace headers. */
+static bool add_trace_headers(struct request *req, struct MHD_Response *resp)
 {
     if (!req->config->echo)
-        return;
-    MHD_add_response_header(resp, "traceparent", req->traceparent_out);
-    MHD_add_response_header(resp, req->config->request_id_header, req->hop.x_trace_id);
+        return true;
+    return MHD_add_response_header(resp, "traceparent", req->traceparent_out) == MHD_YES &&
+           MHD_add_response_header(resp, req->config->request_id_header, req->hop.x_trace_id) ==
+               MHD_YES;
 }
 
 /* The JSON body of an error tracehop answers itself (SPEC section 4). */
@@ -156,11 +159,14 @@ static enum MHD_Result queue_error(struct request *req)
     strbuf_free(&body);
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    add_trace_headers(req, resp);
-    if (req->worker->draining || !req->body_complete)
-        MHD_add_response_header(resp, "Connection", "close");
+    if (MHD_add_response_header(resp, "Content-Type", "application/json") != MHD_YES ||
+        MHD_add_response_header(resp, "Cache-Control", "no-store") != MHD_YES ||
+        !add_trace_headers(req, resp) ||
+        ((req->worker->draining || !req->body_complete) &&
+         MHD_add_response_header(resp, "Connection", "close") != MHD_YES)) {
+        MHD_destroy_response(resp); /* out of memory: close rather than answer incompletely */
+        return MHD_NO;
+    }
     enum MHD_Result rc = MHD_queue_response(req->conn, req->error_status, resp);
     MHD_destroy_response(resp);
     req->response_queued = true;
@@ -702,6 +708,7 @@ static bool response_header_is_forwarded(const struct request *req, const struct
 static enum MHD_Result queue_upstream_response(struct request *req)
 {
     struct MHD_Response *resp;
+    size_t copied = 0;
     bool complete = req->upstream_done && req->upstream_result == CURLE_OK;
     uint64_t size = req->upstream_content_length >= 0 ? (uint64_t)req->upstream_content_length
                                                       : MHD_SIZE_UNKNOWN;
@@ -712,10 +719,9 @@ static enum MHD_Result queue_upstream_response(struct request *req)
     } else if (complete) {
         /* The whole body is here (the usual small response): one copy, headers and body go
          * out in one sendmsg. */
-        size_t len = bytebuf_len(&req->down);
-        resp = MHD_create_response_from_buffer(len, req->down.data + req->down.head,
+        copied = bytebuf_len(&req->down);
+        resp = MHD_create_response_from_buffer(copied, req->down.data + req->down.head,
                                                MHD_RESPMEM_MUST_COPY);
-        req->bytes_sent += len;
         bytebuf_clear(&req->down);
     } else {
         req->streaming = true;
@@ -731,15 +737,24 @@ static enum MHD_Result queue_upstream_response(struct request *req)
         char *name = (char *)h->name;
         char saved = name[h->name_len];
         name[h->name_len] = '\0';
-        MHD_add_response_header(resp, name, h->value);
+        enum MHD_Result added = MHD_add_response_header(resp, name, h->value);
         name[h->name_len] = saved;
+        if (added != MHD_YES) {
+            MHD_destroy_response(resp); /* out of memory: never a response missing a header */
+            return MHD_NO;
+        }
     }
-    add_trace_headers(req, resp);
-    if (req->worker->draining)
-        MHD_add_response_header(resp, "Connection", "close");
+    if (!add_trace_headers(req, resp) ||
+        (req->worker->draining &&
+         MHD_add_response_header(resp, "Connection", "close") != MHD_YES)) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
     enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->upstream_status, resp);
     MHD_destroy_response(resp);
     req->response_queued = true;
+    if (rc == MHD_YES)
+        req->bytes_sent += copied;
     return rc;
 }
 

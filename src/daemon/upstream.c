@@ -321,33 +321,44 @@ int upstream_start(struct request *req, const struct upstream_request_info *info
     if (!e)
         return -ENOMEM;
     req->easy = e;
-    curl_easy_setopt(e, CURLOPT_URL, r->upstream.curl_url);
-    curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, r->upstream.unix_path);
-    curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, target);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->upstream_headers);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, req);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
-    curl_easy_setopt(e, CURLOPT_READDATA, req);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms);
-    /* Reset the method from the handle's previous use, then set this one. */
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
-    if (req->is_head) {
-        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    } else if (req->has_body) {
-        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->content_length);
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
-    } else if (strcmp(req->method, "GET") != 0) {
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    /* Every option is checked: the string ones copy their value, and a copy that fails (out
+     * of memory) would leave the previous request's value - another target, say - in place. */
+    bool set = curl_easy_setopt(e, CURLOPT_URL, r->upstream.curl_url) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, r->upstream.unix_path) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, target) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->upstream_headers) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_PRIVATE, req) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_HEADERDATA, req) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_WRITEDATA, req) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_READDATA, req) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms) == CURLE_OK &&
+               /* Reset the method from the handle's previous use, then set this one. */
+               curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL) == CURLE_OK;
+    if (set && req->is_head) {
+        set = curl_easy_setopt(e, CURLOPT_NOBODY, 1L) == CURLE_OK;
+    } else if (set && req->has_body) {
+        set = curl_easy_setopt(e, CURLOPT_UPLOAD, 1L) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->content_length) ==
+                  CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method) == CURLE_OK;
+    } else if (set && strcmp(req->method, "GET") != 0) {
+        set = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method) == CURLE_OK;
+    }
+    if (!set) {
+        curl_easy_cleanup(e); /* half-configured: not for the pool */
+        req->easy = NULL;
+        return -ENOMEM;
     }
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L); /* until the head is complete */
     clock_gettime(CLOCK_MONOTONIC, &req->upstream_start_mono);
     req->upstream_started = true;
     if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
-        worker_give_easy(w, e);
+        /* A failed add (out of memory) can leave the handle half-attached: destroy it rather
+         * than lend it to the next request. */
+        curl_multi_remove_handle(w->multi, e);
+        curl_easy_cleanup(e);
         req->easy = NULL;
         return -EIO;
     }
@@ -359,8 +370,12 @@ void upstream_cancel(struct request *req)
 {
     if (!req->upstream_active)
         return;
-    curl_multi_remove_handle(req->worker->multi, req->easy);
-    worker_give_easy(req->worker, req->easy);
+    /* A handle libcurl failed to detach (out of memory) may still belong to a transfer: never
+     * lend it to another request, or that transfer would write into it. */
+    if (curl_multi_remove_handle(req->worker->multi, req->easy) == CURLM_OK)
+        worker_give_easy(req->worker, req->easy);
+    else
+        curl_easy_cleanup(req->easy);
     req->easy = NULL;
     req->upstream_active = false;
     clock_gettime(CLOCK_MONOTONIC, &req->upstream_end_mono);

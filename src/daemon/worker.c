@@ -28,6 +28,7 @@
 #include "logline.h"
 #include "request.h"
 #include "upstream.h"
+#include "curl_memory.h"
 #include "common/diag.h"
 
 #define TAG_CURL   0ull
@@ -155,8 +156,22 @@ static void watch_waiting_clients(struct worker *w, int64_t now)
             watch_client(w, r);
 }
 
+/* A transfer still running well past its route's timeout_ms: libcurl lost track of it (a
+ * timer it failed to allocate never fires). Ended here as the timeout it is. */
+#define STALLED_TRANSFER_GRACE_MS 1000
+
+static bool transfer_is_stalled(const struct request *r, int64_t now)
+{
+    if (!r->upstream_active || !r->route || r->route->timeout_ms <= 0)
+        return false;
+    int64_t started =
+        (int64_t)r->upstream_start_mono.tv_sec * 1000 + r->upstream_start_mono.tv_nsec / 1000000;
+    return now - started > r->route->timeout_ms + STALLED_TRANSFER_GRACE_MS;
+}
+
 /* Requests whose head is still incomplete past limits.client_header_timeout_ms (slowloris):
- * answered 408 and closed. Scanned with watch_waiting_clients, at most every 100 ms. */
+ * answered 408 and closed; transfers libcurl lost: ended as timeouts. Scanned with
+ * watch_waiting_clients, at most every 100 ms. */
 static void cut_slow_heads(struct worker *w, int64_t now)
 {
     if (now - w->last_head_scan_ms < 100)
@@ -170,6 +185,8 @@ static void cut_slow_heads(struct worker *w, int64_t now)
                 r->config->client_header_timeout_ms) {
             request_on_head_timeout(r);
             w->mhd_needs_run = true; /* let MHD see the shut-down socket now */
+        } else if (transfer_is_stalled(r, now)) {
+            upstream_finish(r, CURLE_OPERATION_TIMEDOUT);
         }
 }
 
@@ -203,32 +220,38 @@ static void service_dirty_requests(struct worker *w)
 static int on_curl_close_socket(void *clientp, curl_socket_t fd);
 
 /* The options every transfer shares; set on a new handle and again after curl_easy_reset. */
-static void easy_configure(struct worker *w, CURL *e)
+/* The options every transfer shares; false if one could not be set (out of memory: the
+ * handle must then not be used - a missing CURLOPT_PROXY "" alone would send traffic to an
+ * inherited http_proxy). */
+static bool easy_configure(struct worker *w, CURL *e)
 {
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, w);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    /* No proxy: also stops curl from reading *_proxy environment variables per transfer, and
-     * from sending a sidecar's traffic somewhere an inherited http_proxy says. */
-    curl_easy_setopt(e, CURLOPT_PROXY, "");
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-    curl_easy_setopt(e, CURLOPT_HTTP_TRANSFER_DECODING, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)CURL_MAX_WRITE_SIZE);
-    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 64L * 1024);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, upstream_header_callback);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, upstream_write_callback);
-    curl_easy_setopt(e, CURLOPT_READFUNCTION, upstream_read_callback);
+    return curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket) == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, w) == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+           /* No proxy: also stops curl from reading *_proxy environment variables per
+            * transfer, and from sending a sidecar's traffic where an inherited http_proxy
+            * says. */
+           curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L) == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_HTTP_TRANSFER_DECODING, 1L) == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)CURL_MAX_WRITE_SIZE) == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 64L * 1024) == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, upstream_header_callback) == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, upstream_write_callback) == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_READFUNCTION, upstream_read_callback) == CURLE_OK;
 }
 
 static CURL *easy_new(struct worker *w)
 {
     CURL *e = curl_easy_init();
-    if (e)
-        easy_configure(w, e);
+    if (e && !easy_configure(w, e)) {
+        curl_easy_cleanup(e);
+        return NULL;
+    }
     return e;
 }
 
@@ -262,7 +285,10 @@ void worker_give_easy(struct worker *w, CURL *easy)
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
     if (connects > 0 || code == 0) {
         curl_easy_reset(easy);
-        easy_configure(w, easy);
+        if (!easy_configure(w, easy)) {
+            curl_easy_cleanup(easy);
+            return;
+        }
     } else {
         /* Drop per-request pointers so a pooled handle never refers to a released request. */
         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
@@ -739,6 +765,14 @@ static void *worker_main(void *arg)
         int64_t now = worker_now_ms();
         if (w->draining && (w->active_requests == 0 || now >= w->drain_deadline_ms))
             break;
+        if (curl_memory_reserve_spent() && now - w->last_refill_ms >= 100) {
+            w->last_refill_ms = now;
+            if (curl_memory_refill())
+                diag(DIAG_WARN,
+                     "memory ran out: libcurl's %u KiB reserve was used (%lu times since start); "
+                     "taken back now",
+                     CURL_MEMORY_RESERVE / 1024, curl_memory_releases());
+        }
 
         int n = epoll_wait(w->epoll_fd, events, MAX_EVENTS, compute_timeout(w, now));
         if (n < 0 && errno != EINTR) {

@@ -54,6 +54,7 @@ struct worker {
     unsigned active_requests;
     bool mhd_needs_run;
     int64_t last_head_scan_ms; /* see cut_slow_heads */
+    int64_t last_refill_ms;    /* see curl_memory_refill */
     struct fresh_list fresh;   /* connections without a request line yet (fresh_conns.h) */
     int64_t diag_window_ms;    /* rate limit of per-request diagnostics (see request.c) */
     unsigned diag_in_window, diag_suppressed;

@@ -219,10 +219,9 @@ static void service_dirty_requests(struct worker *w)
 
 static int on_curl_close_socket(void *clientp, curl_socket_t fd);
 
-/* The options every transfer shares; set on a new handle and again after curl_easy_reset. */
-/* The options every transfer shares; false if one could not be set (out of memory: the
- * handle must then not be used - a missing CURLOPT_PROXY "" alone would send traffic to an
- * inherited http_proxy). */
+/* The options every transfer shares, set on a new handle and again after curl_easy_reset;
+ * false if one could not be set (out of memory: the handle must then not be used - a missing
+ * CURLOPT_PROXY "" alone would send traffic to an inherited http_proxy). */
 static bool easy_configure(struct worker *w, CURL *e)
 {
     return curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket) == CURLE_OK &&
@@ -385,8 +384,8 @@ static int on_curl_close_socket(void *clientp, curl_socket_t fd)
  * nobody asked for. libcurl 7.88 would reuse it if data is waiting (its liveness check peeks and
  * sees bytes), and hand those bytes to the next request as its response: one client's request
  * answered with what the upstream sent for nobody, and every later response on the connection
- * shifted by one. Swap the socket under the fd for an unconnected one, so that curl's check finds
- * it dead and closes it; curl still owns (and closes) the fd.
+ * shifted by one. Swap the socket under the fd for one whose peer has closed, so that curl's check
+ * finds it dead and closes it; curl still owns (and closes) the fd.
  */
 static void poison_idle_connection(int fd)
 {
@@ -482,10 +481,15 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
      * without an access-log line. Its log message is all we get: never hide it. */
     bool refused = strstr(text, "HTTP response code is") != NULL;
     if (strstr(text, "resource limit") || strstr(text, "Error accepting connection")) {
-        /* Out of file descriptors or memory: MHD stops accepting until a connection closes,
-         * and says so on every attempt. Report it once a minute (for the whole process). */
+        /* Out of file descriptors or memory: MHD stops accepting until one of its connections
+         * closes (meanwhile retry_accepts accepts for it), and says so on every attempt. Report
+         * it once a minute (for the whole process). */
         static _Atomic int64_t reported_ms;
         struct worker *w = cls;
+        /* "Hit process or system resource limit at N connections, temporarily suspending
+         * accept()": MHD set its at_limit flag; which of this worker's daemons is not said. */
+        if (strstr(text, "temporarily suspending accept"))
+            w->accept_stuck = w->daemons_count >= 64 ? ~0ull : (1ull << w->daemons_count) - 1;
         if (!once_a_minute(&reported_ms))
             return;
         diag(DIAG_ERROR,
@@ -516,6 +520,14 @@ static void on_connection_event(void *cls, struct MHD_Connection *conn, void **s
         fresh_remove(&w->fresh, fresh);
         free(fresh);
         *socket_context = NULL;
+    }
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED && w->accept_stuck) {
+        /* MHD clears its at_limit flag as it frees a connection: it accepts again itself. */
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+        for (size_t i = 0; info && i < w->daemons_count; i++)
+            if (w->daemons[i] == info->daemon)
+                w->accept_stuck &= ~(1ull << i);
     }
     atomic_store_explicit(&w->metrics.open_connections,
                           atomic_load_explicit(&w->metrics.open_connections, memory_order_relaxed) +
@@ -686,6 +698,52 @@ void worker_config_released(struct worker *w, const struct config *config)
 
 /* --- the loop ----------------------------------------------------------------------------- */
 
+/*
+ * Accepting for a daemon that gave up. When accept() fails for lack of descriptors (or memory),
+ * libmicrohttpd 0.9.75 sets its at_limit flag, takes its listen socket out of its epoll set, and
+ * clears the flag only when it frees one of that daemon's own connections
+ * (MHD_cleanup_connections). Descriptors freed anywhere else (the other worker's clients, upstream
+ * connections, a raised RLIMIT_NOFILE) do not wake it: with SO_REUSEPORT the connections hashed
+ * to this worker wait in its backlog for as long as its own clients keep their connections open.
+ * So, while a daemon is in that state, the worker tries accept() on its listen socket itself every
+ * ACCEPT_RETRY_MS (the attempt is the check whether descriptors are free again: one system call
+ * per tick) and hands what it gets to MHD_add_connection, which serves it like any other
+ * connection (same accept policy and limits) but does not look at at_limit. The state ends when
+ * one of the daemon's connections closes (on_connection_event): MHD then accepts again itself.
+ */
+#define ACCEPT_RETRY_MS    100
+#define ACCEPT_RETRY_BATCH 64 /* per daemon and tick: the loop has other work too */
+_Static_assert(WORKER_MAX_LISTEN <= 64, "accept_stuck has one bit per daemon");
+
+static void retry_accepts(struct worker *w, int64_t now)
+{
+    if (now - w->last_accept_retry_ms < ACCEPT_RETRY_MS)
+        return;
+    w->last_accept_retry_ms = now;
+    for (size_t i = 0; i < w->daemons_count; i++) {
+        if (!(w->accept_stuck & (1ull << i)))
+            continue;
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(w->daemons[i], MHD_DAEMON_INFO_LISTEN_FD);
+        if (!info || info->listen_fd == MHD_INVALID_SOCKET)
+            continue;
+        for (int n = 0; n < ACCEPT_RETRY_BATCH; n++) {
+            struct sockaddr_storage addr;
+            socklen_t addr_len = sizeof(addr);
+            int fd = accept4(info->listen_fd, (struct sockaddr *)&addr, &addr_len,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno == EINTR || errno == ECONNABORTED)
+                    continue;
+                break; /* EAGAIN: backlog empty; EMFILE and the like: still out, next tick */
+            }
+            /* MHD closes the socket itself if it refuses it (on_accept's limit, no memory). */
+            MHD_add_connection(w->daemons[i], fd, (struct sockaddr *)&addr, addr_len);
+            w->mhd_needs_run = true;
+        }
+    }
+}
+
 static int compute_timeout(struct worker *w, int64_t now)
 {
     int64_t timeout = -1;
@@ -713,6 +771,8 @@ static int compute_timeout(struct worker *w, int64_t now)
     }
     if (w->active_requests > 0 && (timeout < 0 || timeout > WATCH_CLIENT_AFTER_MS / 2))
         timeout = WATCH_CLIENT_AFTER_MS / 2; /* see watch_waiting_clients */
+    if (w->accept_stuck && !w->draining && (timeout < 0 || timeout > ACCEPT_RETRY_MS))
+        timeout = ACCEPT_RETRY_MS; /* see retry_accepts */
     if (w->fresh.head) { /* the oldest connection without a request line: see cut_slow_heads */
         int64_t left = w->fresh.head->since_ms + w->config->client_header_timeout_ms - now;
         left = left < 100 ? 100 : left;
@@ -812,6 +872,8 @@ static void *worker_main(void *arg)
             cut_slow_heads(w, scan_now);
         }
         service_dirty_requests(w);
+        if (w->accept_stuck && !w->draining)
+            retry_accepts(w, worker_now_ms());
         /* MHD only when it has something to do: its fd was readable, a connection was
          * resumed, one of its own timers (idle clients, TURBO's pending work) is due, or the
          * loop woke up idle.

@@ -36,6 +36,9 @@ struct worker {
     int wake_fd; /* eventfd: the main thread asks for drain/stop */
     struct MHD_Daemon *daemons[WORKER_MAX_LISTEN];
     size_t daemons_count;
+    /* Bit i: daemons[i] stopped accepting for lack of descriptors; see retry_accepts. */
+    uint64_t accept_stuck;
+    int64_t last_accept_retry_ms;
     CURLM *multi;
     int64_t curl_deadline_ms; /* CLOCK_MONOTONIC ms, -1 = none */
     int64_t mhd_deadline_ms;  /* when MHD's earliest timer is due, -1 = none */

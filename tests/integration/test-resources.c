@@ -10,7 +10,8 @@
  *   - File descriptors running out (RLIMIT_NOFILE lowered on the daemon with prlimit, like
  *     `ulimit -n 48`): connections that are open keep being served, the exhaustion is reported
  *     once (one diagnostic line, however often accept fails), the daemon does not spin, and it
- *     accepts again as soon as descriptors free up.
+ *     accepts again as soon as descriptors free up, also where none of the connections of the
+ *     worker that ran out closes (the limit raised back, kept-alive connections left open).
  *   - Memory: (a) hundreds of hostile connections (header blocks just under max_header_bytes that
  *     never end, slow uploads, downloads nobody reads) keep the RSS under a bound computed from the
  *     configuration; (b) with allocations failing at random (the failing-malloc LD_PRELOAD shim)
@@ -20,15 +21,17 @@
  * Sanitizers and valgrind. tests/run-all runs this suite under ASan+UBSan and TSan, and
  * tests/valgrind-integration with the daemon under memcheck. The allocation-failure part cannot
  * work there (both replace the allocator): it is skipped with a printed reason. RSS bounds are
- * about the plain build: under ASan (shadow memory, redzones, quarantine) and TSan they are
- * multiplied by a printed factor, and under valgrind (whose RSS is its own) they are printed but
- * not asserted, saying so. Everything else is asserted in every build. Waits scale with
- * CK_TIMEOUT_MULTIPLIER, which both runners set.
+ * a growth over the baseline RSS (measured in the same build) that the configuration allows in
+ * the plain build: under ASan (shadow memory, redzones, quarantine) that allowance is doubled,
+ * and under TSan (whose shadow follows what is allocated, not what is touched) and valgrind
+ * (whose RSS is its own) the figures are printed but not asserted, saying so. Everything else is
+ * asserted in every build. Waits scale with CK_TIMEOUT_MULTIPLIER, which both runners set.
  *
  * Raw sockets for the idle connections (non-blocking connects completed through epoll), libcurl
  * for the requests that must be served.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -47,12 +50,14 @@
 #include "harness.h"
 
 #if defined(__SANITIZE_ADDRESS__)
-#define SANITIZER "AddressSanitizer"
+#define SANITIZER      "AddressSanitizer"
+#define SANITIZER_ASAN 1
 #elif defined(__SANITIZE_THREAD__)
 #define SANITIZER "ThreadSanitizer"
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define SANITIZER "AddressSanitizer"
+#define SANITIZER      "AddressSanitizer"
+#define SANITIZER_ASAN 1
 #elif __has_feature(thread_sanitizer)
 #define SANITIZER "ThreadSanitizer"
 #endif
@@ -105,9 +110,14 @@ static bool daemon_under_valgrind(void)
 }
 
 /*
- * The factor RSS bounds get in this build, 0 when they cannot be asserted (printed either way).
- * ASan adds shadow memory (1/8 of what is touched), 16-byte-plus redzones per allocation and a
- * 16 MiB quarantine (tests/run-all); TSan shadows every touched byte 4x.
+ * The factor the allowed RSS growth gets in this build, 0 when it cannot be asserted (printed
+ * either way). The baseline is measured in the same build, so only the growth is scaled. ASan
+ * adds shadow memory (1/8 of what is allocated, written when it is poisoned), redzones per
+ * allocation and a 16 MiB quarantine (tests/run-all): measured, 10,000 idle connections grow it
+ * 3x (4.6 -> 13.9 KiB each), inside 2x the allowance, which has the slack. TSan writes shadow
+ * memory for every allocated byte when it is allocated (measured: 70 KiB per idle connection,
+ * twice its untouched 32 KiB pool): its RSS says what is allocated, not what is touched, which
+ * is what the bounds are about.
  */
 static double rss_factor(const char **why)
 {
@@ -116,8 +126,14 @@ static double rss_factor(const char **why)
         return 0;
     }
 #ifdef SANITIZER
-    *why = SANITIZER " build: bounds x4 for shadow memory, redzones and quarantine";
-    return 4;
+#ifdef SANITIZER_ASAN
+    *why = SANITIZER " build: growth allowed x2 for shadow memory, redzones and quarantine";
+    return 2;
+#else
+    *why = SANITIZER " build: its shadow memory follows what is allocated, not what is touched: "
+                     "printed, not asserted";
+    return 0;
+#endif
 #else
     *why = "plain build";
     return 1;
@@ -183,6 +199,153 @@ static long accept_queue(unsigned port)
     return total;
 }
 
+/* Diagnostic lines (JSON, on the daemon's stderr) whose message contains `text`. */
+static bool match_message(json_t *object, const void *arg)
+{
+    const char *message = harness_json_str(object, "message");
+    return message && strstr(message, arg);
+}
+
+/* For a socket inode: "tcp 127.0.0.1:LOCAL -> :REMOTE STATE" from /proc/net/tcp (the daemon
+ * uses IPv4 loopback only), "unix" if /proc/net/unix has it; false if neither. */
+static bool describe_socket(unsigned long inode, char *out, size_t size)
+{
+    static const char *const states[] = {"?",          "ESTABLISHED", "SYN_SENT",  "SYN_RECV",
+                                         "FIN_WAIT1",  "FIN_WAIT2",   "TIME_WAIT", "CLOSE",
+                                         "CLOSE_WAIT", "LAST_ACK",    "LISTEN",    "CLOSING"};
+    char line[512];
+    bool found = false;
+    FILE *f = fopen("/proc/net/tcp", "re");
+    while (f && !found && fgets(line, sizeof(line), f)) {
+        unsigned local, remote, state;
+        unsigned long ino;
+        if (sscanf(line, " %*d: %*x:%x %*x:%x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &local, &remote,
+                   &state, &ino) == 4 &&
+            ino == inode) {
+            snprintf(out, size, "tcp :%u -> :%u %s", local, remote,
+                     state < sizeof(states) / sizeof(states[0]) ? states[state] : "?");
+            found = true;
+        }
+    }
+    if (f)
+        fclose(f);
+    f = found ? NULL : fopen("/proc/net/unix", "re");
+    while (f && !found && fgets(line, sizeof(line), f)) {
+        unsigned long ino;
+        if (sscanf(line, "%*s %*x %*x %*x %*x %*x %lu", &ino) == 1 && ino == inode) {
+            snprintf(out, size, "unix");
+            found = true;
+        }
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* What a process's fds are, on stderr (for a failed fd-count assertion): each fd's target, with
+ * TCP ports and state for sockets; at most `max` lines. */
+static void dump_fds(pid_t pid, int max)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    int shown = 0, total = 0;
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d));) {
+        char link[320], target[128] = "?", socket_text[96] = "";
+        unsigned long inode;
+        if (e->d_name[0] == '.')
+            continue;
+        total++;
+        if (shown >= max)
+            continue;
+        snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        target[n > 0 ? n : 0] = '\0';
+        if (sscanf(target, "socket:[%lu]", &inode) == 1 &&
+            !describe_socket(inode, socket_text, sizeof(socket_text)))
+            snprintf(socket_text, sizeof(socket_text), "(not in /proc/net/tcp or unix)");
+        fprintf(stderr, "  pid %d fd %s -> %s %s\n", (int)pid, e->d_name, target, socket_text);
+        shown++;
+    }
+    closedir(d);
+    if (total > shown)
+        fprintf(stderr, "  ... %d more fds\n", total - shown);
+}
+
+/* harness_wait_fd_count_at_most, listing the daemon's fds when it fails. */
+static bool wait_fds_at_most(pid_t pid, int max, int timeout_ms, int *last)
+{
+    if (harness_wait_fd_count_at_most(pid, max, timeout_ms, last))
+        return true;
+    dump_fds(pid, 64);
+    return false;
+}
+
+/* How many of a process's fds are TCP connections accepted on `port` (not the listening
+ * sockets); -1 if /proc cannot be read. */
+static int accepted_connections(pid_t pid, unsigned port)
+{
+    char path[64], line[512];
+    unsigned long inodes[64];
+    size_t count = 0;
+    int found = 0;
+    FILE *f = fopen("/proc/net/tcp", "re");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f) && count < sizeof(inodes) / sizeof(inodes[0])) {
+        unsigned local, state;
+        unsigned long ino;
+        if (sscanf(line, " %*d: %*x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &local, &state,
+                   &ino) == 3 &&
+            local == port && state != 0x0a /* TCP_LISTEN */ && ino != 0)
+            inodes[count++] = ino;
+    }
+    fclose(f);
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d));) {
+        char link[320], target[64];
+        unsigned long ino;
+        snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        target[n > 0 ? n : 0] = '\0';
+        for (size_t i = 0; sscanf(target, "socket:[%lu]", &ino) == 1 && i < count; i++)
+            found += inodes[i] == ino;
+    }
+    closedir(d);
+    return found;
+}
+
+/*
+ * The daemon's fds when it is ready and holds no client connection: the baseline that fd counts
+ * are compared with.
+ *   - harness_daemon_start returns once the daemon says "listening on": its listening sockets are
+ *     open then, but its workers may not be yet, and each worker opens 5 fds (its epoll set, its
+ *     wake-up eventfd, libcurl's wake-up socketpair and libmicrohttpd's epoll fd). A baseline
+ *     counted in between is too low by up to 10 (seen: 11 instead of 17, then "19 fds, at most 13
+ *     expected" once every client had left). The workers exist when the daemon says "ready".
+ *   - The client connections of what ran before (the harness's port probe, curl clients that
+ *     just hung up) are closed by the daemon a moment later: waited for, so that the baseline is
+ *     not one too high either.
+ */
+static int settled_fd_count(const struct harness_daemon *d)
+{
+    json_t *ready = harness_jsonl_wait(d->stderr_path, match_message, " ready: ", 1,
+                                       HARNESS_WAIT_MS * slowdown(), NULL);
+    ck_assert_msg(json_array_size(ready) == 1, "tracehop did not say it is ready");
+    json_decref(ready);
+    int64_t deadline = now_ms() + 5000 * slowdown();
+    int accepted;
+    while ((accepted = accepted_connections(d->proc.pid, d->port)) != 0 && now_ms() < deadline)
+        poll(NULL, 0, 20); /* no event for this: poll /proc, as the harness does */
+    ck_assert_msg(accepted == 0, "the daemon still holds %d client connections", accepted);
+    return harness_fd_count(d->proc.pid);
+}
+
 /* Wait until the daemon has at least `min` open fds; false (reported) after timeout_ms. */
 static bool wait_fd_count_at_least(pid_t pid, int min, int timeout_ms, int *last)
 {
@@ -200,13 +363,6 @@ static bool wait_fd_count_at_least(pid_t pid, int min, int timeout_ms, int *last
         fprintf(stderr, "pid %d has %d open fds after %d ms (expected at least %d)\n", (int)pid,
                 count, timeout_ms, min);
     return count >= min;
-}
-
-/* Diagnostic lines (JSON, on the daemon's stderr) whose message contains `text`. */
-static bool match_message(json_t *object, const void *arg)
-{
-    const char *message = harness_json_str(object, "message");
-    return message && strstr(message, arg);
 }
 
 static size_t count_diagnostics(const char *text)
@@ -440,7 +596,7 @@ START_TEST(test_ten_thousand_idle_connections)
              IDLE_MAX_CONNECTIONS, timeout_ms);
     ck_assert_int_eq(harness_daemon_start_env(&proxy, dir, config, echo.url, NULL, no_perturb), 0);
     pid_t pid = proxy.proc.pid;
-    base_fds = harness_fd_count(pid);
+    base_fds = settled_fd_count(&proxy); /* no upstream connection yet */
     assert_served("before the idle connections");
     long base_rss = harness_rss_kib(pid);
     ck_assert_int_gt(base_rss, 0);
@@ -458,17 +614,17 @@ START_TEST(test_ten_thousand_idle_connections)
     int64_t all_open_ms = now_ms() - opened_at;
 
     long rss = harness_rss_kib(pid);
-    long bound = base_rss + IDLE_BASE_SLACK_KIB + IDLE_CONNECTIONS * IDLE_KIB_PER_CONNECTION;
+    long allowed = IDLE_BASE_SLACK_KIB + IDLE_CONNECTIONS * IDLE_KIB_PER_CONNECTION;
     fprintf(stderr,
             "10,000 idle connections: opened and accepted in %lld ms; daemon fds %d (baseline "
-            "%d); VmRSS %ld KiB (baseline %ld KiB, +%ld KiB = %.2f KiB per connection); bound "
-            "%ld KiB x %.0f (%s)\n",
+            "%d); VmRSS %ld KiB (baseline %ld KiB, +%ld KiB = %.2f KiB per connection); growth "
+            "allowed +%ld KiB x %.0f (%s)\n",
             (long long)all_open_ms, fds, base_fds, rss, base_rss, rss - base_rss,
-            (double)(rss - base_rss) / IDLE_CONNECTIONS, bound, factor, why);
+            (double)(rss - base_rss) / IDLE_CONNECTIONS, allowed, factor, why);
     if (factor > 0)
-        ck_assert_msg(rss <= (long)(bound * factor),
-                      "VmRSS %ld KiB with %d idle connections, over the bound %ld KiB", rss,
-                      IDLE_CONNECTIONS, (long)(bound * factor));
+        ck_assert_msg(rss - base_rss <= (long)(allowed * factor),
+                      "VmRSS +%ld KiB with %d idle connections, over the allowed +%ld KiB",
+                      rss - base_rss, IDLE_CONNECTIONS, (long)(allowed * factor));
 
     /* A fresh client is served while they are open. */
     assert_served("with 10,000 idle connections open");
@@ -512,7 +668,7 @@ START_TEST(test_ten_thousand_idle_connections)
     harness_response_free(&rs);
     fds = harness_fd_count(pid);
     ck_assert_uint_eq(idle_close_some(&idle, 400), 400);
-    ck_assert(harness_wait_fd_count_at_most(pid, fds - 400, 5000 * slowdown(), NULL));
+    ck_assert(wait_fds_at_most(pid, fds - 400, 5000 * slowdown(), NULL));
     assert_served("after 400 idle connections left");
     ck_assert_msg(now_ms() - opened_at < timeout_ms,
                   "setting up took %lld ms, longer than client_timeout_ms %d: the test measured "
@@ -520,13 +676,15 @@ START_TEST(test_ten_thousand_idle_connections)
                   (long long)(now_ms() - opened_at), timeout_ms);
 
     /* After client_timeout_ms the daemon closes every idle connection, and its fds return to
-     * the baseline (plus at most one pooled upstream connection per worker). */
+     * the baseline (taken with no upstream connection) plus at most one pooled upstream
+     * connection per worker: the test's requests ran one at a time, so a worker's libcurl pool
+     * never needed a second one. */
     int64_t waiting_since = now_ms();
     ck_assert(
         idle_wait_closed(&idle, idle.count - idle.dropped_count, timeout_ms + 10000 * slowdown()));
     fprintf(stderr, "all idle connections closed by the daemon %lld ms after the last opened\n",
             (long long)(now_ms() - waiting_since));
-    ck_assert(harness_wait_fd_count_at_most(pid, base_fds + WORKERS, 5000 * slowdown(), &fds));
+    ck_assert(wait_fds_at_most(pid, base_fds + WORKERS, 5000 * slowdown(), &fds));
     fprintf(stderr, "daemon fds after the idle timeout: %d (baseline %d)\n", fds, base_fds);
     idle_free(&idle);
     assert_served("after the idle timeout");
@@ -578,6 +736,7 @@ START_TEST(test_file_descriptors_running_out)
                                           echo.url, NULL),
                      0);
     pid_t pid = proxy.proc.pid;
+    settled_fd_count(&proxy); /* both workers exist */
     /* Keep-alive connections made before the exhaustion (on both workers, very likely), each
      * with a request served, so each worker's upstream pool holds a connection it can reuse. */
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
@@ -585,8 +744,10 @@ START_TEST(test_file_descriptors_running_out)
         assert_kept_alive_served(&kept[i], "before the limit");
     }
     int base_fds = harness_fd_count(pid);
-    struct rlimit rl = {.rlim_cur = (rlim_t)(base_fds + FD_HEADROOM),
-                        .rlim_max = (rlim_t)(base_fds + FD_HEADROOM)};
+    /* The soft limit only: the hard one stays, so that the limit can be raised back below. */
+    struct rlimit rl = {.rlim_cur = (rlim_t)(base_fds + FD_HEADROOM)}, before;
+    ck_assert_int_eq(prlimit(pid, RLIMIT_NOFILE, NULL, &before), 0);
+    rl.rlim_max = before.rlim_max;
     ck_assert_msg(prlimit(pid, RLIMIT_NOFILE, &rl, NULL) == 0, "prlimit: %s", strerror(errno));
     fprintf(stderr, "daemon fds %d, RLIMIT_NOFILE now %d\n", base_fds, base_fds + FD_HEADROOM);
 
@@ -628,17 +789,44 @@ START_TEST(test_file_descriptors_running_out)
     ck_assert_msg(lines == 1, "%zu diagnostic lines about the exhaustion, expected 1 a minute",
                   lines);
 
-    /* Descriptors free up: new connections are accepted again, and served. */
-    /* KNOWN BUG (not fixed here): libmicrohttpd stops accepting per daemon, and takes it back
-     * only when a connection of that same daemon closes. Descriptors freed by another worker's
-     * clients do not wake a worker that hit the limit while holding only long-lived
-     * connections: it accepts nothing until one of them closes. So every client leaves here,
-     * the kept-alive ones too, before a new connection must be served. */
+    /*
+     * Descriptors free up elsewhere: the limit is raised back, and no client leaves. Every worker
+     * that ran out keeps its kept-alive and idle connections open, so none of its own connections
+     * closes; to such a worker, descriptors freed by the other worker's clients, by upstream
+     * connections or by a raised limit are all the same. libmicrohttpd alone would accept again
+     * only once one of its own connections closes, leaving the clients in its listen backlog
+     * waiting (the bug retry_accepts in src/daemon/worker.c fixes): all of them are accepted now,
+     * and the kept-alive connections are still open and served.
+     */
+    long queued = accept_queue(proxy.port);
+    size_t still_open = idle.count - idle.dropped_count;
+    ck_assert_msg(queued > 0, "no client waits in a listen backlog: the test measures nothing");
+    ck_assert_int_eq(prlimit(pid, RLIMIT_NOFILE, &before, NULL), 0);
+    int64_t freed_at = now_ms(), deadline = freed_at + 5000 * slowdown();
+    long queued_before = queued;
+    while ((queued = accept_queue(proxy.port)) != 0 && now_ms() < deadline)
+        poll(NULL, 0, 20); /* no event for this: poll /proc */
+    fprintf(stderr,
+            "limit raised back: %ld connections in the listen backlogs, %ld after %lld ms\n",
+            queued_before, queued, (long long)(now_ms() - freed_at));
+    ck_assert_msg(queued == 0,
+                  "%ld connections still wait in the listen backlogs %d ms after descriptors "
+                  "freed up: a worker that ran out of them does not accept again",
+                  queued, 5000 * slowdown());
+    ck_assert(wait_fd_count_at_least(pid, base_fds + (int)still_open, 5000 * slowdown(), &fds));
+    idle_collect_closed(&idle, 0);
+    ck_assert_msg(idle.closed_count == 0, "the daemon closed %zu idle connections",
+                  idle.closed_count);
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+        assert_kept_alive_served(&kept[i], "after descriptors freed up");
+    assert_served("after descriptors freed up");
+
+    /* Everyone leaves: the fds return to the baseline without the kept-alive connections. */
     idle_free(&idle);
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
         harness_conn_close(&kept[i]);
-    ck_assert(harness_wait_fd_count_at_most(
-        pid, base_fds - (int)(sizeof(kept) / sizeof(kept[0])) + WORKERS, 5000 * slowdown(), &fds));
+    ck_assert(wait_fds_at_most(pid, base_fds - (int)(sizeof(kept) / sizeof(kept[0])) + WORKERS,
+                               5000 * slowdown(), &fds));
     assert_served("after the clients left");
     ck_assert_int_eq(harness_daemon_stop(&proxy), 0);
 }
@@ -700,7 +888,7 @@ START_TEST(test_memory_is_bounded_under_hostile_load)
              " \"routes\": [{\"name\": \"echo\", \"match\": {\"path_prefix\": \"/\"},"
              " \"upstream\": \"{ECHO}\"}]}\n",
              HOSTILE_MAX_HEADER_BYTES, 60000);
-    ck_assert_int_eq(harness_daemon_start(&proxy, dir, config, echo.url, NULL), 0);
+    ck_assert_int_eq(harness_daemon_start_env(&proxy, dir, config, echo.url, NULL, no_perturb), 0);
     pid_t pid = proxy.proc.pid;
     /* Warm up: an upload and a download through both workers (very likely), then measure. */
     for (int i = 0; i < 8; i++) {
@@ -715,7 +903,7 @@ START_TEST(test_memory_is_bounded_under_hostile_load)
         ck_assert_int_eq(rs.status, 200);
         harness_response_free(&rs);
     }
-    int base_fds = harness_fd_count(pid);
+    int base_fds = settled_fd_count(&proxy);
     long base_rss = harness_rss_kib(pid);
     ck_assert_int_gt(base_rss, 0);
 
@@ -773,18 +961,18 @@ START_TEST(test_memory_is_bounded_under_hostile_load)
         long rss = harness_rss_kib(pid);
         peak = rss > peak ? rss : peak;
     }
-    long bound = base_rss + (long)connections * HOSTILE_POOL_KIB +
-                 (long)transfers * HOSTILE_TRANSFER_KIB + HOSTILE_SLACK_KIB;
+    long allowed = (long)connections * HOSTILE_POOL_KIB + (long)transfers * HOSTILE_TRANSFER_KIB +
+                   HOSTILE_SLACK_KIB;
     fprintf(stderr,
             "hostile load: %d header stuffers (%zu-byte unfinished header blocks), %d stalled "
             "uploads, %d unread 50 MB downloads; daemon fds %d; VmRSS peak %ld KiB (baseline "
-            "%ld KiB, +%ld KiB); bound %ld KiB x %.0f (%s)\n",
+            "%ld KiB, +%ld KiB); growth allowed +%ld KiB x %.0f (%s)\n",
             HOSTILE_HEADER_STUFFERS, (size_t)n + pad, HOSTILE_UPLOADERS, HOSTILE_READERS, fds, peak,
-            base_rss, peak - base_rss, bound, factor, why);
+            base_rss, peak - base_rss, allowed, factor, why);
     if (factor > 0)
-        ck_assert_msg(peak <= (long)(bound * factor),
-                      "VmRSS %ld KiB under hostile load, over the bound %ld KiB", peak,
-                      (long)(bound * factor));
+        ck_assert_msg(peak - base_rss <= (long)(allowed * factor),
+                      "VmRSS +%ld KiB under hostile load, over the allowed +%ld KiB",
+                      peak - base_rss, (long)(allowed * factor));
 
     /* They leave: every one of them is logged, and the fds return to the baseline. */
     idle_free(&stuffers);
@@ -797,7 +985,7 @@ START_TEST(test_memory_is_bounded_under_hostile_load)
                   "%zu client_aborted access-log lines for %d hostile connections",
                   json_array_size(lines), connections);
     json_decref(lines);
-    ck_assert(harness_wait_fd_count_at_most(pid, base_fds + WORKERS, 10000 * slowdown(), &fds));
+    ck_assert(wait_fds_at_most(pid, base_fds + WORKERS, 10000 * slowdown(), &fds));
     fprintf(stderr, "after they left: daemon fds %d (baseline %d), VmRSS %ld KiB\n", fds, base_fds,
             harness_rss_kib(pid));
     assert_served("after the hostile load");

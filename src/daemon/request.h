@@ -49,9 +49,9 @@ struct request {
     const struct route *route;
 
     /* lifecycle */
-    bool started;       /* first handler call done */
+    bool started;        /* first handler call done */
     bool head_timed_out; /* cut off by limits.client_header_timeout_ms (a 408 was written) */
-    bool body_complete; /* final handler call reached: the whole request was read */
+    bool body_complete;  /* final handler call reached: the whole request was read */
     bool response_queued;
     bool streaming; /* the response is fed by the content reader */
     enum request_wait wait;

@@ -849,17 +849,25 @@ END_TEST
  * is served. */
 #define HEAD_TIMEOUT_MS 1500
 
+/* A second daemon with limits.client_header_timeout_ms = HEAD_TIMEOUT_MS and an idle timeout
+ * longer than that, so that only the head timeout can end a slow client. */
+static void start_strict_daemon(struct harness_daemon *strict, int client_timeout_ms)
+{
+    char config[512];
+    snprintf(config, sizeof(config),
+             "{\"limits\": {\"client_header_timeout_ms\": %d, \"client_timeout_ms\": %d},\n"
+             " \"routes\": [{\"upstream\": \"{ECHO}\"}]}\n",
+             HEAD_TIMEOUT_MS, client_timeout_ms);
+    ck_assert_int_eq(harness_daemon_start(strict, dir, config, echo.url, NULL), 0);
+}
+
 START_TEST(test_slowloris_head_is_cut_with_408_after_client_header_timeout)
 {
-    char id[17], config[512], request[256];
+    char id[17], request[256];
     struct harness_daemon strict;
     struct harness_conn slow, punctual;
 
-    snprintf(config, sizeof(config),
-             "{\"limits\": {\"client_header_timeout_ms\": %d, \"client_timeout_ms\": 5000},\n"
-             " \"routes\": [{\"upstream\": \"{ECHO}\"}]}\n",
-             HEAD_TIMEOUT_MS);
-    ck_assert_int_eq(harness_daemon_start(&strict, dir, config, echo.url, NULL), 0);
+    start_strict_daemon(&strict, 5000);
     harness_random_hex(id, 16);
     size_t n = expand("GET /api/slowloris-{ID} HTTP/1.1\r\nHost: a.example\r\nX-Slow: ", id,
                       request, sizeof(request));
@@ -918,16 +926,11 @@ END_TEST
 /* The 408 itself, on the wire: status, trace headers matching its body, JSON error. */
 START_TEST(test_head_timeout_408_carries_trace_headers_and_json_error)
 {
-    char config[512];
     struct harness_daemon strict;
     struct harness_conn c;
     struct harness_response rs;
 
-    snprintf(config, sizeof(config),
-             "{\"limits\": {\"client_header_timeout_ms\": %d, \"client_timeout_ms\": 5000},\n"
-             " \"routes\": [{\"upstream\": \"{ECHO}\"}]}\n",
-             HEAD_TIMEOUT_MS);
-    ck_assert_int_eq(harness_daemon_start(&strict, dir, config, echo.url, NULL), 0);
+    start_strict_daemon(&strict, 5000);
     static const char partial[] = "GET /api/never-finished HTTP/1.1\r\nHost: a.example\r\n";
     ck_assert_int_eq(harness_conn_open(&c, strict.port, RAW_WAIT_MS), 0);
     ck_assert_int_eq(harness_conn_send(&c, partial, sizeof(partial) - 1, RAW_WAIT_MS), 0);
@@ -958,15 +961,10 @@ END_TEST
  * from the accept, so a trickled request line, or silence, is closed at the same bound. */
 START_TEST(test_trickled_request_line_and_silence_are_closed_after_client_header_timeout)
 {
-    char config[512];
     struct harness_daemon strict;
     struct harness_conn trickle, silent;
 
-    snprintf(config, sizeof(config),
-             "{\"limits\": {\"client_header_timeout_ms\": %d, \"client_timeout_ms\": 8000},\n"
-             " \"routes\": [{\"upstream\": \"{ECHO}\"}]}\n",
-             HEAD_TIMEOUT_MS);
-    ck_assert_int_eq(harness_daemon_start(&strict, dir, config, echo.url, NULL), 0);
+    start_strict_daemon(&strict, 8000);
     static const char line[] = "GET /api/a-very-long-path-sent-one-byte-at-a-time-for-ever-and-ever"
                                "-and-ever HTTP/1.1\r\n";
     int64_t start = now_ms();

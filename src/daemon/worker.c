@@ -885,12 +885,6 @@ static void *worker_main(void *arg)
             (w->mhd_deadline_ms >= 0 && worker_now_ms() >= w->mhd_deadline_ms)) {
             run_daemons(w);
             service_dirty_requests(w);
-            /* Transfers MHD's callbacks just added are due at once: start them now rather than
-             * after another trip through epoll_wait (one system call per request). */
-            if (run_due_curl_timer(w)) {
-                collect_finished_transfers(w);
-                service_dirty_requests(w);
-            }
         }
     }
     logline_thread_cleanup();

@@ -49,11 +49,17 @@
 #define CURL_FD_OUT        4u
 #define CURL_FD_PARKED     8u
 
+/* A CLOCK_MONOTONIC reading in milliseconds, the unit of every deadline in the loop. */
+static int64_t mono_ms(const struct timespec *ts)
+{
+    return (int64_t)ts->tv_sec * 1000 + ts->tv_nsec / 1000000;
+}
+
 int64_t worker_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return mono_ms(&ts);
 }
 
 /* --- request bookkeeping ------------------------------------------------------------------ */
@@ -164,9 +170,8 @@ static bool transfer_is_stalled(const struct request *r, int64_t now)
 {
     if (!r->upstream_active || !r->route || r->route->timeout_ms <= 0)
         return false;
-    int64_t started =
-        (int64_t)r->upstream_start_mono.tv_sec * 1000 + r->upstream_start_mono.tv_nsec / 1000000;
-    return now - started > r->route->timeout_ms + STALLED_TRANSFER_GRACE_MS;
+    return now - mono_ms(&r->upstream_start_mono) >
+           r->route->timeout_ms + STALLED_TRANSFER_GRACE_MS;
 }
 
 /* Requests whose head is still incomplete past limits.client_header_timeout_ms (slowloris):
@@ -181,8 +186,7 @@ static void cut_slow_heads(struct worker *w, int64_t now)
         w->mhd_needs_run = true;
     for (struct request *r = w->live_head; r; r = r->live_next)
         if (!r->started && !r->head_timed_out &&
-            now - ((int64_t)r->start_mono.tv_sec * 1000 + r->start_mono.tv_nsec / 1000000) >=
-                r->config->client_header_timeout_ms) {
+            now - mono_ms(&r->start_mono) >= r->config->client_header_timeout_ms) {
             request_on_head_timeout(r);
             w->mhd_needs_run = true; /* let MHD see the shut-down socket now */
         } else if (transfer_is_stalled(r, now)) {
@@ -802,15 +806,14 @@ static void begin_drain(struct worker *w)
     }
 }
 
-/* Curl's timer, if due: whether it fired. */
-static bool run_due_curl_timer(struct worker *w)
+/* Curl's timer, if due. */
+static void run_due_curl_timer(struct worker *w)
 {
     int running;
     if (w->curl_deadline_ms < 0 || worker_now_ms() < w->curl_deadline_ms)
-        return false;
+        return;
     w->curl_deadline_ms = -1;
     curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    return true;
 }
 
 static void *worker_main(void *arg)

@@ -1414,10 +1414,24 @@ static bool daemon_is_idle(void)
  * A loopback connection to the daemon. Running out of local ports is the machine's limit, not a
  * daemon fault: wait for some (bounded), then report it as what it is.
  */
+/* A blocking connect interrupted by a signal goes on in the background: wait for its end. */
+static bool connect_completes(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int error = 0;
+    socklen_t len = sizeof(error);
+    int n;
+    while ((n = poll(&p, 1, 5000)) < 0 && errno == EINTR)
+        ;
+    return n == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error == 0;
+}
+
 static void connect_to_daemon(int fd)
 {
     for (int attempt = 0;; attempt++) {
         if (connect(fd, (struct sockaddr *)&g.daemon_addr, sizeof(g.daemon_addr)) == 0)
+            return;
+        if (errno == EINTR && connect_completes(fd)) /* libFuzzer's SIGALRM */
             return;
         if (errno != EADDRNOTAVAIL || attempt == 100) {
             fprintf(stderr, "fuzz-daemon: connect to the daemon: %s\n", strerror(errno));

@@ -21,7 +21,6 @@
  * request dirty, and the worker calls request_service after the current batch. That keeps both
  * libraries out of re-entrancy they do not support.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -41,6 +40,7 @@
 #include "route.h"
 #include "upstream.h"
 #include "worker.h"
+#include "common/addrfmt.h"
 #include "common/diag.h"
 #include "common/strbuf.h"
 #include "common/timefmt.h"
@@ -197,15 +197,8 @@ void *request_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (info && info->client_addr) {
-        const struct sockaddr *sa = info->client_addr;
-        if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->client_addr,
-                      sizeof(req->client_addr));
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->client_addr,
-                      sizeof(req->client_addr));
-    }
+    if (info && info->client_addr)
+        addrfmt(req->client_addr, info->client_addr);
     /* The request line is complete: from here the head is timed per request. */
     const union MHD_ConnectionInfo *sc =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "tracehop/tracectx.h"
+#include "common/addrfmt.h"
 #include "common/arena.h"
 #include "common/bytebuf.h"
 
@@ -73,7 +74,7 @@ struct request {
     const char *host;
     const char *user_agent;
     const char **logged_headers; /* values of config access_log.fields (NULL = absent) */
-    char client_addr[64];
+    char client_addr[ADDRFMT_MAX];
     uint64_t bytes_received;  /* request body bytes read from the client */
     uint64_t bytes_discarded; /* of which thrown away (refused or already answered) */
     uint64_t bytes_sent;      /* response body bytes handed to the client */

@@ -295,8 +295,10 @@ static struct curl_slist *build_header_list(struct request *req,
     header_list_add_str(&b, "X-Forwarded-Proto", "http");
     if (req->host)
         header_list_add_str(&b, "X-Forwarded-Host", req->host);
-    /* Disable what curl would add on its own ("Name:" with no value removes a header). */
-    header_list_append_node(&b, (char *)"Expect:");
+    /* Disable what curl would add on its own ("Name:" with no value removes a header). Curl
+     * adds Expect only to uploads; every entry here costs a scan per header curl looks up. */
+    if (req->has_body)
+        header_list_append_node(&b, (char *)"Expect:");
     if (!b.saw_accept)
         header_list_append_node(&b, (char *)"Accept:");
     return b.failed ? NULL : b.head;

@@ -174,10 +174,11 @@ static bool transfer_is_stalled(const struct request *r, int64_t now)
            r->route->timeout_ms + STALLED_TRANSFER_GRACE_MS;
 }
 
-/* Requests whose head is still incomplete past limits.client_header_timeout_ms (slowloris):
- * answered 408 and closed; transfers libcurl lost: ended as timeouts. Scanned with
- * watch_waiting_clients, at most every 100 ms. */
-static void cut_slow_heads(struct worker *w, int64_t now)
+/* The deadlines no fd announces, checked at most every 100 ms: connections without a request
+ * line past limits.client_header_timeout_ms are closed; requests whose head is still
+ * incomplete that long (slowloris) are answered 408 and closed; transfers libcurl lost are
+ * ended as timeouts. */
+static void enforce_request_deadlines(struct worker *w, int64_t now)
 {
     if (now - w->last_head_scan_ms < 100)
         return;
@@ -777,7 +778,7 @@ static int compute_timeout(struct worker *w, int64_t now)
         timeout = WATCH_CLIENT_AFTER_MS / 2; /* see watch_waiting_clients */
     if (w->accept_stuck && !w->draining && (timeout < 0 || timeout > ACCEPT_RETRY_MS))
         timeout = ACCEPT_RETRY_MS; /* see retry_accepts */
-    if (w->fresh.head) { /* the oldest connection without a request line: see cut_slow_heads */
+    if (w->fresh.head) { /* oldest connection without a request line: enforce_request_deadlines */
         int64_t left = w->fresh.head->since_ms + w->config->client_header_timeout_ms - now;
         left = left < 100 ? 100 : left;
         if (timeout < 0 || left < timeout)
@@ -883,7 +884,7 @@ static void *worker_main(void *arg)
         if (w->active_requests > 0 || w->fresh.head) {
             int64_t scan_now = worker_now_ms();
             watch_waiting_clients(w, scan_now);
-            cut_slow_heads(w, scan_now);
+            enforce_request_deadlines(w, scan_now);
         }
         service_dirty_requests(w);
         if (w->accept_stuck && !w->draining)

@@ -56,7 +56,7 @@ struct worker {
     size_t free_easies_count, free_easies_cap;
     unsigned active_requests;
     bool mhd_needs_run;
-    int64_t last_head_scan_ms; /* see cut_slow_heads */
+    int64_t last_head_scan_ms; /* see enforce_request_deadlines */
     int64_t last_refill_ms;    /* see curl_memory_refill */
     struct fresh_list fresh;   /* connections without a request line yet (fresh_conns.h) */
     int64_t diag_window_ms;    /* rate limit of per-request diagnostics (see request.c) */

@@ -319,7 +319,7 @@ int upstream_start(struct request *req, const struct upstream_request_info *info
     req->upstream_headers = build_header_list(req, info);
     if (!req->upstream_headers)
         return -ENOMEM;
-    e = worker_take_easy(w);
+    e = worker_new_easy(w);
     if (!e)
         return -ENOMEM;
     req->easy = e;
@@ -334,10 +334,7 @@ int upstream_start(struct request *req, const struct upstream_request_info *info
                curl_easy_setopt(e, CURLOPT_WRITEDATA, req) == CURLE_OK &&
                curl_easy_setopt(e, CURLOPT_READDATA, req) == CURLE_OK &&
                curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms) == CURLE_OK &&
-               curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms) == CURLE_OK &&
-               /* Reset the method from the handle's previous use, then set this one. */
-               curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK &&
-               curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL) == CURLE_OK;
+               curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms) == CURLE_OK;
     if (set && req->is_head) {
         set = curl_easy_setopt(e, CURLOPT_NOBODY, 1L) == CURLE_OK;
     } else if (set && req->has_body) {
@@ -349,7 +346,7 @@ int upstream_start(struct request *req, const struct upstream_request_info *info
         set = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method) == CURLE_OK;
     }
     if (!set) {
-        curl_easy_cleanup(e); /* half-configured: not for the pool */
+        curl_easy_cleanup(e);
         req->easy = NULL;
         return -ENOMEM;
     }
@@ -357,8 +354,7 @@ int upstream_start(struct request *req, const struct upstream_request_info *info
     clock_gettime(CLOCK_MONOTONIC, &req->upstream_start_mono);
     req->upstream_started = true;
     if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
-        /* A failed add (out of memory) can leave the handle half-attached: destroy it rather
-         * than lend it to the next request. */
+        /* A failed add (out of memory) can leave the handle half-attached. */
         curl_multi_remove_handle(w->multi, e);
         curl_easy_cleanup(e);
         req->easy = NULL;
@@ -372,12 +368,11 @@ void upstream_cancel(struct request *req)
 {
     if (!req->upstream_active)
         return;
-    /* A handle libcurl failed to detach (out of memory) may still belong to a transfer: never
-     * lend it to another request, or that transfer would write into it. */
-    if (curl_multi_remove_handle(req->worker->multi, req->easy) == CURLM_OK)
-        worker_give_easy(req->worker, req->easy);
-    else
-        curl_easy_cleanup(req->easy);
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    curl_easy_getinfo(req->easy, CURLINFO_ACTIVESOCKET, &fd);
+    curl_multi_remove_handle(req->worker->multi, req->easy);
+    worker_forget_easy(req->worker, req->easy, fd);
+    curl_easy_cleanup(req->easy);
     req->easy = NULL;
     req->upstream_active = false;
     clock_gettime(CLOCK_MONOTONIC, &req->upstream_end_mono);

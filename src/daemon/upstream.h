@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /*
- * The upstream side of a request: a pooled curl easy handle configured for this request,
+ * The upstream side of a request: a new curl easy handle configured for this request,
  * the outbound headers, and the three curl callbacks that move bytes between curl and the
  * request's bounded buffers.
  */
@@ -20,7 +20,7 @@ struct upstream_request_info {
     size_t forwarded_for_len;
 };
 
-/* Configure a pooled easy handle for req and add it to the worker's multi. 0 or -errno. */
+/* Configure a new easy handle for req and add it to the worker's multi. 0 or -errno. */
 int upstream_start(struct request *req, const struct upstream_request_info *info);
 
 /* Remove req's transfer from the multi handle (if running) and return the handle to the pool. */
@@ -38,7 +38,7 @@ void upstream_classify(CURLcode result, struct upstream_failure *ret);
 /* Called by the worker when the transfer ends: records timings, returns the handle. */
 void upstream_finish(struct request *req, CURLcode result);
 
-/* curl callbacks, installed once per pooled easy handle (userdata = the request). */
+/* curl callbacks, installed on every easy handle (userdata = the request). */
 size_t upstream_header_callback(char *line, size_t size, size_t nitems, void *userdata);
 size_t upstream_write_callback(char *data, size_t size, size_t nmemb, void *userdata);
 size_t upstream_read_callback(char *buffer, size_t size, size_t nitems, void *userdata);

@@ -220,13 +220,13 @@ static void service_dirty_requests(struct worker *w)
     }
 }
 
-/* --- curl easy-handle pool ---------------------------------------------------------------- */
+/* --- curl easy handles ------------------------------------------------------------------- */
 
 static int on_curl_close_socket(void *clientp, curl_socket_t fd);
 
-/* The options every transfer shares, set on a new handle and again after curl_easy_reset;
- * false if one could not be set (out of memory: the handle must then not be used - a missing
- * CURLOPT_PROXY "" alone would send traffic to an inherited http_proxy). */
+/* The options every transfer shares; false if one could not be set (out of memory: the handle
+ * must then not be used - a missing CURLOPT_PROXY "" alone would send traffic to an inherited
+ * http_proxy). */
 static bool easy_configure(struct worker *w, CURL *e)
 {
     return curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket) == CURLE_OK &&
@@ -249,7 +249,19 @@ static bool easy_configure(struct worker *w, CURL *e)
            curl_easy_setopt(e, CURLOPT_READFUNCTION, upstream_read_callback) == CURLE_OK;
 }
 
-static CURL *easy_new(struct worker *w)
+/*
+ * Every transfer gets a new easy handle, and none is reused: libcurl 7.88 keeps state in a
+ * handle that its next transfer trips over. Two cases fuzz-daemon found:
+ *   - the header store keeps a pointer to the previous response's last header, which it frees
+ *     when the next transfer starts (current libcurl clears the pointer, 7.88 does not): a
+ *     response whose first header line is folded then makes libcurl read and realloc freed
+ *     memory, a heap use-after-free any upstream could trigger;
+ *   - the count of retries on dead kept-alive connections is reset only by curl_easy_reset:
+ *     after five in a handle's life, a healthy upstream got a 502.
+ * Connections are still reused (they belong to the multi handle). A new handle costs ~10k
+ * instructions per request, measured with callgrind.
+ */
+CURL *worker_new_easy(struct worker *w)
 {
     CURL *e = curl_easy_init();
     if (e && !easy_configure(w, e)) {
@@ -257,48 +269,6 @@ static CURL *easy_new(struct worker *w)
         return NULL;
     }
     return e;
-}
-
-CURL *worker_take_easy(struct worker *w)
-{
-    if (w->free_easies_count > 0)
-        return w->free_easies[--w->free_easies_count];
-    return easy_new(w);
-}
-
-void worker_give_easy(struct worker *w, CURL *easy)
-{
-    if (w->free_easies_count == w->free_easies_cap) {
-        size_t cap = w->free_easies_cap ? w->free_easies_cap * 2 : 64;
-        CURL **p = realloc(w->free_easies, cap * sizeof(*p));
-        if (!p) {
-            curl_easy_cleanup(easy);
-            return;
-        }
-        w->free_easies = p;
-        w->free_easies_cap = cap;
-    }
-    /* libcurl 7.88 retries a request once a reused connection turns out dead (the upstream
-     * closed it, as HTTP/1.1 allows at any time), but counts those retries in the handle and
-     * resets the count only in curl_easy_reset: a pooled handle that met five of them in its
-     * life answers the next one with a send error, i.e. a 502 with a healthy upstream (found
-     * by fuzz-daemon). A retry always ends on a new connection, or without a response: reset
-     * then. The usual transfer on a kept-alive connection skips the cost. */
-    long connects = 0, code = 0;
-    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
-    if (connects > 0 || code == 0) {
-        curl_easy_reset(easy);
-        if (!easy_configure(w, easy)) {
-            curl_easy_cleanup(easy);
-            return;
-        }
-    } else {
-        /* Drop per-request pointers so a pooled handle never refers to a released request. */
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
-        curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
-    }
-    w->free_easies[w->free_easies_count++] = easy;
 }
 
 /* --- curl multi callbacks ----------------------------------------------------------------- */
@@ -395,10 +365,8 @@ static int on_curl_close_socket(void *clientp, curl_socket_t fd)
 static void poison_idle_connection(int fd)
 {
     /* A socket whose peer has closed: curl's check (recv with MSG_PEEK) reads end-of-file and
-     * drops the connection quietly. An unconnected socket would fail that recv with EINVAL,
-     * which curl takes for "alive"; the request then fails on send and goes through curl's
-     * retry path, whose counter lives in the pooled easy handle and is never reset: after five
-     * such retries in a handle's life, a request fails with 502 (found by fuzz-daemon). */
+     * drops the connection quietly. (An unconnected socket would fail that recv with EINVAL,
+     * which curl takes for "alive": the request would fail on send and need curl's retry.) */
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
         return;
@@ -412,13 +380,24 @@ static void poison_idle_connection(int fd)
  * the dead connection itself when it next tries to reuse it. */
 /* Whether fd belongs to a transfer in progress: curl also stops watching the socket of a
  * paused transfer, which must not be taken for an idle pooled connection. */
+void worker_forget_easy(struct worker *w, CURL *easy, curl_socket_t fd)
+{
+    if (fd != CURL_SOCKET_BAD && (size_t)fd < w->curl_fds_cap && w->curl_fd_easy[fd] == easy)
+        w->curl_fd_easy[fd] = NULL;
+}
+
 static bool curl_fd_in_transfer(struct worker *w, int fd)
 {
+    /* Compare, never dereference: handles are not reused, and one whose socket was missed by
+     * worker_forget_easy is gone. (At worst a new handle at the same address makes this say
+     * yes wrongly.) Runs only on events of parked sockets. */
     CURL *easy = (size_t)fd < w->curl_fds_cap ? w->curl_fd_easy[fd] : NULL;
-    struct request *req = NULL;
-    if (!easy || curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req) != CURLE_OK || !req)
+    if (!easy)
         return false;
-    return req->upstream_active && req->easy == easy;
+    for (const struct request *r = w->live_head; r; r = r->live_next)
+        if (r->upstream_active && r->easy == easy)
+            return true;
+    return false;
 }
 
 static bool curl_fd_is_parked(struct worker *w, int fd)
@@ -953,9 +932,6 @@ void worker_destroy(struct worker *w)
         arena_free(&r->arena);
         free(r);
     }
-    for (size_t i = 0; i < w->free_easies_count; i++)
-        curl_easy_cleanup(w->free_easies[i]);
-    free(w->free_easies);
     if (w->multi)
         curl_multi_cleanup(w->multi); /* closes pooled connections through our callback */
     free(w->curl_fds);

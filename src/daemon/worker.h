@@ -52,8 +52,6 @@ struct worker {
     struct request **client_watch; /* fd -> request whose client socket we watch */
     size_t client_watch_cap;
     int64_t last_watch_scan_ms;
-    CURL **free_easies;
-    size_t free_easies_count, free_easies_cap;
     unsigned active_requests;
     bool mhd_needs_run;
     int64_t last_head_scan_ms; /* see enforce_request_deadlines */
@@ -103,7 +101,10 @@ void worker_unwatch_client(struct worker *w, struct request *req);
 /* Track requests in progress, so that shutdown can resume and close them all. */
 void worker_add_live(struct worker *w, struct request *req);
 void worker_remove_live(struct worker *w, struct request *req);
-/* Easy-handle pool. */
-CURL *worker_take_easy(struct worker *w);
-void worker_give_easy(struct worker *w, CURL *easy);
+/* A new easy handle with the options every transfer shares (see worker.c: none is reused),
+ * or NULL when out of memory. */
+CURL *worker_new_easy(struct worker *w);
+/* The handle is about to be destroyed; fd is the socket it used last (or CURL_SOCKET_BAD),
+ * which stays open in curl's connection cache. */
+void worker_forget_easy(struct worker *w, CURL *easy, curl_socket_t fd);
 int64_t worker_now_ms(void);

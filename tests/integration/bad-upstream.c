@@ -39,6 +39,7 @@
  *                           (at most 64 MiB)
  *   /no-colon               a header line without a colon among good ones
  *   /obs-fold               a header continued on the next line (obsolete line folding)
+ *   /fold-first             the first header line is a continuation (" \r..."), no header before it
  *   /endless-body?framing=chunked|close|length
  *                           200, then 16 KiB of body every 5 ms until the peer goes away:
  *                           chunked, delimited by the close, or under "Content-Length: 10^12"
@@ -554,6 +555,11 @@ static enum next behave(struct conn *c)
                    : NEXT_GONE;
     if (path_is(t, "/obs-fold"))
         return send_str(c, "HTTP/1.1 200 OK\r\nX-Fold: first\r\n  continued\r\n"
+                           "Content-Length: 2\r\nConnection: close\r\n\r\nok")
+                   ? NEXT_CLOSE
+                   : NEXT_GONE;
+    if (path_is(t, "/fold-first")) /* " \r" makes libcurl 7.88 take it for a continuation */
+        return send_str(c, "HTTP/1.1 200 OK\r\n \rX-Fold: first\r\n"
                            "Content-Length: 2\r\nConnection: close\r\n\r\nok")
                    ? NEXT_CLOSE
                    : NEXT_GONE;

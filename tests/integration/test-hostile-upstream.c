@@ -315,6 +315,10 @@ static const struct {
      TRACEHOP_REFUSED},
     {"/no-colon", "sends a header line without a colon", "upstream"},
     {"/obs-fold", "folds a response header (obs-fold)", TRACEHOP_REFUSED},
+    /* libcurl 7.88 unfolds into the previous response's last header, freed by then, when the
+     * easy handle is reused (heap use-after-free, found by fuzz-daemon): the sanitizer runs of
+     * this suite fail if a handle is ever reused again. */
+    {"/fold-first", "starts its headers with a continuation line", "upstream"},
     {"/switching", "switches protocols (101) without being asked", TRACEHOP_REFUSED},
     {"/dup-cl", "sends two different Content-Length values", TRACEHOP_REFUSED},
 };

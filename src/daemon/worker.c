@@ -38,8 +38,11 @@
 /* Watching costs two epoll_ctl calls, so only requests that wait longer than this get it: a
  * fast upstream answers before a hang-up could matter. */
 #define WATCH_CLIENT_AFTER_MS 100
-#define TAG_SHIFT             32
-#define MAX_EVENTS            128
+/* The checks no fd announces (clients to watch, deadlines, accept retries, libcurl's memory
+ * reserve) run together, at most this often. */
+#define HOUSEKEEPING_MS 50
+#define TAG_SHIFT       32
+#define MAX_EVENTS      128
 
 /* What we registered in epoll for a curl socket. A socket curl stops watching between two
  * requests on a kept-alive upstream connection stays registered but PARKED, because curl
@@ -153,9 +156,6 @@ void worker_unwatch_client(struct worker *w, struct request *req)
 /* Start watching the clients of requests that have waited long enough for their upstream. */
 static void watch_waiting_clients(struct worker *w, int64_t now)
 {
-    if (now - w->last_watch_scan_ms < WATCH_CLIENT_AFTER_MS / 2)
-        return;
-    w->last_watch_scan_ms = now;
     for (struct request *r = w->live_head; r; r = r->live_next)
         if (r->suspended && r->wait == WAIT_RESPONSE && !r->watching_client &&
             now - r->wait_since_ms >= WATCH_CLIENT_AFTER_MS)
@@ -174,15 +174,12 @@ static bool transfer_is_stalled(const struct request *r, int64_t now)
            r->route->timeout_ms + STALLED_TRANSFER_GRACE_MS;
 }
 
-/* The deadlines no fd announces, checked at most every 100 ms: connections without a request
+/* The deadlines no fd announces (a housekeeping check): connections without a request
  * line past limits.client_header_timeout_ms are closed; requests whose head is still
  * incomplete that long (slowloris) are answered 408 and closed; transfers libcurl lost are
  * ended as timeouts. */
 static void enforce_request_deadlines(struct worker *w, int64_t now)
 {
-    if (now - w->last_head_scan_ms < 100)
-        return;
-    w->last_head_scan_ms = now;
     if (fresh_expire(&w->fresh, now, w->config->client_header_timeout_ms) > 0)
         w->mhd_needs_run = true;
     for (struct request *r = w->live_head; r; r = r->live_next)
@@ -689,21 +686,17 @@ void worker_config_released(struct worker *w, const struct config *config)
  * (MHD_cleanup_connections). Descriptors freed anywhere else (the other worker's clients, upstream
  * connections, a raised RLIMIT_NOFILE) do not wake it: with SO_REUSEPORT the connections hashed
  * to this worker wait in its backlog for as long as its own clients keep their connections open.
- * So, while a daemon is in that state, the worker tries accept() on its listen socket itself every
- * ACCEPT_RETRY_MS (the attempt is the check whether descriptors are free again: one system call
- * per tick) and hands what it gets to MHD_add_connection, which serves it like any other
- * connection (same accept policy and limits) but does not look at at_limit. The state ends when
- * one of the daemon's connections closes (on_connection_event): MHD then accepts again itself.
+ * So, while a daemon is in that state, the worker tries accept() on its listen socket itself in
+ * every housekeeping tick (the attempt is the check whether descriptors are free again: one
+ * system call per tick) and hands what it gets to MHD_add_connection, which serves it like any
+ * other connection (same accept policy and limits) but does not look at at_limit. The state ends
+ * when one of the daemon's connections closes (on_connection_event): MHD then accepts again itself.
  */
-#define ACCEPT_RETRY_MS    100
 #define ACCEPT_RETRY_BATCH 64 /* per daemon and tick: the loop has other work too */
 _Static_assert(WORKER_MAX_LISTEN <= 64, "accept_stuck has one bit per daemon");
 
-static void retry_accepts(struct worker *w, int64_t now)
+static void retry_accepts(struct worker *w)
 {
-    if (now - w->last_accept_retry_ms < ACCEPT_RETRY_MS)
-        return;
-    w->last_accept_retry_ms = now;
     for (size_t i = 0; i < w->daemons_count; i++) {
         if (!(w->accept_stuck & (1ull << i)))
             continue;
@@ -753,10 +746,10 @@ static int compute_timeout(struct worker *w, int64_t now)
         if (timeout > 100)
             timeout = 100; /* re-check the in-flight count regularly */
     }
-    if (w->active_requests > 0 && (timeout < 0 || timeout > WATCH_CLIENT_AFTER_MS / 2))
-        timeout = WATCH_CLIENT_AFTER_MS / 2; /* see watch_waiting_clients */
-    if (w->accept_stuck && !w->draining && (timeout < 0 || timeout > ACCEPT_RETRY_MS))
-        timeout = ACCEPT_RETRY_MS; /* see retry_accepts */
+    if ((w->active_requests > 0 || (w->accept_stuck && !w->draining) ||
+         curl_memory_reserve_spent()) &&
+        (timeout < 0 || timeout > HOUSEKEEPING_MS))
+        timeout = HOUSEKEEPING_MS; /* see housekeeping */
     if (w->fresh.head) { /* oldest connection without a request line: enforce_request_deadlines */
         int64_t left = w->fresh.head->since_ms + w->config->client_header_timeout_ms - now;
         left = left < 100 ? 100 : left;
@@ -807,6 +800,22 @@ static void run_due_curl_timer(struct worker *w)
     curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 }
 
+/* What no fd announces, at most every HOUSEKEEPING_MS. */
+static void housekeeping(struct worker *w, int64_t now)
+{
+    if (w->active_requests > 0 || w->fresh.head) {
+        watch_waiting_clients(w, now);
+        enforce_request_deadlines(w, now);
+    }
+    if (w->accept_stuck && !w->draining)
+        retry_accepts(w);
+    if (curl_memory_reserve_spent() && curl_memory_refill())
+        diag(DIAG_WARN,
+             "memory ran out: libcurl's %u KiB reserve was used (%lu times since start); "
+             "taken back now",
+             CURL_MEMORY_RESERVE / 1024, curl_memory_releases());
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -819,15 +828,6 @@ static void *worker_main(void *arg)
         int64_t now = worker_now_ms();
         if (w->draining && (w->active_requests == 0 || now >= w->drain_deadline_ms))
             break;
-        if (curl_memory_reserve_spent() && now - w->last_refill_ms >= 100) {
-            w->last_refill_ms = now;
-            if (curl_memory_refill())
-                diag(DIAG_WARN,
-                     "memory ran out: libcurl's %u KiB reserve was used (%lu times since start); "
-                     "taken back now",
-                     CURL_MEMORY_RESERVE / 1024, curl_memory_releases());
-        }
-
         int n = epoll_wait(w->epoll_fd, events, MAX_EVENTS, compute_timeout(w, now));
         if (n < 0 && errno != EINTR) {
             diag(DIAG_ERROR, "worker %u: epoll_wait: %s", w->index, strerror(errno));
@@ -860,14 +860,12 @@ static void *worker_main(void *arg)
         }
         run_due_curl_timer(w);
         collect_finished_transfers(w);
-        if (w->active_requests > 0 || w->fresh.head) {
-            int64_t scan_now = worker_now_ms();
-            watch_waiting_clients(w, scan_now);
-            enforce_request_deadlines(w, scan_now);
+        int64_t after = worker_now_ms();
+        if (after - w->last_housekeeping_ms >= HOUSEKEEPING_MS) {
+            w->last_housekeeping_ms = after;
+            housekeeping(w, after);
         }
         service_dirty_requests(w);
-        if (w->accept_stuck && !w->draining)
-            retry_accepts(w, worker_now_ms());
         /* MHD only when it has something to do: its fd was readable, a connection was
          * resumed, one of its own timers (idle clients, TURBO's pending work) is due, or the
          * loop woke up idle.

@@ -38,7 +38,6 @@ struct worker {
     size_t daemons_count;
     /* Bit i: daemons[i] stopped accepting for lack of descriptors; see retry_accepts. */
     uint64_t accept_stuck;
-    int64_t last_accept_retry_ms;
     CURLM *multi;
     int64_t curl_deadline_ms; /* CLOCK_MONOTONIC ms, -1 = none */
     int64_t mhd_deadline_ms;  /* when MHD's earliest timer is due, -1 = none */
@@ -51,13 +50,11 @@ struct worker {
     struct request *live_head;
     struct request **client_watch; /* fd -> request whose client socket we watch */
     size_t client_watch_cap;
-    int64_t last_watch_scan_ms;
     unsigned active_requests;
     bool mhd_needs_run;
-    int64_t last_head_scan_ms; /* see enforce_request_deadlines */
-    int64_t last_refill_ms;    /* see curl_memory_refill */
-    struct fresh_list fresh;   /* connections without a request line yet (fresh_conns.h) */
-    int64_t diag_window_ms;    /* rate limit of per-request diagnostics (see request.c) */
+    int64_t last_housekeeping_ms; /* see housekeeping in worker.c */
+    struct fresh_list fresh;      /* connections without a request line yet (fresh_conns.h) */
+    int64_t diag_window_ms;       /* rate limit of per-request diagnostics (see request.c) */
     unsigned diag_in_window, diag_suppressed;
     bool stopping; /* closing everything: requests must not suspend again */
 

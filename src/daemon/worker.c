@@ -372,17 +372,14 @@ static void poison_idle_connection(int fd)
     close(pair[0]);
 }
 
-/* An event on a socket curl is not watching (an idle pooled connection the upstream closed):
- * stop watching it, or level-triggered epoll would report it on every iteration. Curl notices
- * the dead connection itself when it next tries to reuse it. */
-/* Whether fd belongs to a transfer in progress: curl also stops watching the socket of a
- * paused transfer, which must not be taken for an idle pooled connection. */
 void worker_forget_easy(struct worker *w, CURL *easy, curl_socket_t fd)
 {
     if (fd != CURL_SOCKET_BAD && (size_t)fd < w->curl_fds_cap && w->curl_fd_easy[fd] == easy)
         w->curl_fd_easy[fd] = NULL;
 }
 
+/* Whether fd belongs to a transfer in progress: curl also stops watching the socket of a
+ * paused transfer, which must not be taken for an idle pooled connection. */
 static bool curl_fd_in_transfer(struct worker *w, int fd)
 {
     /* Compare, never dereference: handles are not reused, and one whose socket was missed by
@@ -397,6 +394,9 @@ static bool curl_fd_in_transfer(struct worker *w, int fd)
     return false;
 }
 
+/* An event on a socket curl is not watching (an idle pooled connection the upstream closed):
+ * stop watching it, or level-triggered epoll would report it on every iteration. Curl notices
+ * the dead connection itself when it next tries to reuse it. */
 static bool curl_fd_is_parked(struct worker *w, int fd)
 {
     uint8_t *state = curl_fd_state(w, fd);

@@ -33,12 +33,45 @@
 
 static int fail(char *error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Back from position i to the start of a UTF-8 character, so that a cut never splits one. */
+static size_t utf8_boundary(const char *s, size_t i)
+{
+    while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80)
+        i--;
+    return i;
+}
+
+/*
+ * "key.path: reason" into error. Messages quote what the user wrote (key names, hosts, URLs),
+ * which can be longer than the buffer: one that does not fit keeps its beginning (the key path)
+ * and its end (the reason), with " ... " between, instead of losing the reason (found by
+ * fuzz-config: a 340-byte header name pushed the reason out).
+ */
 static int fail(char *error, const char *fmt, ...)
 {
+    static const char gap[] = " ... ";
     va_list ap;
+    char *full = NULL;
+
     va_start(ap, fmt);
-    vsnprintf(error, CONFIG_ERROR_MAX, fmt, ap);
+    int n = vasprintf(&full, fmt, ap);
     va_end(ap);
+    if (n < 0)
+        abort(); /* out of memory while loading the config, as in xstrdup */
+    size_t len = (size_t)n;
+    if (len < CONFIG_ERROR_MAX) {
+        memcpy(error, full, len + 1);
+    } else {
+        size_t keep = (CONFIG_ERROR_MAX - sizeof(gap)) / 2; /* each side */
+        size_t head = utf8_boundary(full, keep);
+        size_t tail = len - keep; /* forward to a character start: at most keep bytes kept */
+        while (tail < len && ((unsigned char)full[tail] & 0xC0) == 0x80)
+            tail++;
+        memcpy(error, full, head);
+        memcpy(error + head, gap, sizeof(gap) - 1);
+        memcpy(error + head + sizeof(gap) - 1, full + tail, len - tail + 1);
+    }
+    free(full);
     return -EINVAL;
 }
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "common/json_escape.h"
 #include "daemon-test.h"
 #include "unit-test.h"
 
@@ -490,6 +491,40 @@ START_TEST(test_error_names_key_and_reason)
     const char *got = refusal(errors[_i].json, NULL, NULL);
     ck_assert_msg(strcmp(got, errors[_i].error) == 0, "\n%s\n  error:    %s\n  expected: %s",
                   errors[_i].json, got, errors[_i].error);
+}
+END_TEST
+
+/*
+ * Errors quote what the user wrote, which can be longer than the error buffer: the message keeps
+ * the key path (its beginning) and the reason (its end), elides the middle, and never splits a
+ * UTF-8 character (found by fuzz-config: a 340-byte header name lost the reason).
+ */
+START_TEST(test_long_quoted_names_keep_the_reason)
+{
+    static const char *const units[] = {"a", "\xc3\xa9", "\xf0\x9f\x98\x80"}; /* 1, 2, 4 bytes */
+    char json[8192], name[4096] = "X-";
+    size_t len = 2;
+
+    while (len + 8 < 3000) {
+        size_t n = strlen(units[_i]);
+        memcpy(name + len, units[_i], n);
+        len += n;
+    }
+    name[len] = '\0';
+    snprintf(json, sizeof(json),
+             "{\"routes\": [{\"upstream\": \"http://a:81\", "
+             "\"set_request_headers\": {\"%s=\": \"v\"}}]}",
+             name);
+    const char *got = refusal(json, NULL, NULL);
+    const char *start = "routes[0].set_request_headers.X-";
+    const char *reason = ": not a valid header name";
+    ck_assert_uint_lt(strlen(got), CONFIG_ERROR_MAX);
+    ck_assert_msg(strncmp(got, start, strlen(start)) == 0, "key path lost: %s", got);
+    ck_assert_msg(strlen(got) > strlen(reason) &&
+                      strcmp(got + strlen(got) - strlen(reason), reason) == 0,
+                  "reason lost: %s", got);
+    ck_assert_msg(strstr(got, " ... "), "no elision mark: %s", got);
+    ck_assert_msg(utf8_is_valid(got, strlen(got)), "a UTF-8 character was split: %s", got);
 }
 END_TEST
 
@@ -1016,6 +1051,7 @@ static Suite *config_suite(void)
 
     tc = tcase_create("errors");
     tcase_add_loop_test(tc, test_error_names_key_and_reason, 0, (int)ARRAY_SIZE(errors));
+    tcase_add_loop_test(tc, test_long_quoted_names_keep_the_reason, 0, 3);
     tcase_add_loop_test(tc, test_upstream_authority_is_validated, 0,
                         (int)ARRAY_SIZE(bad_authorities));
     tcase_add_test(tc, test_file_errors);

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log_filter.h"
-#include "log_time.h"
+#include "cli/log_filter.h"
+#include "cli/log_time.h"
 
 void log_filter_init(struct log_filter *f)
 {

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "log_record.h"
+#include "cli/log_record.h"
 
 #define LOG_FILTER_STATUS_MAX 999
 

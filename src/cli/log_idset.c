@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log_idset.h"
+#include "cli/log_idset.h"
 
 struct log_idset_entry {
     uint64_t hash;

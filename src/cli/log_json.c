@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log_json.h"
+#include "cli/log_json.h"
 
 /* Bytes that end the fast path inside a string: the quote, the backslash and C0 controls. */
 static const uint8_t string_stop[256] = {

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "log_merge.h"
+#include "cli/log_merge.h"
 
 struct merge_source {
     int64_t high_ms; /* the latest time seen on this input */

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "log_record.h"
+#include "cli/log_record.h"
 
 struct log_merge_limits {
     size_t lines;    /* records held per input before order gives way (e.g. 10,000) */

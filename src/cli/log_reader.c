@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log_reader.h"
+#include "cli/log_reader.h"
 
 int log_reader_init(struct log_reader *r, int fd, uint64_t offset, uint64_t limit, size_t max_line)
 {

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log_record.h"
-#include "log_json.h"
-#include "log_time.h"
+#include "cli/log_record.h"
+#include "cli/log_json.h"
+#include "cli/log_time.h"
 
 enum field {
     F_TIME,

@@ -2,7 +2,7 @@
 #pragma once
 /*
  * One access-log line as `tracehop logs` sees it: the fields it filters, orders and draws by,
- * decoded from the JSON (schema: docs/access-log.md, written by src/daemon/logline.c), plus the
+ * decoded from the JSON (schema: docs/access-log.md, written by src/observe/logline.c), plus the
  * line itself exactly as read, for --json output.
  *
  * A line qualifies as an access-log line when it is a JSON object with a `time` that is an

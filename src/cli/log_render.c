@@ -14,9 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "log_render.h"
-#include "log_idset.h"
-#include "log_time.h"
+#include "cli/log_render.h"
+#include "cli/log_idset.h"
+#include "cli/log_time.h"
 #include "common/json_escape.h"
 
 /* Longest path (in characters) shown in a tree row; the full one is in the line listing. */

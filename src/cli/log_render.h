@@ -8,8 +8,8 @@
  * service name cannot move the cursor, change colours or clear the screen of the person
  * reading: C0, DEL and C1 controls appear as \uXXXX, invalid UTF-8 as U+FFFD.
  */
-#include "log_record.h"
-#include "log_tree.h"
+#include "cli/log_record.h"
+#include "cli/log_tree.h"
 #include "common/strbuf.h"
 
 /* Default width of the timeline bars, in columns. */

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "log_time.h"
+#include "cli/log_time.h"
 #include "common/timefmt.h"
 
 /* Days since 1970-01-01 of a proleptic Gregorian date. */

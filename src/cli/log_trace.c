@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log_trace.h"
+#include "cli/log_trace.h"
 
 #define KEY_MAX (1 + 4096) /* longer X-Trace-IDs are matched by their first 4096 bytes */
 

@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "log_idset.h"
-#include "log_record.h"
+#include "cli/log_idset.h"
+#include "cli/log_record.h"
 
 /* The set stops growing at this many ids (a hostile log could share one X-Trace-ID widely). */
 #define LOG_TRACE_SET_MAX 100000

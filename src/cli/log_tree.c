@@ -20,7 +20,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "log_tree.h"
+#include "cli/log_tree.h"
 
 #define LOG_TREE_INFER_MAX 10000
 

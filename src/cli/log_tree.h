@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "log_record.h"
+#include "cli/log_record.h"
 
 #define LOG_TREE_TOLERANCE_MS 1.0
 

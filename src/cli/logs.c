@@ -31,19 +31,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log_filter.h"
-#include "log_follow.h"
-#include "log_idset.h"
-#include "log_merge.h"
-#include "log_reader.h"
-#include "log_time.h"
-#include "log_record.h"
-#include "log_render.h"
-#include "log_trace.h"
-#include "log_tree.h"
+#include "cli/logs.h"
+#include "cli/log_filter.h"
+#include "cli/log_follow.h"
+#include "cli/log_idset.h"
+#include "cli/log_merge.h"
+#include "cli/log_reader.h"
+#include "cli/log_time.h"
+#include "cli/log_record.h"
+#include "cli/log_render.h"
+#include "cli/log_trace.h"
+#include "cli/log_tree.h"
 #include "common/strbuf.h"
-
-int tracehop_logs_main(int argc, char **argv);
 
 #define EXIT_OK    0
 #define EXIT_READ  1

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "addrfmt.h"
+#include "common/addrfmt.h"
 
 static size_t format_ipv4(char *out, const struct in_addr *addr)
 {

@@ -10,9 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "diag.h"
-#include "strbuf.h"
-#include "timefmt.h"
+#include "common/diag.h"
+#include "common/strbuf.h"
+#include "common/timefmt.h"
 
 static volatile enum diag_level min_level = DIAG_INFO;
 

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "json_escape.h"
+#include "common/json_escape.h"
 
 static const char hex_digits[16] = "0123456789abcdef";
 

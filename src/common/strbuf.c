@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "strbuf.h"
-#include "json_escape.h"
+#include "common/strbuf.h"
+#include "common/json_escape.h"
 
 void strbuf_free(struct strbuf *b)
 {

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "timefmt.h"
+#include "common/timefmt.h"
 
 size_t timefmt_rfc3339_ms(char *buf, const struct timespec *ts)
 {

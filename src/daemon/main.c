@@ -25,13 +25,14 @@
 #include <unistd.h>
 
 #include "tracehop-config.h"
-#include "accesslog.h"
-#include "admin.h"
-#include "curl_memory.h"
-#include "config.h"
-#include "listen.h"
-#include "logline.h"
-#include "worker.h"
+#include "cli/logs.h"
+#include "observe/accesslog.h"
+#include "observe/admin.h"
+#include "proxy/curl_memory.h"
+#include "config/config.h"
+#include "common/listen_socket.h"
+#include "observe/logline.h"
+#include "proxy/worker.h"
 #include "common/diag.h"
 
 #ifdef HAVE_SYSTEMD
@@ -53,8 +54,6 @@ static int sd_listen_fds(int unset_environment)
 
 #define ACCESSLOG_BUFFER_BYTES (8u * 1024 * 1024)
 #define LISTEN_BACKLOG         4096
-
-int tracehop_logs_main(int argc, char **argv);
 
 static void usage(FILE *out)
 {

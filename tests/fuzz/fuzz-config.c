@@ -41,8 +41,8 @@
 #include <jansson.h>
 #include <strings.h>
 
-#include "config.h"
-#include "http_syntax.h"
+#include "config/config.h"
+#include "common/http_syntax.h"
 
 #include "fuzz.h"
 

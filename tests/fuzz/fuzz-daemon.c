@@ -89,12 +89,12 @@
 
 #include <curl/curl.h>
 
-#include "accesslog.h"
-#include "config.h"
-#include "listen.h"
-#include "metrics.h"
-#include "route.h"
-#include "worker.h"
+#include "observe/accesslog.h"
+#include "config/config.h"
+#include "common/listen_socket.h"
+#include "observe/metrics.h"
+#include "proxy/route.h"
+#include "proxy/worker.h"
 #include "common/diag.h"
 
 #include "fuzz.h"

@@ -43,9 +43,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include "config.h"
-#include "logline.h"
-#include "request.h"
+#include "config/config.h"
+#include "observe/logline.h"
+#include "proxy/request.h"
 #include "common/strbuf.h"
 
 #include "fuzz.h"

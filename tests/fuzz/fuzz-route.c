@@ -36,9 +36,9 @@
 
 #include <ctype.h>
 
-#include "config.h"
-#include "http_syntax.h"
-#include "route.h"
+#include "config/config.h"
+#include "common/http_syntax.h"
+#include "proxy/route.h"
 
 #include "fuzz.h"
 

@@ -795,7 +795,7 @@ START_TEST(test_file_descriptors_running_out)
      * closes; to such a worker, descriptors freed by the other worker's clients, by upstream
      * connections or by a raised limit are all the same. libmicrohttpd alone would accept again
      * only once one of its own connections closes, leaving the clients in its listen backlog
-     * waiting (the bug retry_accepts in src/daemon/worker.c fixes): all of them are accepted now,
+     * waiting (the bug retry_accepts in src/proxy/worker.c fixes): all of them are accepted now,
      * and the kept-alive connections are still open and served.
      */
     long queued = accept_queue(proxy.port);
@@ -1154,7 +1154,7 @@ START_TEST(test_allocation_failures_never_crash_the_daemon)
     ck_assert_int_eq(t.ok + t.server_error + t.closed + t.wrong, FAILING_REQUESTS);
     /* Found by this test and fixed: unchecked string options (a request forwarded with the
      * previous request's target), handles lent out after a failed detach, responses sent
-     * without the trace headers, and libcurl's own crash (see src/daemon/curl_memory.h). */
+     * without the trace headers, and libcurl's own crash (see src/proxy/curl_memory.h). */
     ck_assert_msg(t.wrong == 0, "%d requests under failing allocations went wrong", t.wrong);
 
     /* The pressure is over: normal service again, every response correct, and a clean stop. */

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config/config.h"
 
 /* A path for a temporary file under $TMPDIR (or /tmp); the file exists and is empty. */
 static inline void unit_temp_path(char *out, size_t size, const char *stem)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The access-log sink (src/daemon/accesslog.h; SPEC section 5): lines from many threads are
+ * The access-log sink (src/observe/accesslog.h; SPEC section 5): lines from many threads are
  * never torn or interleaved, never lost silently (what cannot be written is counted as dropped
  * and announced on stderr), and a reopen after logrotate's rename writes to the new file.
  *
@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "accesslog.h"
+#include "observe/accesslog.h"
 #include "../promtool-check.h" /* promtool_dir, promtool_slurp: temporary directories and files */
 #include "unit-test.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Configuration loading (src/daemon/config.h; SPEC sections 1 and 2): defaults, every key of the
+ * Configuration loading (src/config/config.h; SPEC sections 1 and 2): defaults, every key of the
  * file, precedence flags > environment > file > defaults, and errors. Every error must name the
  * key path and the reason, in the form the SPEC shows (`routes[2].upstream: unsupported scheme
  * 'ftp'`), and nothing is half-applied: a refused config returns no config at all.
@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "common/json_escape.h"
 #include "daemon-test.h"
 #include "unit-test.h"

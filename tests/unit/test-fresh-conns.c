@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The list of connections without a request line yet (src/daemon/fresh_conns.h): ordered by
+ * The list of connections without a request line yet (src/proxy/fresh_conns.h): ordered by
  * age, removal from any position (idempotent), and expiry that shuts down exactly the sockets
  * listed for the timeout or longer - checked on the other end of socket pairs, which must see
  * the end of the stream for expired connections and nothing for the others.
@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "fresh_conns.h"
+#include "proxy/fresh_conns.h"
 #include "unit-test.h"
 
 #define CONNS 5

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * HTTP syntax checks and header classes (src/daemon/http_syntax.h): every header name and value
+ * HTTP syntax checks and header classes (src/common/http_syntax.h): every header name and value
  * that reaches the upstream passes through these, and the hop-by-hop and managed classes decide
  * what a client may say to the upstream's connection handling (SPEC section 4).
  *
@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "http_syntax.h"
+#include "common/http_syntax.h"
 #include "unit-test.h"
 
 /* RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" /

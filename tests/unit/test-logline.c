@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The access-log line (src/daemon/logline.h; SPEC section 5, docs/access-log.md): a request is
- * put together by hand (struct request, src/daemon/request.h) with a worker whose access log
+ * The access-log line (src/observe/logline.h; SPEC section 5, docs/access-log.md): a request is
+ * put together by hand (struct request, src/proxy/request.h) with a worker whose access log
  * is a file sink in a temporary directory; logline_write builds the line and the test reads it
  * back and parses it. Checked: every always-present field with its JSON type and value, null
  * parent at a root, query redaction, request_headers, and the reversible escaping of invalid
@@ -14,11 +14,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "accesslog.h"
-#include "config.h"
-#include "logline.h"
-#include "request.h"
-#include "worker.h"
+#include "observe/accesslog.h"
+#include "config/config.h"
+#include "observe/logline.h"
+#include "proxy/request.h"
+#include "proxy/worker.h"
 #include "../promtool-check.h" /* promtool_dir, promtool_slurp */
 #include "daemon-test.h"
 #include "unit-test.h"

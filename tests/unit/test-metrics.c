@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Metrics counting and rendering (src/daemon/metrics.h; SPEC section 7): requests by route,
+ * Metrics counting and rendering (src/observe/metrics.h; SPEC section 7): requests by route,
  * method and status class, duration histograms with cumulative buckets, upstream failures by
  * outcome, merged over several workers' `struct metrics`; Prometheus text 0.0.4 and OpenMetrics
  * 1.0 (exemplars only for sampled requests, "# EOF" at the end). Both outputs are also checked by
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "metrics.h"
+#include "observe/metrics.h"
 #include "../promtool-check.h"
 #include "unit-test.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Route selection and the upstream target (src/daemon/route.h, SPEC section 2): the first route
+ * Route selection and the upstream target (src/proxy/route.h, SPEC section 2): the first route
  * whose path prefix (at a segment boundary, on the raw target), host (without port, any case)
  * and method all match wins; no match is NULL (the daemon answers 404). The target sent upstream
  * is the route's base path, then the raw target with the prefix removed when strip_prefix is
@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "route.h"
+#include "config/config.h"
+#include "proxy/route.h"
 #include "daemon-test.h"
 #include "unit-test.h"
 

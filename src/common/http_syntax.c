@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http_syntax.h"
+#include "common/http_syntax.h"
 
 bool http_is_tchar(char c)
 {

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "listen.h"
+#include "common/listen_socket.h"
 
 int listen_open(const struct sockaddr *addr, socklen_t addr_len, int backlog)
 {

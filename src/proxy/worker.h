@@ -11,8 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fresh_conns.h"
-#include "metrics.h"
+#include "proxy/fresh_conns.h"
+#include "observe/metrics.h"
 
 struct config;
 struct accesslog;

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "accesslog.h"
+#include "observe/accesslog.h"
 #include "common/diag.h"
 
 #define LINGER_MS     10

@@ -6,7 +6,7 @@
  */
 #include <stddef.h>
 
-#include "config.h"
+#include "config/config.h"
 
 /*
  * Find the route for a request. `path` is the raw request target up to '?' (not decoded);

@@ -23,8 +23,8 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
-#include "config.h"
-#include "http_syntax.h"
+#include "config/config.h"
+#include "common/http_syntax.h"
 #include "common/json_escape.h"
 
 #define DEFAULT_LISTEN       "0.0.0.0:8000"

@@ -11,10 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "admin.h"
-#include "accesslog.h"
-#include "config.h"
-#include "listen.h"
+#include "observe/admin.h"
+#include "observe/accesslog.h"
+#include "config/config.h"
+#include "common/listen_socket.h"
 #include "common/diag.h"
 
 struct admin {

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "route.h"
+#include "proxy/route.h"
 
 static bool prefix_matches(const struct route *r, const char *path, size_t path_len)
 {

@@ -19,12 +19,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "upstream.h"
-#include "config.h"
-#include "http_syntax.h"
-#include "request.h"
-#include "route.h"
-#include "worker.h"
+#include "proxy/upstream.h"
+#include "config/config.h"
+#include "common/http_syntax.h"
+#include "proxy/request.h"
+#include "proxy/route.h"
+#include "proxy/worker.h"
 #include "common/diag.h"
 
 #define MAX_RESPONSE_HEADER_BYTES (64 * 1024)

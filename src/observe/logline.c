@@ -12,11 +12,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "logline.h"
-#include "accesslog.h"
-#include "config.h"
-#include "request.h"
-#include "worker.h"
+#include "observe/logline.h"
+#include "observe/accesslog.h"
+#include "config/config.h"
+#include "proxy/request.h"
+#include "proxy/worker.h"
 #include "common/json_escape.h"
 #include "common/strbuf.h"
 #include "common/timefmt.h"

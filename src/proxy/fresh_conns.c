@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <sys/socket.h>
 
-#include "fresh_conns.h"
+#include "proxy/fresh_conns.h"
 
 void fresh_add(struct fresh_list *list, struct fresh_conn *c, int fd, int64_t now_ms)
 {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "curl_memory.h"
+#include "proxy/curl_memory.h"
 
 static _Atomic(void *) reserve;
 static atomic_bool spent;

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "metrics.h"
+#include "observe/metrics.h"
 
 struct accesslog;
 struct listen_address;

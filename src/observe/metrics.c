@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "metrics.h"
+#include "observe/metrics.h"
 #include "tracehop-config.h"
 #include "common/strbuf.h"
 

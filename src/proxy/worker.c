@@ -23,12 +23,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "worker.h"
-#include "config.h"
-#include "logline.h"
-#include "request.h"
-#include "upstream.h"
-#include "curl_memory.h"
+#include "proxy/worker.h"
+#include "config/config.h"
+#include "observe/logline.h"
+#include "proxy/request.h"
+#include "proxy/upstream.h"
+#include "proxy/curl_memory.h"
 #include "common/diag.h"
 
 #define TAG_CURL   0ull

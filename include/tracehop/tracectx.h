@@ -28,7 +28,7 @@ extern "C" {
 #define TRACEHOP_SPAN_ID_HEX_LEN        16
 #define TRACEHOP_TRACEPARENT_LEN        55  /* "00-" 32 "-" 16 "-" 2 */
 #define TRACEHOP_UUID_LEN               36  /* 8-4-4-4-12 */
-#define TRACEHOP_X_TRACE_ID_MAX         128 /* SPEC section 3: 1..128 visible ASCII characters */
+#define TRACEHOP_X_TRACE_ID_MAX         128 /* 1..128 visible ASCII: docs/trace-context.md, 4. */
 #define TRACEHOP_TRACESTATE_MAX         512 /* what we forward at most (W3C: propagate >= 512) */
 #define TRACEHOP_TRACESTATE_MEMBERS_MAX 32
 
@@ -110,8 +110,8 @@ enum tracehop_tracestate_status tracehop_tracestate_normalize(const struct trace
 
 /*
  * X-Trace-ID. A safe value is 1..128 visible ASCII characters (0x21..0x7e) other than '"',
- * '\'' and '\\' (SPEC section 3: no quotes, no backslashes). Surrounding spaces/tabs are not part
- * of the value and are ignored.
+ * '\'' and '\\' (docs/trace-context.md, "4. X-Trace-ID": no quotes, no backslashes). Surrounding
+ * spaces/tabs are not part of the value and are ignored.
  */
 bool tracehop_x_trace_id_is_safe(const char *value, size_t len);
 
@@ -165,7 +165,8 @@ struct tracehop_hop_input {
     size_t x_trace_id_count;
 };
 
-/* Where the trace id of this hop came from (the row of SPEC section 3's table). */
+/* Where the trace id of this hop came from (the row of the table in docs/trace-context.md,
+ * "1. The decision"). */
 enum tracehop_trace_origin {
     TRACEHOP_ORIGIN_TRACEPARENT = 0,     /* continued an incoming W3C trace */
     TRACEHOP_ORIGIN_X_TRACE_ID_UUID,     /* taken from a UUID X-Trace-ID (legacy caller) */
@@ -209,7 +210,7 @@ struct tracehop_hop {
 };
 
 /*
- * Decide the trace context of one hop (SPEC section 3):
+ * Decide the trace context of one hop (docs/trace-context.md, "1. The decision"):
  *
  *   inbound                                   trace_id             parent     x_trace_id
  *   valid traceparent, safe X-Trace-ID        traceparent's        its parent as received

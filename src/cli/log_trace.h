@@ -4,9 +4,10 @@
  * Which lines belong to the trace asked for with `tracehop logs --trace-id ID`.
  *
  * ID is normalised first (log_trace_query_parse): 32 hex digits in any case are a W3C trace id;
- * a UUID 8-4-4-4-12 in any case stands for the trace id made of its 32 hex digits (SPEC section
- * 3: a hop without traceparent derives the trace id from a UUID X-Trace-ID); a whole
- * traceparent value stands for its trace-id; any other text is an X-Trace-ID value.
+ * a UUID 8-4-4-4-12 in any case stands for the trace id made of its 32 hex digits (a hop
+ * without traceparent derives the trace id from a UUID X-Trace-ID: docs/trace-context.md, "1. The
+ * decision", row 3); a whole traceparent value stands for its trace-id; any other text is an
+ * X-Trace-ID value.
  *
  * The set then holds ids of two kinds: trace ids (16 bytes; an X-Trace-ID that is a UUID counts
  * as the trace id it maps to) and other X-Trace-ID values (exact text). A line belongs to the

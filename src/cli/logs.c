@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `tracehop logs`: read the access logs of any number of services and print what matches, in
- * time order (SPEC section 6; the line schema is docs/access-log.md).
+ * time order (docs/access-log.md: the command under "`tracehop logs`", the line schema under
+ * "Fields").
  *
  * The flow, one room per module:
  *   argv -> log_filter / log_trace (what to select)

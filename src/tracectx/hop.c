@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The hop decision: from the trace-context fields of one inbound request to everything this hop
- * sends and logs (SPEC section 3). It is the only place that knows the table; the daemon just
- * copies the result into headers and the access log.
+ * sends and logs (the table in docs/trace-context.md, "1. The decision"). It is the only place
+ * that knows the table; the daemon just copies the result into headers and the access log.
  *
  * The legacy rule is what lets W3C services and X-Trace-ID-only services share one trace: a
  * UUID X-Trace-ID is the trace id written differently, so a hop that lost its traceparent

@@ -121,7 +121,7 @@ static size_t joined_length(const struct member *members, size_t n)
     return kept ? total + kept - 1 : 0;
 }
 
-/* Section 3.3.1.5: drop members over 128 characters (from the end), then any from the end. */
+/* W3C section 3.3.1.5: drop members over 128 characters (from the end), then any from the end. */
 static bool truncate_members(struct member *members, size_t n)
 {
     size_t total = joined_length(members, n);

@@ -2,8 +2,8 @@
 /*
  * X-Trace-ID: a free-form correlation id that legacy services pass along. We forward it, echo
  * it and log it, so it must not be able to smuggle anything into a header, a JSON line or a
- * terminal: SPEC section 3 allows 1..128 visible ASCII characters except quotes (both kinds:
- * log pipelines quote with either) and backslashes.
+ * terminal: the safe rule (docs/trace-context.md, "4. X-Trace-ID") allows 1..128 visible ASCII
+ * characters except quotes (both kinds: log pipelines quote with either) and backslashes.
  */
 #include "tracehop/tracectx.h"
 #include "ows.h"

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 
 /*
- * Fuzz target: tracehop_hop_decide, the whole decision of SPEC section 3.
+ * Fuzz target: tracehop_hop_decide, the whole decision of docs/trace-context.md ("1. The
+ * decision").
  *
  * Input layout (readable, so that seeds can be written by hand):
  *   byte 0   settings: bit 0 is trust_incoming

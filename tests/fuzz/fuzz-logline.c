@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 
 /*
- * Fuzz target: logline_format, the access-log line of SPEC section 5 (docs/access-log.md), and
- * json_escape under it.
+ * Fuzz target: logline_format, the access-log line of docs/access-log.md ("Fields",
+ * "Escaping"), and json_escape under it.
  *
  * Input layout (readable, so that seeds can be written by hand): lines; the first byte says what
  * the rest of the line is, and a line starting with '+' continues the previous value after a
@@ -27,9 +27,9 @@
  *   - the line is exactly one line: it ends with '\n' and holds no other byte below 0x20, no DEL,
  *     no raw C1 control (U+0080..U+009F), and is valid UTF-8;
  *   - it is one JSON object that jansson accepts with JSON_REJECT_DUPLICATES;
- *   - every field of SPEC section 5 is there, in the documented order, with the documented type
- *     and value: ids in lowercase hex of the request's bytes, null where the docs say null, the
- *     numbers as given, the time as RFC 3339 UTC with milliseconds of the start;
+ *   - every always-present field of docs/access-log.md is there, in the documented order, with the
+ *     documented type and value: ids in lowercase hex of the request's bytes, null where the docs
+ *     say null, the numbers as given, the time as RFC 3339 UTC with milliseconds of the start;
  *   - each client-controlled string decodes to exactly the input bytes when they are UTF-8; when
  *     not, to the input with each offending byte replaced by U+FFFD, and "<name>_raw_b64" right
  *     after it decodes to the exact bytes (the UTF-8 rule is a reference written here);
@@ -93,7 +93,7 @@ static const char *const outcomes[] = {"ok",
                                        "bad_request",
                                        "too_large"};
 
-/* The members SPEC section 5 requires, in the order of docs/access-log.md. */
+/* The members docs/access-log.md requires ("Always present"), in its order. */
 static const char *const always[] = {"time",
                                      "service",
                                      "trace_id",

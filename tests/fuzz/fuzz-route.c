@@ -2,7 +2,7 @@
 
 /*
  * Fuzz target: route_match and route_upstream_target, checked against a reference written here
- * from docs/configuration.md ("routes[]") and SPEC section 2.
+ * from docs/configuration.md ("routes[]").
  *
  * Input layout (readable, so that seeds can be written by hand): lines, fields separated by TAB.
  *   R<path_prefix> TAB <host> TAB <methods> TAB <upstream> TAB <strip>    a route, in order

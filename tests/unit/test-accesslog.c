@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The access-log sink (src/observe/accesslog.h; SPEC section 5): lines from many threads are
+ * The access-log sink (src/observe/accesslog.h; docs/access-log.md): lines from many threads are
  * never torn or interleaved, never lost silently (what cannot be written is counted as dropped
  * and announced on stderr), and a reopen after logrotate's rename writes to the new file.
  *
@@ -335,10 +335,10 @@ static void *close_thread(void *arg)
 }
 
 /*
- * Shutdown must stay bounded (SPEC section 7: in-flight requests get a drain timeout, then the
- * process exits) even when the access-log sink is stuck: a stdout pipe whose reader stalled, a
- * hung network file system. Closing may try to flush for a while, but it must return, and the
- * lines it could not write are lost loudly, not by hanging the process forever.
+ * Shutdown must stay bounded (docs/operations.md, "Draining": in-flight requests get a drain
+ * timeout, then the process exits) even when the access-log sink is stuck: a stdout pipe whose
+ * reader stalled, a hung network file system. Closing may try to flush for a while, but it must
+ * return, and the lines it could not write are lost loudly, not by hanging the process forever.
  */
 START_TEST(test_close_returns_while_the_sink_is_blocked)
 {

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 
 /*
- * tracehop_hop_decide against every row of SPEC section 3's table, the W3C suite's hop-level
- * cases (duplicate traceparent, tracestate without traceparent, future versions), the flag rules
- * (sampled of a continued trace never changed, random kept or set where tracehop drew the id,
- * other bits zeroed) and trust_incoming=false.
+ * tracehop_hop_decide against every row of the table in docs/trace-context.md ("1. The decision"),
+ * the W3C suite's hop-level cases (duplicate traceparent, tracestate without traceparent, future
+ * versions), the flag rules (sampled of a continued trace never changed, random kept or set where
+ * tracehop drew the id, other bits zeroed) and trust_incoming=false.
  *
  * Each vector lists the header fields as received and what the hop must decide. Checks that hold
  * for every decision (ids never zero, tracehop's span differs from the incoming parent, strings

@@ -2,7 +2,8 @@
 /*
  * HTTP syntax checks and header classes (src/common/http_syntax.h): every header name and value
  * that reaches the upstream passes through these, and the hop-by-hop and managed classes decide
- * what a client may say to the upstream's connection handling (SPEC section 4).
+ * what a client may say to the upstream's connection handling (docs/security.md, "Request
+ * hygiene (client side)").
  *
  * The token alphabet is written here from RFC 9110 section 5.6.2, not taken from the code; every
  * one of the 256 byte values is checked against it. Length-delimited inputs are copied into heap
@@ -146,7 +147,7 @@ static const struct {
     bool hop_by_hop;
     bool managed;
 } classes[] = {
-    /* hop-by-hop (RFC 9110 7.6.1 and SPEC section 4), any case */
+    /* hop-by-hop (RFC 9110 7.6.1 and docs/security.md, "Request hygiene"), any case */
     {"Connection", true, false},
     {"connection", true, false},
     {"CONNECTION", true, false},

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The access-log line (src/observe/logline.h; SPEC section 5, docs/access-log.md): a request is
+ * The access-log line (src/observe/logline.h; docs/access-log.md, "Fields"): a request is
  * put together by hand (struct request, src/proxy/request.h) with a worker whose access log
  * is a file sink in a temporary directory; logline_write builds the line and the test reads it
  * back and parses it. Checked: every always-present field with its JSON type and value, null
@@ -171,8 +171,8 @@ static void assert_null(json_t *line, const char *key)
     ck_assert_msg(json_is_null(v), "%s is not null", key);
 }
 
-/* Every always-present field of SPEC section 5 with its JSON type: s string, S string or null,
- * i integer, I integer or null, n number, N number or null. */
+/* Every always-present field of docs/access-log.md ("Always present") with its JSON type:
+ * s string, S string or null, i integer, I integer or null, n number, N number or null. */
 static const struct {
     const char *key;
     const char *types;

@@ -4,8 +4,8 @@
  * Trace selection of `tracehop logs --trace-id` (src/cli/log_trace.c): how the ID is
  * normalised (W3C hex in any case, UUID in any case, a whole traceparent, anything else as an
  * X-Trace-ID), and how the set of a trace grows: lines join by trace_id or x_trace_id, a UUID
- * X-Trace-ID counts as the trace id it maps to (SPEC section 3), and the set reports when it
- * grew so that the reader knows it must look again.
+ * X-Trace-ID counts as the trace id it maps to (docs/trace-context.md, "4. X-Trace-ID": UUID <->
+ * trace-id), and the set reports when it grew so that the reader knows it must look again.
  */
 
 #include <errno.h>

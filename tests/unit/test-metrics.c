@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Metrics counting and rendering (src/observe/metrics.h; SPEC section 7): requests by route,
- * method and status class, duration histograms with cumulative buckets, upstream failures by
- * outcome, merged over several workers' `struct metrics`; Prometheus text 0.0.4 and OpenMetrics
+ * Metrics counting and rendering (src/observe/metrics.h; docs/operations.md, "Metrics"): requests
+ * by route, method and status class, duration histograms with cumulative buckets, upstream failures
+ * by outcome, merged over several workers' `struct metrics`; Prometheus text 0.0.4 and OpenMetrics
  * 1.0 (exemplars only for sampled requests, "# EOF" at the end). Both outputs are also checked by
  * Prometheus' own parsers through promtool (tests/promtool-check.h), which must be installed.
  *

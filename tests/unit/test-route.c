@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Route selection and the upstream target (src/proxy/route.h, SPEC section 2): the first route
- * whose path prefix (at a segment boundary, on the raw target), host (without port, any case)
- * and method all match wins; no match is NULL (the daemon answers 404). The target sent upstream
- * is the route's base path, then the raw target with the prefix removed when strip_prefix is
- * set.
+ * Route selection and the upstream target (src/proxy/route.h, docs/configuration.md "routes[]"):
+ * the first route whose path prefix (at a segment boundary, on the raw target), host (without port,
+ * any case) and method all match wins; no match is NULL (the daemon answers 404). The target sent
+ * upstream is the route's base path, then the raw target with the prefix removed when strip_prefix
+ * is set.
  *
  * Every config is JSON read through config_load, as the daemon reads it.
  */

@@ -2,8 +2,8 @@
 
 /*
  * traceparent parse/format against W3C Trace Context Level 1 section 3.2 and every traceparent
- * case of the official test suite (w3c/trace-context test/test.py), which SPEC section 3 says
- * must pass through tracehop.
+ * case of the official test suite (w3c/trace-context test/test.py), which must pass through
+ * tracehop (docs/trace-context.md, references; tests/w3c/README.md).
  *
  * Each vector names its case. Where the header documents which error a refusal reports (version
  * ff, all-zero ids, an illegal character in a field of the right size, version 00 with trailing

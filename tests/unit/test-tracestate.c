@@ -192,7 +192,7 @@ static const struct vector vectors[] = {
      TRACEHOP_TS_INVALID,
      ""},
 
-    /* truncation to 512 (section 3.3.1.5) */
+    /* truncation to 512 (W3C Level 1 section 3.3.1.5) */
     {"exactly 512 is not truncated", {A0_7 ",b0={x*21}"}, TRACEHOP_TS_OK, A0_7 ",b0={x*21}"},
     {"513 loses the last member", {A0_7 ",b0={x*22}"}, TRACEHOP_TS_TRUNCATED, A0_7},
     {"short members removed from the end", {A0_9}, TRACEHOP_TS_TRUNCATED, A0_7},

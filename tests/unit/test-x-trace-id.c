@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 
 /*
- * X-Trace-ID helpers: the safe-token rule of SPEC section 3 (1..128 characters in 0x21..0x7e
- * other than '"', '\'' and '\\'; surrounding spaces/tabs are not part of the value), UUID parse
- * (any case, any version, the nil UUID included) and format (lowercase 8-4-4-4-12), and the
- * lowercase hex helpers the traceparent code is built on.
+ * X-Trace-ID helpers: the safe-token rule of docs/trace-context.md, "4. X-Trace-ID" (1..128
+ * characters in 0x21..0x7e other than '"', '\'' and '\\'; surrounding spaces/tabs are not part of
+ * the value), UUID parse (any case, any version, the nil UUID included) and format (lowercase
+ * 8-4-4-4-12), and the lowercase hex helpers the traceparent code is built on.
  *
  * Besides the named vectors, every byte value is tried alone and inside a value, so that a hole
  * in a character class cannot hide between two examples.

@@ -32,7 +32,7 @@
 #include "config/config.h"
 #include "common/listen_socket.h"
 #include "observe/logline.h"
-#include "proxy/worker.h"
+#include "daemon/worker.h"
 #include "common/diag.h"
 
 #ifdef HAVE_SYSTEMD

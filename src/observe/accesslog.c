@@ -125,6 +125,11 @@ lose:;
     atomic_fetch_add(&log->written, lines - lost);
 }
 
+void accesslog_count_lost(struct accesslog *log)
+{
+    atomic_fetch_add(&log->dropped, 1);
+}
+
 static void reopen_if_requested(struct accesslog *log)
 {
     if (!atomic_exchange(&log->reopen_requested, false) || !log->path)

@@ -15,6 +15,9 @@ struct accesslog;
 int accesslog_open(const char *path, size_t buffer_bytes, struct accesslog **ret);
 /* Queue one complete line (ending in '\n'). Never blocks on I/O. Thread-safe. */
 void accesslog_submit(struct accesslog *log, const char *line, size_t len);
+/* A line that could not even be built (out of memory): counted with the dropped lines, so the
+ * loss shows in the metrics and the writer's warning. Thread-safe. */
+void accesslog_count_lost(struct accesslog *log);
 /* Ask the writer to reopen the file (logrotate). Thread-safe; not for signal handlers. */
 void accesslog_request_reopen(struct accesslog *log);
 /* Flush everything queued, stop the writer and close. Accepts NULL; returns NULL. */

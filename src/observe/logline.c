@@ -14,9 +14,9 @@
 
 #include "observe/logline.h"
 #include "observe/accesslog.h"
+#include "observe/request_summary.h"
+#include "tracehop/tracectx.h"
 #include "config/config.h"
-#include "proxy/request.h"
-#include "proxy/worker.h"
 #include "common/json_escape.h"
 #include "common/strbuf.h"
 #include "common/timefmt.h"
@@ -117,7 +117,7 @@ static void query_field(struct strbuf *b, const struct config *c, const char *q,
 }
 
 /* "request_headers": {"x-tenant": "acme", ...} for access_log.fields (lowercased names). */
-static void request_headers_field(struct strbuf *b, const struct request *req)
+static void request_headers_field(struct strbuf *b, const struct request_summary *req)
 {
     const struct config *c = req->config;
     if (c->access_log_fields_count == 0 || !req->logged_headers)
@@ -169,10 +169,10 @@ static void milliseconds_value(struct strbuf *b, double ms)
 #define MILLISECONDS_FIELD(b, name, ms) (KEY(b, name), milliseconds_value(b, ms))
 #define NUMBER_FIELD(b, name, v)        (KEY(b, name), strbuf_append_u64(b, v))
 
-int logline_format(struct strbuf *b, const struct request *req, unsigned status,
-                   const char *outcome, const struct timespec *now)
+int logline_format(struct strbuf *b, const struct request_summary *req)
 {
     const struct config *c = req->config;
+    const struct tracehop_hop *hop = req->hop;
     char time_text[TIMEFMT_RFC3339_MS_LEN + 1];
 
     timefmt_rfc3339_ms(time_text, &req->start_real);
@@ -182,14 +182,14 @@ int logline_format(struct strbuf *b, const struct request *req, unsigned status,
     strbuf_append_char(b, '"');
     KEY(b, "service");
     strbuf_append_json_string(b, c->service_name, strlen(c->service_name));
-    HEX_FIELD(b, "trace_id", req->hop.trace_id, TRACEHOP_TRACE_ID_SIZE);
-    HEX_FIELD(b, "span_id", req->hop.span_id, TRACEHOP_SPAN_ID_SIZE);
-    if (req->hop.has_parent)
-        HEX_FIELD(b, "parent_span_id", req->hop.parent_span_id, TRACEHOP_SPAN_ID_SIZE);
+    HEX_FIELD(b, "trace_id", hop->trace_id, TRACEHOP_TRACE_ID_SIZE);
+    HEX_FIELD(b, "span_id", hop->span_id, TRACEHOP_SPAN_ID_SIZE);
+    if (hop->has_parent)
+        HEX_FIELD(b, "parent_span_id", hop->parent_span_id, TRACEHOP_SPAN_ID_SIZE);
     else
         STRING_FIELD(b, "parent_span_id", NULL, 0);
-    HEX_FIELD(b, "trace_flags", &req->hop.flags, 1);
-    STRING_FIELD(b, "x_trace_id", req->hop.x_trace_id, req->hop.x_trace_id_len);
+    HEX_FIELD(b, "trace_flags", &hop->flags, 1);
+    STRING_FIELD(b, "x_trace_id", hop->x_trace_id, hop->x_trace_id_len);
     STRING_FIELD(b, "method", req->method, req->method ? strlen(req->method) : 0);
     STRING_FIELD(b, "path", req->target, req->target ? req->path_len : 0);
     if (req->target && req->path_len < req->target_len)
@@ -197,26 +197,25 @@ int logline_format(struct strbuf *b, const struct request *req, unsigned status,
     else
         STRING_FIELD(b, "query", NULL, 0);
     KEY(b, "status");
-    if (status)
-        strbuf_append_u64(b, status);
+    if (req->status)
+        strbuf_append_u64(b, req->status);
     else
         strbuf_append_str(b, "null");
-    MILLISECONDS_FIELD(b, "duration_ms", timefmt_elapsed_ms(&req->start_mono, now));
-    if (req->route) {
-        STRING_FIELD(b, "route", req->route->name, strlen(req->route->name));
-        STRING_FIELD(b, "upstream", req->route->upstream.text, strlen(req->route->upstream.text));
+    MILLISECONDS_FIELD(b, "duration_ms", req->duration_s * 1000.0);
+    if (req->route_name) {
+        STRING_FIELD(b, "route", req->route_name, strlen(req->route_name));
+        STRING_FIELD(b, "upstream", req->upstream_text, strlen(req->upstream_text));
     } else {
         STRING_FIELD(b, "route", NULL, 0);
         STRING_FIELD(b, "upstream", NULL, 0);
     }
     KEY(b, "upstream_status");
-    if (req->headers_done)
+    if (req->upstream_status >= 0)
         strbuf_append_u64(b, (uint64_t)req->upstream_status);
     else
         strbuf_append_str(b, "null");
-    if (req->upstream_started) {
-        MILLISECONDS_FIELD(b, "upstream_duration_ms",
-                           timefmt_elapsed_ms(&req->upstream_start_mono, &req->upstream_end_mono));
+    if (req->has_upstream) {
+        MILLISECONDS_FIELD(b, "upstream_duration_ms", req->upstream_duration_s * 1000.0);
         MILLISECONDS_FIELD(b, "upstream_connect_ms", req->upstream_connect_ms);
         MILLISECONDS_FIELD(b, "upstream_ttfb_ms", req->upstream_ttfb_ms);
     } else {
@@ -224,43 +223,43 @@ int logline_format(struct strbuf *b, const struct request *req, unsigned status,
         STRING_FIELD(b, "upstream_connect_ms", NULL, 0);
         STRING_FIELD(b, "upstream_ttfb_ms", NULL, 0);
     }
-    NUMBER_FIELD(b, "bytes_received", req->bytes_received);
-    NUMBER_FIELD(b, "bytes_sent", req->bytes_sent);
-    STRING_FIELD(b, "client_addr", req->client_addr[0] ? req->client_addr : NULL,
-                 strlen(req->client_addr));
+    NUMBER_FIELD(b, "bytes_received", req->received_bytes);
+    NUMBER_FIELD(b, "bytes_sent", req->sent_bytes);
+    STRING_FIELD(b, "client_addr",
+                 req->client_addr && req->client_addr[0] ? req->client_addr : NULL,
+                 req->client_addr ? strlen(req->client_addr) : 0);
     STRING_FIELD(b, "user_agent", req->user_agent, req->user_agent ? strlen(req->user_agent) : 0);
     request_headers_field(b, req);
     KEY(b, "outcome");
     strbuf_append_char(b, '"');
-    strbuf_append_str(b, outcome);
+    strbuf_append_str(b, req->outcome);
     strbuf_append_char(b, '"');
-    if (req->hop.x_trace_id_status == TRACEHOP_XID_REJECTED) {
+    if (hop->x_trace_id_status == TRACEHOP_XID_REJECTED) {
         KEY(b, "x_trace_id_rejected");
         strbuf_append_str(b, "true");
     }
-    if (req->hop.traceparent_error != TRACEHOP_TP_OK) {
-        const char *why = tracehop_traceparent_strerror(req->hop.traceparent_error);
+    if (hop->traceparent_error != TRACEHOP_TP_OK) {
+        const char *why = tracehop_traceparent_strerror(hop->traceparent_error);
         STRING_FIELD(b, "traceparent_rejected", why, strlen(why));
     }
-    if (req->hop.incoming_valid && !c->trust_incoming) {
-        HEX_FIELD(b, "incoming_trace_id", req->hop.incoming.trace_id, TRACEHOP_TRACE_ID_SIZE);
-        HEX_FIELD(b, "incoming_parent_span_id", req->hop.incoming.parent_id, TRACEHOP_SPAN_ID_SIZE);
+    if (hop->incoming_valid && !c->trust_incoming) {
+        HEX_FIELD(b, "incoming_trace_id", hop->incoming.trace_id, TRACEHOP_TRACE_ID_SIZE);
+        HEX_FIELD(b, "incoming_parent_span_id", hop->incoming.parent_id, TRACEHOP_SPAN_ID_SIZE);
     }
-    if (req->hop.x_trace_id_status == TRACEHOP_XID_NOT_TRUSTED)
-        STRING_FIELD(b, "incoming_x_trace_id", req->hop.incoming_x_trace_id,
-                     strlen(req->hop.incoming_x_trace_id));
+    if (hop->x_trace_id_status == TRACEHOP_XID_NOT_TRUSTED)
+        STRING_FIELD(b, "incoming_x_trace_id", hop->incoming_x_trace_id,
+                     strlen(hop->incoming_x_trace_id));
     strbuf_append_str(b, "}\n");
     return b->oom ? -ENOMEM : 0;
 }
 
-void logline_write(struct request *req, unsigned status, const char *outcome)
+void logline_write(struct accesslog *log, const struct request_summary *summary)
 {
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (logline_format(&line, req, status, outcome, &now) < 0)
-        return; /* counted nowhere yet: see issue 4's metrics */
-    accesslog_submit(req->worker->accesslog, line.data, line.len);
+    if (logline_format(&line, summary) < 0) {
+        accesslog_count_lost(log); /* never silently: counted with the dropped lines */
+        return;
+    }
+    accesslog_submit(log, line.data, line.len);
 }
 
 void logline_thread_cleanup(void)

@@ -1,24 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /*
- * The access-log line of a finished request (SPEC section 5): built from the request, handed to
- * the sink. One schema, documented in docs/access-log.md and read back by `tracehop logs`.
+ * The access-log line of a finished request: built from its summary, handed to the sink. One
+ * schema, documented in docs/access-log.md ("Fields") and read back by `tracehop logs`.
  */
-#include <time.h>
-
-struct request;
+struct accesslog;
+struct request_summary;
 struct strbuf;
 
 /*
- * Build the line for req into b (cleared first): one JSON object and a '\n', the same bytes
- * logline_write submits. `now` is the CLOCK_MONOTONIC time the request ended (for duration_ms).
- * Returns 0, or -ENOMEM when b could not grow (its contents are then incomplete).
+ * Build the line for a request into b (cleared first): one JSON object and a '\n', the same
+ * bytes logline_write submits. Returns 0, or -ENOMEM when b could not grow (its contents are
+ * then incomplete).
  */
-int logline_format(struct strbuf *b, const struct request *req, unsigned status,
-                   const char *outcome, const struct timespec *now);
+int logline_format(struct strbuf *b, const struct request_summary *summary);
 
-/* Build the line for req and submit it to the worker's access log. */
-void logline_write(struct request *req, unsigned status, const char *outcome);
+/* Build the line and submit it to log; a line that cannot be built (out of memory) is counted
+ * with the log's dropped lines. */
+void logline_write(struct accesslog *log, const struct request_summary *summary);
 
 /* Free this thread's line buffer (call when a worker thread ends). */
 void logline_thread_cleanup(void);

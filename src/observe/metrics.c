@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "observe/metrics.h"
+#include "observe/request_summary.h"
 #include "tracehop-config.h"
 #include "common/strbuf.h"
 
@@ -114,7 +115,7 @@ static double bits_double(uint64_t bits)
     return d;
 }
 
-static void observe(struct metrics_histogram *h, double seconds, const struct metrics_request *r,
+static void observe(struct metrics_histogram *h, double seconds, const struct request_summary *r,
                     uint64_t now_ms)
 {
     unsigned b = bucket_index(seconds);
@@ -139,7 +140,7 @@ static void observe(struct metrics_histogram *h, double seconds, const struct me
     atomic_store_explicit(&e->seq, seq + 2, memory_order_release);
 }
 
-void metrics_count_request(struct metrics *m, const struct metrics_request *r)
+void metrics_count_request(struct metrics *m, const struct request_summary *r)
 {
     struct metrics_route *route = &m->routes[r->route_slot % METRICS_ROUTE_SLOTS];
     struct timespec now;

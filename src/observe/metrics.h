@@ -16,6 +16,8 @@
 
 #include "tracehop/tracectx.h"
 
+struct request_summary;
+
 #define METRICS_ROUTE_SLOTS 64 /* slot 0 = requests that matched no route */
 #define METRICS_BUCKETS     14
 #define METRICS_METHODS     8
@@ -71,22 +73,8 @@ static inline void metrics_add(metrics_counter *c, uint64_t n)
  * Names beyond the slot count share the last slot, labelled "other". */
 unsigned metrics_route_slot(const char *route_name);
 
-struct metrics_request {
-    unsigned route_slot;
-    const char *method;
-    unsigned status; /* 0 = no response */
-    const char *outcome;
-    double duration_s;
-    bool has_upstream;
-    double upstream_duration_s;
-    const uint8_t *trace_id;
-    const uint8_t *span_id;
-    bool sampled; /* only sampled traces become exemplars: they are the ones a tracer keeps */
-    uint64_t received_bytes, sent_bytes;
-};
-
 /* Count one finished request (worker thread only, on its own metrics). */
-void metrics_count_request(struct metrics *m, const struct metrics_request *r);
+void metrics_count_request(struct metrics *m, const struct request_summary *r);
 
 /* Process-wide values the scrape adds to the per-worker ones. */
 struct metrics_process {

@@ -1,47 +1,46 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The life of one request, driven by libmicrohttpd's callbacks:
+ * The life of one request, a straight walk through the rooms of the proxy:
  *
- *   request_on_uri       request line parsed: take a pooled request, copy the raw target
- *   request_on_access    1st call: headers complete -> validate, decide the trace context,
- *                        pick the route, start the upstream transfer (or answer an error)
- *                        next calls: request body bytes -> bounded buffer -> curl
- *                        final call: body complete -> queue the response once curl has the
- *                        upstream's headers, else suspend until it has
- *   content reader       response body bytes from the bounded buffer, suspending when empty
- *   request_on_completed the connection is done with the request: cancel the upstream if it
- *                        still runs, write the access-log line, return the request to the pool
+ *   on_request_line  take a pooled request, copy the raw target, pin the config
+ *   on_head          one walk over the header fields (what is checked, forwarded, logged),
+ *                    the trace context, the request check, the route, the upstream transfer;
+ *                    or tracehop's own answer
+ *   on_body          request body bytes -> bounded buffer -> the transfer
+ *   on_body_end      queue the response once the upstream's head is here, else suspend
+ *   read_body        response body bytes from the bounded buffer, suspending when empty
+ *   on_completed     cancel what still runs, build the summary for the access log and the
+ *                    metrics, unpin the config, return the request to the pool
  *
- * libmicrohttpd 0.9.75 accepts several things a proxy must not pass on (see
- * ../shared/notes/libmicrohttpd-and-libcurl.md): conflicting Content-Length, odd
- * Transfer-Encodings, header names with spaces, targets with spaces. They are refused here, in
- * the first call, before anything reaches the upstream.
+ * Resuming the inbound side and unpausing the transfer never happen inside either library's
+ * callbacks: those only defer the request's service task (loop.h), which does both after the
+ * current batch of events.
  *
- * Resuming and unpausing never happen inside another library's callback: callbacks only mark the
- * request dirty, and the worker calls request_service after the current batch. That keeps both
- * libraries out of re-entrancy they do not support.
+ * libmicrohttpd 0.9.75 accepts several things a proxy must not pass on: conflicting
+ * Content-Length, odd Transfer-Encodings, header names with spaces, targets with spaces (see
+ * docs/security.md). They are refused in on_head, before anything reaches the upstream.
  */
 #include <errno.h>
-#include <inttypes.h>
-#include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include "proxy/request.h"
-#include "observe/accesslog.h"
-#include "config/config.h"
-#include "proxy/fresh_conns.h"
-#include "common/http_syntax.h"
-#include "observe/logline.h"
+#include "proxy/forward_headers.h"
+#include "proxy/refusal.h"
 #include "proxy/route.h"
 #include "proxy/upstream.h"
-#include "proxy/worker.h"
+#include "observe/accesslog.h"
+#include "observe/logline.h"
+#include "observe/metrics.h"
+#include "observe/request_summary.h"
+#include "config/config.h"
 #include "common/addrfmt.h"
+#include "common/arena.h"
+#include "common/bytebuf.h"
 #include "common/diag.h"
+#include "common/http_syntax.h"
 #include "common/strbuf.h"
 #include "common/timefmt.h"
 
@@ -50,18 +49,98 @@
 #define MAX_CONNECTION_FIELDS 8
 /* How much of a refused request body we read (to be able to answer) before closing instead. */
 #define MAX_DISCARDED_BODY_BYTES (4u * 1024 * 1024)
+/* Watching a waiting client costs two epoll_ctl calls, so only requests that wait longer than
+ * this get it: a fast upstream answers before a hang-up could matter. */
+#define WATCH_CLIENT_AFTER_MS    100
+#define REQUEST_DIAGS_PER_SECOND 10
+/* tracehop's own headers on a response: Content-Type, Cache-Control, traceparent, the request
+ * id, Connection. */
+#define OWN_RESPONSE_HEADERS 5
 
-/* --- pool ---------------------------------------------------------------------------- */
+/* Why the inbound connection is suspended, i.e. what must happen before it is resumed. */
+enum request_wait {
+    WAIT_NONE = 0,
+    WAIT_UPLOAD_SPACE, /* request body buffer full: the transfer must drain it */
+    WAIT_RESPONSE,     /* request read: upstream response head (or failure) needed */
+    WAIT_BODY_DATA,    /* streaming response: more upstream body (or its end) needed */
+};
 
-static struct request *request_take(struct worker *w)
+struct request {
+    struct inbound_request inbound; /* first: the handlers get a pointer to it */
+    struct request_env *env;
+    struct request *next_free;             /* env's pool */
+    struct request *live_prev, *live_next; /* env's requests in progress */
+    struct loop_task service;              /* request_service, deferred */
+    const struct config *config;           /* pinned for the request's life */
+    const struct route *route;
+
+    /* lifecycle */
+    bool started;        /* on_head done */
+    bool head_timed_out; /* cut off by limits.client_header_timeout_ms (a 408 was written) */
+    bool body_complete;  /* on_body_end reached: the whole request was read */
+    bool response_queued;
+    enum request_wait wait;
+    int64_t wait_since_ms; /* when the current WAIT_RESPONSE began */
+    bool client_gone;      /* the client hung up while we waited: close instead of answering */
+
+    /* inbound request */
+    struct timespec start_real, start_mono;
+    char *target; /* raw request target, as received */
+    size_t target_len;
+    size_t path_len;    /* target up to '?' */
+    const char *method; /* arena copy */
+    bool is_head;
+    bool has_body;
+    int64_t content_length; /* -1 = chunked */
+    const char *host;
+    const char *user_agent;
+    const char **logged_headers; /* values of config access_log.fields (NULL = absent) */
+    char client_addr[ADDRFMT_MAX];
+    uint64_t bytes_received;  /* request body bytes read from the client */
+    uint64_t bytes_discarded; /* of which thrown away (refused or already answered) */
+    uint64_t bytes_sent;      /* response body bytes handed to the client */
+
+    /* trace context */
+    struct tracehop_hop hop;
+    char traceparent_out[TRACEHOP_TRACEPARENT_LEN + 1];
+
+    /* tracehop's own answer (status 0 = none) and the access-log outcome (NULL = decided at
+     * the end) */
+    struct refusal refusal;
+    const char *outcome;
+
+    /* upstream */
+    struct upstream_transfer *transfer; /* while it runs */
+    bool upstream_started, upstream_done;
+    bool headers_done; /* the upstream's final head is in `head` */
+    struct upstream_outcome upstream_outcome;
+    struct timespec upstream_start_mono, upstream_end_mono;
+    struct response_head head;
+
+    struct bytebuf up;   /* request body on its way to the upstream */
+    struct bytebuf down; /* response body on its way to the client */
+    struct arena arena;
+};
+
+static void request_service(void *data, uint32_t events);
+
+/* A CLOCK_MONOTONIC reading in milliseconds, as loop_now_ms gives them. */
+static int64_t mono_ms(const struct timespec *ts)
 {
-    struct request *req = w->free_requests;
+    return (int64_t)ts->tv_sec * 1000 + ts->tv_nsec / 1000000;
+}
+
+/* --- the pool: this file alone allocates and frees requests ------------------------------- */
+
+static struct request *request_take(struct request_env *env)
+{
+    struct request *req = env->free_requests;
 
     if (req) {
-        w->free_requests = req->next_free;
+        env->free_requests = req->next_free;
         char *up = req->up.data, *down = req->down.data;
         struct arena arena = req->arena;
-        memset(req, 0, sizeof(*req));
+        memset(req, 0, offsetof(struct request, head));
         req->up = (struct bytebuf){.data = up, .cap = BODY_BUFFER_SIZE};
         req->down = (struct bytebuf){.data = down, .cap = BODY_BUFFER_SIZE};
         req->arena = arena;
@@ -79,22 +158,85 @@ static struct request *request_take(struct worker *w)
             return NULL;
         }
     }
-    req->worker = w;
-    req->config = w->config;
-    req->content_length = 0;
-    req->upstream_content_length = -1;
+    req->env = env;
+    loop_task_init(&req->service, LOOP_TASK_DEFERRED, request_service, req);
     return req;
 }
 
 static void request_release(struct request *req)
 {
-    struct worker *w = req->worker;
+    struct request_env *env = req->env;
     arena_reset(&req->arena);
-    req->next_free = w->free_requests;
-    w->free_requests = req;
+    req->next_free = env->free_requests;
+    env->free_requests = req;
 }
 
-void request_ids_hex(const struct request *req, struct request_ids_hex *ret)
+void request_env_init(struct request_env *env, const struct config *config)
+{
+    config_pins_init(&env->configs, config);
+    env->free_requests = NULL;
+    env->live_head = NULL;
+    env->active = 0;
+    env->diag_window_ms = 0;
+    env->diag_in_window = env->diag_suppressed = 0;
+}
+
+void request_env_destroy(struct request_env *env)
+{
+    while (env->free_requests) {
+        struct request *r = env->free_requests;
+        env->free_requests = r->next_free;
+        free(r->up.data);
+        free(r->down.data);
+        arena_free(&r->arena);
+        free(r);
+    }
+    config_pins_destroy(&env->configs);
+}
+
+unsigned request_active_count(const struct request_env *env)
+{
+    return env->active;
+}
+
+static void mark_dirty(struct request *req)
+{
+    loop_defer(req->env->loop, &req->service);
+}
+
+static void add_live(struct request *req)
+{
+    struct request_env *env = req->env;
+    req->live_prev = NULL;
+    req->live_next = env->live_head;
+    if (env->live_head)
+        env->live_head->live_prev = req;
+    env->live_head = req;
+    env->active++;
+    atomic_store_explicit(&env->metrics->in_flight, (long)env->active, memory_order_relaxed);
+}
+
+static void remove_live(struct request *req)
+{
+    struct request_env *env = req->env;
+    if (req->live_prev)
+        req->live_prev->live_next = req->live_next;
+    else
+        env->live_head = req->live_next;
+    if (req->live_next)
+        req->live_next->live_prev = req->live_prev;
+    req->live_prev = req->live_next = NULL;
+    env->active--;
+    atomic_store_explicit(&env->metrics->in_flight, (long)env->active, memory_order_relaxed);
+}
+
+/* The request's trace and span ids as NUL-terminated lowercase hex, for diagnostics. */
+struct ids_hex {
+    char trace_id[TRACEHOP_TRACE_ID_HEX_LEN + 1];
+    char span_id[TRACEHOP_SPAN_ID_HEX_LEN + 1];
+};
+
+static void ids_hex(const struct request *req, struct ids_hex *ret)
 {
     tracehop_hex_format(ret->trace_id, req->hop.trace_id, TRACEHOP_TRACE_ID_SIZE);
     ret->trace_id[TRACEHOP_TRACE_ID_HEX_LEN] = '\0';
@@ -102,40 +244,36 @@ void request_ids_hex(const struct request *req, struct request_ids_hex *ret)
     ret->span_id[TRACEHOP_SPAN_ID_HEX_LEN] = '\0';
 }
 
-/* --- errors tracehop answers itself --------------------------------------------------- */
+/* --- tracehop's own answers --------------------------------------------------------------- */
 
-static void set_error(struct request *req, unsigned status, const char *code, const char *outcome,
-                      const char *message)
+static void refuse(struct request *req, const struct refusal *refusal)
 {
-    if (req->error_status)
+    if (req->refusal.status)
         return; /* the first reason wins */
-    req->error_status = status;
-    req->error_code = code;
-    req->outcome = outcome;
-    req->error_message = message;
+    req->refusal = *refusal;
+    req->outcome = refusal->outcome;
 }
 
-/* False when libmicrohttpd could not add them (out of memory): the caller must not send the
- * response then, since every response carries the trace headers. */
-static bool add_trace_headers(struct request *req, struct MHD_Response *resp)
+/* traceparent and the request id, when the config echoes them: every response carries them. */
+static size_t add_trace_headers(const struct request *req, struct inbound_header *h)
 {
     if (!req->config->echo)
-        return true;
-    return MHD_add_response_header(resp, "traceparent", req->traceparent_out) == MHD_YES &&
-           MHD_add_response_header(resp, req->config->request_id_header, req->hop.x_trace_id) ==
-               MHD_YES;
+        return 0;
+    h[0] = (struct inbound_header){"traceparent", req->traceparent_out};
+    h[1] = (struct inbound_header){req->config->request_id_header, req->hop.x_trace_id};
+    return 2;
 }
 
-/* The JSON body of an error tracehop answers itself (SPEC section 4). */
-static void format_error_body(struct request *req, struct strbuf *body)
+/* The JSON body of an error tracehop answers itself (docs/access-log.md "Outcomes"). */
+static void format_error_body(const struct request *req, struct strbuf *body)
 {
-    struct request_ids_hex ids;
+    struct ids_hex ids;
 
-    request_ids_hex(req, &ids);
+    ids_hex(req, &ids);
     strbuf_append_str(body, "{\"error\":");
-    strbuf_append_json_string(body, req->error_code, strlen(req->error_code));
+    strbuf_append_json_string(body, req->refusal.code, strlen(req->refusal.code));
     strbuf_append_str(body, ",\"message\":");
-    strbuf_append_json_string(body, req->error_message, strlen(req->error_message));
+    strbuf_append_json_string(body, req->refusal.message, strlen(req->refusal.message));
     strbuf_append_str(body, ",\"trace_id\":\"");
     strbuf_append_str(body, ids.trace_id);
     strbuf_append_str(body, "\",\"span_id\":\"");
@@ -145,73 +283,34 @@ static void format_error_body(struct request *req, struct strbuf *body)
     strbuf_append_str(body, "}\n");
 }
 
-static enum MHD_Result queue_error(struct request *req)
+static bool queue_error(struct request *req)
 {
+    struct inbound_header headers[OWN_RESPONSE_HEADERS];
+    size_t n = 0;
     struct strbuf body = {0};
 
     format_error_body(req, &body);
     if (body.oom) {
         strbuf_free(&body);
-        return MHD_NO;
+        return false;
     }
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(body.len, body.data, MHD_RESPMEM_MUST_COPY);
+    headers[n++] = (struct inbound_header){"Content-Type", "application/json"};
+    headers[n++] = (struct inbound_header){"Cache-Control", "no-store"};
+    n += add_trace_headers(req, headers + n);
+    if (req->env->draining || !req->body_complete)
+        headers[n++] = (struct inbound_header){"Connection", "close"};
+    bool queued =
+        inbound_respond(&req->inbound, req->refusal.status, headers, n, body.data, body.len);
     strbuf_free(&body);
-    if (!resp)
-        return MHD_NO;
-    if (MHD_add_response_header(resp, "Content-Type", "application/json") != MHD_YES ||
-        MHD_add_response_header(resp, "Cache-Control", "no-store") != MHD_YES ||
-        !add_trace_headers(req, resp) ||
-        ((req->worker->draining || !req->body_complete) &&
-         MHD_add_response_header(resp, "Connection", "close") != MHD_YES)) {
-        MHD_destroy_response(resp); /* out of memory: close rather than answer incompletely */
-        return MHD_NO;
-    }
-    enum MHD_Result rc = MHD_queue_response(req->conn, req->error_status, resp);
-    MHD_destroy_response(resp);
     req->response_queued = true;
-    return rc;
+    return queued;
 }
 
-/* --- request line and headers --------------------------------------------------------- */
+/* --- the head ----------------------------------------------------------------------------- */
 
-void *request_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
-{
-    struct worker *w = cls;
-    struct request *req = request_take(w);
-
-    if (!req)
-        return NULL; /* the access handler refuses a request without context */
-    req->conn = conn;
-    clock_gettime(CLOCK_REALTIME, &req->start_real);
-    clock_gettime(CLOCK_MONOTONIC, &req->start_mono);
-    /* uri points into MHD's read buffer, which MHD rewrites right after this call. */
-    req->target_len = strlen(uri);
-    req->target = arena_strndup(&req->arena, uri, req->target_len);
-    if (!req->target) {
-        request_release(req);
-        return NULL;
-    }
-    const char *q = memchr(req->target, '?', req->target_len);
-    req->path_len = q ? (size_t)(q - req->target) : req->target_len;
-
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (info && info->client_addr)
-        addrfmt(req->client_addr, info->client_addr);
-    /* The request line is complete: from here the head is timed per request. */
-    const union MHD_ConnectionInfo *sc =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    if (sc && sc->socket_context)
-        fresh_remove(&w->fresh, sc->socket_context);
-    w->active_requests++;
-    atomic_store_explicit(&w->metrics.in_flight, (long)w->active_requests, memory_order_relaxed);
-    worker_add_live(w, req);
-    return req;
-}
-
-/* Everything the header scan learns; slices point into MHD's connection memory. */
-struct inbound_scan {
+/* Everything the one walk over the header fields learns; slices point into the library's
+ * connection memory, valid while the request lives. */
+struct head_scan {
     struct request *req;
     struct tracehop_slice traceparent[2];
     size_t traceparent_count;
@@ -231,10 +330,9 @@ struct inbound_scan {
     const char *forwarded_for;
     size_t forwarded_for_len;
     size_t header_bytes;
-    bool bad_name, bad_value, too_large;
-    /* Where the raw header block lies in MHD's read buffer (see header_layout_is_clean). */
-    uintptr_t layout_cursor, layout_end;
-    bool bad_layout;
+    bool too_large, bad_name, bad_value, out_of_memory;
+    struct header_field *fields; /* every field visited, in order (arena) */
+    size_t fields_count, fields_cap;
 };
 
 static void slice_push(struct tracehop_slice *list, size_t cap, size_t *count, const char *p,
@@ -254,59 +352,43 @@ static bool trimmed_equals(const char *v, size_t n, const char *literal)
     return http_name_equals(v, n, literal);
 }
 
-/* Only line terminators, whitespace and the NULs MHD wrote over ':' and CRLF may lie between
- * what MHD reports as header fields. */
-static bool gap_is_clean(uintptr_t from, uintptr_t to)
+static void keep_field(struct head_scan *s, const struct header_field *f)
 {
-    for (const char *p = (const char *)from; (uintptr_t)p < to; p++)
-        if (*p != '\0' && *p != '\r' && *p != '\n' && *p != ' ' && *p != '\t')
-            return false;
-    return true;
-}
-
-/*
- * libmicrohttpd 0.9.75 parses headers in place and mangles two things a proxy must refuse
- * (RFC 9112 5.2, RFC 9110 5.5): an obs-fold continuation line is appended to the header *name*
- * ("X-A: 1" + " b" becomes "X-Ab: 1"), and a NUL ends the value early ("a\0b" becomes "a").
- * Either way bytes of the raw header block are left out of every reported field, and nothing
- * else can leave bytes out: so every byte between consecutive fields must be a terminator or
- * whitespace, and every field must lie inside the block, in order.
- */
-static bool header_layout_is_clean(struct inbound_scan *s, const char *name, size_t name_len,
-                                   const char *value, size_t value_len)
-{
-    uintptr_t n = (uintptr_t)name, v = (uintptr_t)value;
-    if (n < s->layout_cursor || n + name_len > v || v + value_len > s->layout_end)
-        return false;
-    if (!gap_is_clean(s->layout_cursor, n) || !gap_is_clean(n + name_len, v))
-        return false;
-    s->layout_cursor = v + value_len;
-    return true;
-}
-
-static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *name,
-                                   size_t name_len, const char *value, size_t value_len)
-{
-    struct inbound_scan *s = cls;
-    struct request *req = s->req;
-
-    if (!value || !header_layout_is_clean(s, name, name_len, value, value_len)) {
-        s->bad_layout = true;
-        return MHD_NO;
+    if (s->fields_count == s->fields_cap) {
+        size_t cap = s->fields_cap ? s->fields_cap * 2 : 32;
+        struct header_field *p = arena_alloc(&s->req->arena, cap * sizeof(*p));
+        if (!p) {
+            s->out_of_memory = true;
+            return;
+        }
+        if (s->fields_count)
+            memcpy(p, s->fields, s->fields_count * sizeof(*p));
+        s->fields = p;
+        s->fields_cap = cap;
     }
+    s->fields[s->fields_count++] = *f;
+}
+
+/* One field: checked, classified, kept for forwarding and logging. False stops the walk. */
+static bool scan_field(void *data, const struct header_field *f)
+{
+    struct head_scan *s = data;
+    struct request *req = s->req;
+    const char *name = f->name, *value = f->value;
+    size_t name_len = f->name_len, value_len = f->value_len;
 
     s->header_bytes += name_len + value_len + 4;
     if (s->header_bytes > req->config->max_header_bytes) {
         s->too_large = true;
-        return MHD_NO;
+        return false;
     }
     if (!http_is_token(name, name_len)) {
         s->bad_name = true;
-        return MHD_NO;
+        return false;
     }
-    if (!value || !http_is_field_value(value, value_len)) {
+    if (!http_is_field_value(value, value_len)) {
         s->bad_value = true;
-        return MHD_NO;
+        return false;
     }
     if (http_name_equals(name, name_len, "traceparent")) {
         slice_push(s->traceparent, 2, &s->traceparent_count, value, value_len);
@@ -335,42 +417,11 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
         s->forwarded_for = value;
         s->forwarded_for_len = value_len;
     }
-    (void)kind;
-    return MHD_YES;
-}
-
-/* Content-Length: 1*DIGIT, no sign, no spaces inside, fits in int64. */
-static bool parse_content_length(const char *v, size_t n, int64_t *ret)
-{
-    int64_t total = 0;
-    while (n > 0 && (*v == ' ' || *v == '\t'))
-        v++, n--;
-    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-        n--;
-    if (n == 0 || n > 18)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9')
-            return false;
-        total = total * 10 + (v[i] - '0');
-    }
-    *ret = total;
+    keep_field(s, f);
     return true;
 }
 
-static bool target_is_acceptable(const char *t, size_t n)
-{
-    if (n == 0 || t[0] != '/')
-        return false; /* only origin-form: no absolute-form, authority-form or '*' */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)t[i];
-        if (c <= 0x20 || c >= 0x7f || c == '#')
-            return false;
-    }
-    return true;
-}
-
-static void decide_trace(struct request *req, struct inbound_scan *s)
+static void decide_trace(struct request *req, const struct head_scan *s)
 {
     struct tracehop_slice invalid_tracestate = {"!", 1};
     struct tracehop_hop_input input = {
@@ -403,55 +454,56 @@ static void decide_trace(struct request *req, struct inbound_scan *s)
 
 static void decide_trace_without_headers(struct request *req)
 {
-    struct inbound_scan empty = {.req = req};
+    struct head_scan empty = {.req = req};
     decide_trace(req, &empty);
 }
 
-/* Copy the headers access_log.fields asks for: the log line is built after MHD reused the
- * memory they live in. Several fields of one name are joined with ", " (RFC 9110 5.3). */
-struct logged_header_scan {
+/* Copy the fields access_log.fields asks for: the log line is built after the library reused
+ * the memory they live in. Several fields of one name are joined with ", " (RFC 9110 5.3). */
+struct logged_fields {
     const struct config *config;
-    struct strbuf *values; /* one per configured field */
+    struct strbuf values[CONFIG_MAX_LOGGED_HEADERS]; /* one per configured field */
 };
 
-static enum MHD_Result collect_logged_header(void *cls, enum MHD_ValueKind kind, const char *name,
-                                             size_t name_len, const char *value, size_t value_len)
+static bool add_logged_field(void *data, const struct header_field *f)
 {
-    struct logged_header_scan *scan = cls;
-    (void)kind;
-    for (size_t i = 0; i < scan->config->access_log_fields_count; i++) {
-        if (!http_name_equals(name, name_len, scan->config->access_log_fields[i]))
+    struct logged_fields *l = data;
+    for (size_t i = 0; i < l->config->access_log_fields_count; i++) {
+        if (!http_name_equals(f->name, f->name_len, l->config->access_log_fields[i]))
             continue;
-        if (scan->values[i].data)
-            strbuf_append_str(&scan->values[i], ", ");
+        if (l->values[i].data)
+            strbuf_append_str(&l->values[i], ", ");
         else
-            strbuf_reserve(&scan->values[i], value_len); /* present, even if empty */
-        strbuf_append(&scan->values[i], value ? value : "", value ? value_len : 0);
+            strbuf_reserve(&l->values[i], f->value_len); /* present, even if empty */
+        strbuf_append(&l->values[i], f->value, f->value_len);
     }
-    return MHD_YES;
+    return true;
 }
 
-static void capture_logged_headers(struct request *req)
+/* A refused request is logged with every field access_log.fields names, also those after the
+ * field that stopped the walk: its fields are then read once more, as the library parsed them. */
+static void capture_logged_headers(struct request *req, const struct head_scan *s, bool walked_all)
 {
-    const struct config *c = req->config;
-    struct strbuf values[CONFIG_MAX_LOGGED_HEADERS] = {{0}};
-    size_t n = c->access_log_fields_count; /* config keeps it <= CONFIG_MAX_LOGGED_HEADERS */
+    struct logged_fields l = {.config = req->config};
+    size_t n = req->config->access_log_fields_count; /* config keeps it <= the maximum */
 
     if (n == 0)
         return;
     req->logged_headers = arena_alloc(&req->arena, n * sizeof(char *));
     if (!req->logged_headers)
         return;
-    struct logged_header_scan scan = {c, values};
-    MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, collect_logged_header, &scan);
+    if (walked_all) {
+        for (size_t i = 0; i < s->fields_count; i++)
+            add_logged_field(&l, &s->fields[i]);
+    } else {
+        inbound_each_header(&req->inbound, add_logged_field, &l);
+    }
     for (size_t i = 0; i < n; i++) {
         req->logged_headers[i] =
-            values[i].data ? arena_strndup(&req->arena, values[i].data, values[i].len) : NULL;
-        strbuf_free(&values[i]);
+            l.values[i].data ? arena_strndup(&req->arena, l.values[i].data, l.values[i].len) : NULL;
+        strbuf_free(&l.values[i]);
     }
 }
-
-#define REQUEST_DIAGS_PER_SECOND 10
 
 /*
  * Diagnostics about one request's inbound headers (a rejected traceparent or X-Trace-ID, a
@@ -460,13 +512,13 @@ static void capture_logged_headers(struct request *req)
  */
 static void report_inbound_problems(struct request *req)
 {
-    struct worker *w = req->worker;
+    struct request_env *env = req->env;
     char what[256];
     size_t n = 0;
 
-    if (req->error_status)
-        n += (size_t)snprintf(what + n, sizeof(what) - n, "answered %u %s; ", req->error_status,
-                              req->error_code);
+    if (req->refusal.status)
+        n += (size_t)snprintf(what + n, sizeof(what) - n, "answered %u %s; ", req->refusal.status,
+                              req->refusal.code);
     if (req->hop.traceparent_error != TRACEHOP_TP_OK && n < sizeof(what))
         n += (size_t)snprintf(what + n, sizeof(what) - n, "traceparent rejected: %s; ",
                               tracehop_traceparent_strerror(req->hop.traceparent_error));
@@ -475,327 +527,364 @@ static void report_inbound_problems(struct request *req)
                               req->config->request_id_header);
     if (n == 0)
         return;
-    int64_t now = worker_now_ms();
-    if (now - w->diag_window_ms >= 1000) {
-        if (w->diag_suppressed > 0)
+    int64_t now = loop_now_ms();
+    if (now - env->diag_window_ms >= 1000) {
+        if (env->diag_suppressed > 0)
             diag(DIAG_INFO, "worker %u: %u more request diagnostics suppressed in the last second",
-                 w->index, w->diag_suppressed);
-        w->diag_window_ms = now;
-        w->diag_in_window = 0;
-        w->diag_suppressed = 0;
+                 env->index, env->diag_suppressed);
+        env->diag_window_ms = now;
+        env->diag_in_window = 0;
+        env->diag_suppressed = 0;
     }
-    if (++w->diag_in_window > REQUEST_DIAGS_PER_SECOND) {
-        w->diag_suppressed++;
+    if (++env->diag_in_window > REQUEST_DIAGS_PER_SECOND) {
+        env->diag_suppressed++;
         return;
     }
     if (n >= 2 && n < sizeof(what))
         what[n - 2] = '\0'; /* drop the last "; " */
-    struct request_ids_hex ids;
-    request_ids_hex(req, &ids);
+    struct ids_hex ids;
+    ids_hex(req, &ids);
     diag_request(DIAG_INFO, ids.trace_id, ids.span_id, "request from %s: %s", req->client_addr,
                  what);
 }
 
-static enum MHD_Result on_headers(struct request *req, const char *method, const char *version)
+/* --- the upstream transfer ---------------------------------------------------------------- */
+
+static void on_upstream_head(void *data)
 {
+    struct request *req = data;
+    req->headers_done = true;
+    mark_dirty(req);
+}
+
+static void on_upstream_body(void *data)
+{
+    struct request *req = data;
+    if (req->inbound.suspended && req->wait == WAIT_BODY_DATA)
+        mark_dirty(req);
+}
+
+static void on_upload_space(void *data)
+{
+    struct request *req = data;
+    if (req->inbound.suspended && req->wait == WAIT_UPLOAD_SPACE)
+        mark_dirty(req);
+}
+
+static void on_upstream_done(void *data, const struct upstream_outcome *outcome)
+{
+    struct request *req = data;
+
+    req->transfer = NULL;
+    req->upstream_done = true;
+    req->upstream_outcome = *outcome;
+    clock_gettime(CLOCK_MONOTONIC, &req->upstream_end_mono);
+    if (outcome->error != UPSTREAM_OK) {
+        struct ids_hex ids;
+        ids_hex(req, &ids);
+        diag_request(DIAG_WARN, ids.trace_id, ids.span_id, "upstream %s: %s%s",
+                     req->route->upstream.text, outcome->detail,
+                     outcome->bad_response
+                         ? " (invalid or oversized response header, or an incomplete head)"
+                         : "");
+    }
+    mark_dirty(req);
+}
+
+static const struct upstream_callbacks transfer_callbacks = {
+    .on_head = on_upstream_head,
+    .on_body = on_upstream_body,
+    .on_upload_space = on_upload_space,
+    .on_done = on_upstream_done,
+};
+
+static void cancel_transfer(struct request *req)
+{
+    if (!req->transfer)
+        return;
+    upstream_cancel(req->transfer);
+    req->transfer = NULL;
+    clock_gettime(CLOCK_MONOTONIC, &req->upstream_end_mono);
+}
+
+static int start_transfer(struct request *req, const struct head_scan *s)
+{
+    const struct route *r = req->route;
+    size_t target_cap = req->target_len + r->upstream.base_path_len + 2;
+    char *target = arena_alloc(&req->arena, target_cap);
+    struct forward_request forward = {
+        .fields = s->fields,
+        .count = s->fields_count,
+        .connection = s->connection,
+        .connection_count = s->connection_count < MAX_CONNECTION_FIELDS ? s->connection_count
+                                                                        : MAX_CONNECTION_FIELDS,
+        .request_id_header = req->config->request_id_header,
+        .route_headers = r->set_request_headers,
+        .route_headers_count = r->set_request_headers_count,
+        .traceparent = req->traceparent_out,
+        .tracestate = req->hop.tracestate,
+        .tracestate_len = req->hop.tracestate_len,
+        .x_trace_id = req->hop.x_trace_id,
+        .x_trace_id_len = req->hop.x_trace_id_len,
+        .forwarded_for = s->forwarded_for,
+        .forwarded_for_len = s->forwarded_for_len,
+        .client_addr = req->client_addr,
+        .host = req->host,
+        .has_body = req->has_body,
+    };
+    struct upstream_spec spec = {
+        .url = r->upstream.curl_url,
+        .unix_path = r->upstream.unix_path,
+        .target = target,
+        .method = req->method,
+        .is_head = req->is_head,
+        .has_body = req->has_body,
+        .content_length = req->content_length,
+        .connect_timeout_ms = r->connect_timeout_ms,
+        .timeout_ms = r->timeout_ms,
+        .arena = &req->arena,
+        .upload = &req->up,
+        .download = &req->down,
+        .head = &req->head,
+    };
+
+    if (!target || !route_upstream_target(r, req->target, req->target_len, target, target_cap))
+        return -ENOMEM;
+    int rc = forward_request_headers(&forward, &req->arena, (const char ***)&spec.header_lines,
+                                     &spec.header_count);
+    if (rc < 0)
+        return rc;
+    clock_gettime(CLOCK_MONOTONIC, &req->upstream_start_mono);
+    req->upstream_started = true;
+    rc = upstream_start(req->env->upstream, &spec, &transfer_callbacks, req, &req->transfer);
+    if (rc < 0)
+        req->upstream_started = false;
+    return rc;
+}
+
+/* --- inbound handlers --------------------------------------------------------------------- */
+
+static struct inbound_request *on_request_line(void *client, void *connection, const char *target,
+                                               const struct sockaddr *client_addr)
+{
+    struct request_env *env = client;
+    struct request *req = request_take(env);
+
+    (void)connection;
+    if (!req)
+        return NULL;
+    clock_gettime(CLOCK_REALTIME, &req->start_real);
+    clock_gettime(CLOCK_MONOTONIC, &req->start_mono);
+    /* target points into the library's read buffer, which it rewrites right after this call. */
+    req->target_len = strlen(target);
+    req->target = arena_strndup(&req->arena, target, req->target_len);
+    if (!req->target) {
+        request_release(req);
+        return NULL;
+    }
+    const char *q = memchr(req->target, '?', req->target_len);
+    req->path_len = q ? (size_t)(q - req->target) : req->target_len;
+    if (client_addr)
+        addrfmt(req->client_addr, client_addr);
+    req->config = config_pins_take(&env->configs);
+    req->content_length = 0;
+    add_live(req);
+    return &req->inbound;
+}
+
+static struct request *request_of(struct inbound_request *r)
+{
+    return (struct request *)r; /* the first member */
+}
+
+static bool on_head(struct inbound_request *r, const char *method, const char *version)
+{
+    struct request *req = request_of(r);
     /* The request line counts against the header limit too, so that an oversized target
-     * gets tracehop's answer (with trace headers) rather than MHD's bare 414. */
-    struct inbound_scan scan = {.req = req, .header_bytes = req->target_len};
-    int64_t content_length = 0;
+     * gets tracehop's answer (with trace headers) rather than the library's bare 414. */
+    struct head_scan scan = {.req = req, .header_bytes = req->target_len};
+    struct refusal refusal;
+    struct request_framing framing;
 
     req->started = true;
     req->method = arena_strndup(&req->arena, method, strlen(method));
     req->is_head = strcmp(method, "HEAD") == 0;
-    const union MHD_ConnectionInfo *size_info =
-        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-    /* The request line starts MHD's read buffer (method, target and version, split in place);
-     * the header fields follow it, up to header_size bytes from the start. */
-    scan.layout_cursor = (uintptr_t)version + strlen(version);
-    scan.layout_end = size_info ? (uintptr_t)method + size_info->header_size : 0;
-    MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, scan_header, &scan);
-    if (!scan.bad_layout && !gap_is_clean(scan.layout_cursor, scan.layout_end))
-        scan.bad_layout = true; /* a fold or NUL in the last field */
+    bool layout_clean = inbound_walk_headers(r, method, version, scan_field, &scan);
     decide_trace(req, &scan);
-    capture_logged_headers(req);
+    bool walked_all = layout_clean && !scan.too_large && !scan.bad_name && !scan.bad_value;
+    capture_logged_headers(req, &scan, walked_all);
 
-    if (!req->method || !req->target)
-        set_error(req, 500, "internal_error", "bad_request", "out of memory");
-    if (req->target_len > req->config->max_header_bytes)
-        set_error(req, 414, "uri_too_long", "too_large",
-                  "the request target is longer than limits.max_header_bytes");
-    if (scan.too_large)
-        set_error(req, 431, "headers_too_large", "too_large",
-                  "request header fields are larger than limits.max_header_bytes");
-    if (scan.bad_layout)
-        set_error(req, 400, "bad_header_syntax", "bad_request",
-                  "obsolete line folding or a NUL byte in the request headers");
-    if (scan.bad_name)
-        set_error(req, 400, "bad_header_name", "bad_request",
-                  "a request header name is not a valid token");
-    if (scan.bad_value)
-        set_error(req, 400, "bad_header_value", "bad_request",
-                  "a request header value contains control characters");
-    if (!http_is_token(method, strlen(method)))
-        set_error(req, 400, "bad_method", "bad_request", "the request method is not a token");
-    if (!target_is_acceptable(req->target, req->target_len))
-        set_error(req, 400, "bad_target", "bad_request",
-                  "the request target must be an origin-form path without spaces, controls, "
-                  "non-ASCII bytes or '#'");
-    if (strcmp(version, "HTTP/1.1") == 0 && scan.host_count == 0)
-        set_error(req, 400, "missing_host", "bad_request", "HTTP/1.1 requests need a Host header");
-    if (scan.host_count > 1)
-        set_error(req, 400, "duplicate_host", "bad_request", "more than one Host header");
-    if (scan.content_length_conflict)
-        set_error(req, 400, "conflicting_content_length", "bad_request",
-                  "several Content-Length headers with different values");
-    if (scan.content_length_count > 0 &&
-        !parse_content_length(scan.content_length, scan.content_length_len, &content_length))
-        set_error(req, 400, "bad_content_length", "bad_request",
-                  "Content-Length is not a valid length");
-    if (scan.transfer_encoding_count > 0 && scan.content_length_count > 0)
-        set_error(req, 400, "content_length_with_transfer_encoding", "bad_request",
-                  "Content-Length together with Transfer-Encoding");
-    if (scan.transfer_encoding_count > 1 ||
-        (scan.transfer_encoding_count == 1 && !scan.transfer_encoding_chunked))
-        set_error(req, 501, "unsupported_transfer_encoding", "bad_request",
-                  "only Transfer-Encoding: chunked is supported");
-    if (scan.transfer_encoding_count == 1 && strcmp(version, "HTTP/1.0") == 0)
-        set_error(req, 400, "transfer_encoding_in_http10", "bad_request",
-                  "Transfer-Encoding in an HTTP/1.0 request");
-
-    if (scan.transfer_encoding_count > 0) {
-        req->has_body = true;
-        req->content_length = -1;
-    } else if (scan.content_length_count > 0) {
-        req->has_body = true; /* even 0: the upstream gets Content-Length: 0 */
-        req->content_length = content_length;
-    }
-    size_t max_body = req->config->max_body_bytes;
-    if (max_body && req->content_length > 0 && (uint64_t)req->content_length > max_body)
-        set_error(req, 413, "body_too_large", "too_large",
-                  "the request body is larger than limits.max_body_bytes");
-
-    if (!req->error_status) {
+    struct request_head_facts facts = {
+        .out_of_memory = !req->method || !req->target || scan.out_of_memory,
+        .method = method,
+        .version = version,
+        .target = req->target,
+        .target_len = req->target_len,
+        .too_large = scan.too_large,
+        .bad_layout = !layout_clean,
+        .bad_name = scan.bad_name,
+        .bad_value = scan.bad_value,
+        .host_count = scan.host_count,
+        .content_length_count = scan.content_length_count,
+        .content_length_conflict = scan.content_length_conflict,
+        .content_length = scan.content_length,
+        .content_length_len = scan.content_length_len,
+        .transfer_encoding_count = scan.transfer_encoding_count,
+        .transfer_encoding_chunked = scan.transfer_encoding_chunked,
+    };
+    struct request_limits limits = {req->config->max_header_bytes, req->config->max_body_bytes};
+    if (request_check(&facts, &limits, &framing, &refusal))
+        refuse(req, &refusal);
+    req->has_body = framing.has_body;
+    req->content_length = framing.content_length;
+    if (!req->refusal.status) {
         req->route = route_match(req->config, req->target, req->path_len, req->host,
                                  req->host ? strlen(req->host) : 0, method);
         if (!req->route)
-            set_error(req, 404, "no_route", "no_route", "no route matches this request");
+            refuse(req, &refusal_no_route);
     }
     report_inbound_problems(req);
-    if (req->error_status)
+    if (req->refusal.status)
         return queue_error(req);
-
-    struct upstream_request_info info = {
-        .connection = scan.connection,
-        .connection_count = scan.connection_count < MAX_CONNECTION_FIELDS ? scan.connection_count
-                                                                          : MAX_CONNECTION_FIELDS,
-        .forwarded_for = scan.forwarded_for,
-        .forwarded_for_len = scan.forwarded_for_len,
-    };
-    int rc = upstream_start(req, &info);
-    if (rc < 0) {
-        set_error(req, 502, "upstream_setup_failed", "upstream_connect_failed",
-                  "could not set up the upstream request");
+    if (start_transfer(req, &scan) < 0) {
+        refuse(req, &refusal_upstream_setup);
         return queue_error(req);
     }
-    return MHD_YES;
+    return true;
 }
-
-/* --- request body --------------------------------------------------------------------- */
 
 static void suspend(struct request *req, enum request_wait why)
 {
     if (why == WAIT_RESPONSE && req->wait != WAIT_RESPONSE)
-        req->wait_since_ms = worker_now_ms();
+        req->wait_since_ms = loop_now_ms();
     req->wait = why;
-    if (!req->suspended) {
-        req->suspended = true;
-        MHD_suspend_connection(req->conn);
-    }
+    inbound_suspend(&req->inbound);
 }
 
-static enum MHD_Result on_body_data(struct request *req, const char *data, size_t *size)
+static bool on_body(struct inbound_request *r, const char *data, size_t *size)
 {
+    struct request *req = request_of(r);
     size_t max_body = req->config->max_body_bytes;
 
-    if (max_body && !req->error_status && req->bytes_received + *size > max_body) {
-        /* A chunked body over the limit. MHD can only answer once the request is read, so
-         * stop the upstream and discard the rest; the 413 goes out at the final call. */
-        set_error(req, 413, "body_too_large", "too_large",
-                  "the request body is larger than limits.max_body_bytes");
-        upstream_cancel(req);
+    if (max_body && !req->refusal.status && req->bytes_received + *size > max_body) {
+        /* A chunked body over the limit. The answer can only go out once the request is read,
+         * so stop the upstream and discard the rest; the 413 goes out at the end. */
+        refuse(req, &refusal_body_too_large);
+        cancel_transfer(req);
     }
-    if (req->upstream_done || req->error_status) {
+    if (req->upstream_done || req->refusal.status) {
         /* The upstream already answered or failed, or we refuse the request: read and discard
          * the rest of the body, but only so much: a client that keeps sending is cut off. */
         req->bytes_received += *size;
         req->bytes_discarded += *size;
         *size = 0;
-        if (req->bytes_discarded > MAX_DISCARDED_BODY_BYTES)
-            return MHD_NO;
-        return MHD_YES;
+        return req->bytes_discarded <= MAX_DISCARDED_BODY_BYTES;
     }
     size_t taken = bytebuf_put(&req->up, data, *size);
     req->bytes_received += taken;
     *size -= taken;
-    if (taken > 0 && req->read_paused)
-        worker_mark_dirty(req->worker, req);
+    if (taken > 0 && req->transfer)
+        mark_dirty(req); /* the transfer may wait for these */
     if (*size > 0)
-        suspend(req, WAIT_UPLOAD_SPACE); /* MHD offers the rest again after the resume */
-    return MHD_YES;
+        suspend(req, WAIT_UPLOAD_SPACE); /* the rest is offered again after the resume */
+    return true;
 }
 
-/* --- response ------------------------------------------------------------------------- */
+/* --- the response ------------------------------------------------------------------------- */
 
-static ssize_t read_response_body(void *cls, uint64_t pos, char *buf, size_t max)
+static ssize_t read_body(void *data, char *buf, size_t max)
 {
-    struct request *req = cls;
+    struct request *req = data;
     size_t n = bytebuf_take(&req->down, buf, max);
 
-    (void)pos;
-    if (req->worker->stopping)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
     if (n > 0) {
         req->bytes_sent += n;
-        if (req->write_paused)
-            worker_mark_dirty(req->worker, req);
+        if (req->transfer)
+            mark_dirty(req); /* the transfer may wait for the space */
         return (ssize_t)n;
     }
     if (req->upstream_done) {
-        if (req->upstream_result == CURLE_OK)
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        if (!req->outcome) {
-            struct upstream_failure f;
-            upstream_classify(req->upstream_result, &f);
-            req->outcome = f.outcome;
-        }
-        /* Abort: never a silently short body. MHD closes the socket on its next run, so make
-         * that run happen now rather than on the idle tick. */
-        req->worker->mhd_needs_run = true;
-        return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (req->upstream_outcome.error == UPSTREAM_OK)
+            return INBOUND_STREAM_END;
+        if (!req->outcome)
+            req->outcome = refusal_for_upstream(req->upstream_outcome.error).outcome;
+        return INBOUND_STREAM_ABORT; /* never a silently short body */
     }
-    /* Returning 0 without suspending makes MHD 0.9.75 busy-loop on this connection. */
     suspend(req, WAIT_BODY_DATA);
     return 0;
 }
 
-static bool response_header_is_forwarded(const struct request *req, const struct response_header *h)
+static bool queue_upstream_response(struct request *req)
 {
-    if (http_header_is_hop_by_hop(h->name, h->name_len) ||
-        http_name_equals(h->name, h->name_len, "Content-Length"))
-        return false;
-    if (req->config->echo &&
-        (http_name_equals(h->name, h->name_len, "traceparent") ||
-         http_name_equals(h->name, h->name_len, req->config->request_id_header)))
-        return false;
-    /* Headers the upstream's Connection header names are hop-by-hop too. */
-    for (size_t i = 0; i < req->response_headers_count; i++) {
-        const struct response_header *c = &req->response_headers[i];
-        if (http_name_equals(c->name, c->name_len, "Connection") &&
-            http_connection_lists(c->value, strlen(c->value), h->name, h->name_len))
-            return false;
-    }
-    return true;
-}
-
-static enum MHD_Result queue_upstream_response(struct request *req)
-{
-    struct MHD_Response *resp;
+    struct inbound_header headers[RESPONSE_HEAD_MAX_FIELDS + OWN_RESPONSE_HEADERS];
+    size_t n = 0;
+    bool queued;
     size_t copied = 0;
-    bool complete = req->upstream_done && req->upstream_result == CURLE_OK;
-    uint64_t size = req->upstream_content_length >= 0 ? (uint64_t)req->upstream_content_length
-                                                      : MHD_SIZE_UNKNOWN;
+    bool complete = req->upstream_done && req->upstream_outcome.error == UPSTREAM_OK;
+    uint64_t size =
+        req->head.content_length >= 0 ? (uint64_t)req->head.content_length : INBOUND_SIZE_UNKNOWN;
 
-    if (req->is_head || req->upstream_status == 204 || req->upstream_status == 304) {
-        resp = MHD_create_response_from_callback(req->is_head ? size : 0, 4096, read_response_body,
-                                                 req, NULL);
+    for (size_t i = 0; i < req->head.count; i++) {
+        const struct response_header *h = &req->head.fields[i];
+        if (forward_response_header(&req->head, h, req->config->echo,
+                                    req->config->request_id_header))
+            headers[n++] = (struct inbound_header){h->name, h->value};
+    }
+    n += add_trace_headers(req, headers + n);
+    if (req->env->draining)
+        headers[n++] = (struct inbound_header){"Connection", "close"};
+
+    unsigned status = (unsigned)req->head.status;
+    if (req->is_head || status == 204 || status == 304) {
+        queued = inbound_respond_stream(&req->inbound, status, headers, n, req->is_head ? size : 0,
+                                        4096, read_body, req);
     } else if (complete) {
-        /* The whole body is here (the usual small response): one copy, headers and body go
-         * out in one sendmsg. */
+        /* The whole body is here (the usual small response): one copy, head and body go out in
+         * one sendmsg. */
         copied = bytebuf_len(&req->down);
-        resp = MHD_create_response_from_buffer(copied, req->down.data + req->down.head,
-                                               MHD_RESPMEM_MUST_COPY);
+        queued = inbound_respond(&req->inbound, status, headers, n, req->down.data + req->down.head,
+                                 copied);
         bytebuf_clear(&req->down);
     } else {
-        req->streaming = true;
-        resp = MHD_create_response_from_callback(size, 32 * 1024, read_response_body, req, NULL);
+        queued = inbound_respond_stream(&req->inbound, status, headers, n, size, 32 * 1024,
+                                        read_body, req);
     }
-    if (!resp)
-        return MHD_NO;
-    for (size_t i = 0; i < req->response_headers_count; i++) {
-        struct response_header *h = &req->response_headers[i];
-        if (!response_header_is_forwarded(req, h))
-            continue;
-        /* MHD needs NUL-terminated names; the arena copy has one after name_len. */
-        char *name = (char *)h->name;
-        char saved = name[h->name_len];
-        name[h->name_len] = '\0';
-        enum MHD_Result added = MHD_add_response_header(resp, name, h->value);
-        name[h->name_len] = saved;
-        if (added != MHD_YES) {
-            MHD_destroy_response(resp); /* out of memory: never a response missing a header */
-            return MHD_NO;
-        }
-    }
-    if (!add_trace_headers(req, resp) ||
-        (req->worker->draining &&
-         MHD_add_response_header(resp, "Connection", "close") != MHD_YES)) {
-        MHD_destroy_response(resp);
-        return MHD_NO;
-    }
-    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->upstream_status, resp);
-    MHD_destroy_response(resp);
     req->response_queued = true;
-    if (rc == MHD_YES)
+    if (queued)
         req->bytes_sent += copied;
-    return rc;
+    return queued;
 }
 
 /* The whole request has been read: answer now if we can, else wait for the upstream. */
-static enum MHD_Result try_respond(struct request *req)
+static bool on_body_end(struct inbound_request *r)
 {
+    struct request *req = request_of(r);
+
+    if (!req->body_complete) {
+        req->body_complete = true;
+        if (req->transfer) {
+            upstream_upload_complete(req->transfer);
+            mark_dirty(req); /* let the transfer see the end of the body */
+        }
+    }
     if (req->response_queued)
-        return MHD_YES;
+        return true;
     if (req->client_gone)
-        return MHD_NO; /* nobody to answer: let MHD close and report the abort */
-    if (req->error_status)
+        return false; /* nobody to answer: let the connection close and report the abort */
+    if (req->refusal.status)
         return queue_error(req);
     if (req->headers_done)
         return queue_upstream_response(req);
     if (req->upstream_done) {
-        struct upstream_failure f;
-        upstream_classify(req->upstream_result, &f);
-        set_error(req, f.status, f.code, f.outcome, f.message);
+        struct refusal failed = refusal_for_upstream(req->upstream_outcome.error);
+        refuse(req, &failed);
         return queue_error(req);
     }
     suspend(req, WAIT_RESPONSE);
-    return MHD_YES;
+    return true;
 }
 
-enum MHD_Result request_on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls)
-{
-    struct request *req = *con_cls;
-
-    (void)cls;
-    (void)url; /* decoded and cut at '?': useless for a proxy; we use the raw target */
-    if (!req || req->worker->stopping)
-        return MHD_NO;
-    if (!req->started)
-        return on_headers(req, method, version);
-    if (*upload_data_size > 0)
-        return on_body_data(req, upload_data, upload_data_size);
-    if (!req->body_complete) {
-        req->body_complete = true;
-        if (req->read_paused)
-            worker_mark_dirty(req->worker, req); /* let curl see the end of the body */
-    }
-    (void)conn;
-    return try_respond(req);
-}
-
-/* --- driven by the worker ------------------------------------------------------------- */
+/* --- driven by the loop ------------------------------------------------------------------- */
 
 static bool ready_to_resume(const struct request *req)
 {
@@ -812,26 +901,32 @@ static bool ready_to_resume(const struct request *req)
     return false;
 }
 
-void request_service(struct request *req)
+/* The deferred service task: let the transfer move, resume the inbound side when its wait is
+ * over. */
+static void request_service(void *data, uint32_t events)
 {
-    if (req->upstream_active) {
-        if (req->read_paused && (bytebuf_len(&req->up) > 0 || req->body_complete)) {
-            req->read_paused = false;
-            curl_easy_pause(req->easy, CURLPAUSE_CONT);
-        }
-        if (req->upstream_active && req->write_paused &&
-            bytebuf_space(&req->down) >= CURL_MAX_WRITE_SIZE) {
-            req->write_paused = false;
-            curl_easy_pause(req->easy, CURLPAUSE_CONT);
-        }
-    }
-    if (req->suspended && ready_to_resume(req)) {
-        worker_unwatch_client(req->worker, req); /* MHD watches the socket again */
-        req->suspended = false;
+    struct request *req = data;
+
+    (void)events;
+    if (req->transfer)
+        upstream_resume(req->transfer); /* its callbacks may defer this task again */
+    if (req->inbound.suspended && ready_to_resume(req)) {
         req->wait = WAIT_NONE;
-        MHD_resume_connection(req->conn);
-        req->worker->mhd_needs_run = true;
+        inbound_resume(&req->inbound);
     }
+}
+
+static void on_client_hangup(void *data, uint32_t events)
+{
+    struct request *req = data;
+
+    (void)events;
+    inbound_unwatch_hangup(&req->inbound);
+    req->client_gone = true;
+    if (!req->outcome)
+        req->outcome = "client_aborted";
+    cancel_transfer(req); /* the upstream's work is for nobody now */
+    mark_dirty(req);
 }
 
 /*
@@ -842,18 +937,13 @@ void request_service(struct request *req)
  * connection for this request - and shuts the socket down; libmicrohttpd then sees the end of
  * the stream, closes the connection and reports the request completed, which logs it.
  */
-void request_on_head_timeout(struct request *req)
+static void answer_head_timeout(struct request *req)
 {
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     struct strbuf body = {0}, head = {0};
 
-    if (req->started || req->head_timed_out || !info)
-        return;
     req->head_timed_out = true;
     decide_trace_without_headers(req);
-    set_error(req, 408, "request_timeout", "bad_request",
-              "the request head was not complete within limits.client_header_timeout_ms");
+    refuse(req, &refusal_head_timeout);
     format_error_body(req, &body);
     strbuf_append_str(&head, "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
                              "Cache-Control: no-store\r\nConnection: close\r\n");
@@ -870,122 +960,128 @@ void request_on_head_timeout(struct request *req)
     snprintf(length, sizeof(length), "Content-Length: %zu\r\n\r\n", body.len);
     strbuf_append_str(&head, length);
     strbuf_append(&head, body.data, body.len);
-    /* Best effort: the socket buffer of a connection that sent us this little is empty. */
-    if (!head.oom && !body.oom &&
-        send(info->connect_fd, head.data, head.len, MSG_DONTWAIT | MSG_NOSIGNAL) ==
-            (ssize_t)head.len)
+    bool built = !head.oom && !body.oom; /* else only the shutdown: the client learns it so */
+    if (inbound_write_and_close(&req->inbound, built ? head.data : "", built ? head.len : 0) &&
+        built)
         req->bytes_sent += body.len;
-    shutdown(info->connect_fd, SHUT_RDWR);
     strbuf_free(&head);
     strbuf_free(&body);
 }
 
-void request_on_client_gone(struct request *req)
+void request_housekeeping(struct request_env *env, int64_t now)
 {
-    req->client_gone = true;
-    if (!req->outcome)
-        req->outcome = "client_aborted";
-    upstream_cancel(req); /* the upstream's work is for nobody now */
-    worker_mark_dirty(req->worker, req);
+    for (struct request *r = env->live_head; r; r = r->live_next) {
+        if (!r->started && !r->head_timed_out &&
+            now - mono_ms(&r->start_mono) >= r->config->client_header_timeout_ms)
+            answer_head_timeout(r);
+        else if (r->inbound.suspended && r->wait == WAIT_RESPONSE &&
+                 !r->inbound.hangup_watch.watched &&
+                 now - r->wait_since_ms >= WATCH_CLIENT_AFTER_MS)
+            inbound_watch_hangup(&r->inbound, on_client_hangup, r);
+    }
 }
 
-void request_on_upstream_done(struct request *req, CURLcode result)
+void request_resume_all(struct request_env *env)
 {
-    req->upstream_done = true;
-    req->upstream_result = result;
-    if (req->header_overflow) /* we aborted it: the upstream's answer was not valid HTTP */
-        req->upstream_result = CURLE_WEIRD_SERVER_REPLY;
-    worker_mark_dirty(req->worker, req);
+    for (struct request *r = env->live_head; r; r = r->live_next)
+        inbound_resume(&r->inbound);
 }
 
-/* --- the end ---------------------------------------------------------------------------- */
+/* --- the end ------------------------------------------------------------------------------ */
 
-static const char *final_outcome(struct request *req, enum MHD_RequestTerminationCode toe)
+static const char *final_outcome(const struct request *req, bool complete)
 {
     if (req->outcome)
         return req->outcome;
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+    if (!complete)
         return "client_aborted";
-    if (req->upstream_done && req->upstream_result != CURLE_OK) {
-        struct upstream_failure f;
-        upstream_classify(req->upstream_result, &f);
-        return f.outcome;
-    }
+    if (req->upstream_done && req->upstream_outcome.error != UPSTREAM_OK)
+        return refusal_for_upstream(req->upstream_outcome.error).outcome;
     return "ok";
 }
 
-static void count_request(struct request *req, unsigned status, const char *outcome)
+/* The status that went to the client: tracehop's own, the upstream's, or the one the library
+ * sent itself (with the outcome that goes with it). */
+static unsigned final_status(struct request *req, unsigned library_status)
+{
+    if (req->head_timed_out)
+        return req->refusal.status; /* written by answer_head_timeout */
+    if (!req->started) {
+        /* The library refused the request itself (e.g. headers beyond its buffer): log it. */
+        decide_trace_without_headers(req);
+        req->outcome = refusal_outcome_of_library_status(library_status, false);
+        return library_status;
+    }
+    if (req->refusal.status && req->response_queued)
+        return req->refusal.status;
+    if (req->response_queued)
+        return (unsigned)req->head.status;
+    /* No response of ours: the library may still have refused the body itself (broken chunked
+     * framing, an oversized chunk); log what went on the wire, else null. */
+    if (library_status && !req->outcome)
+        req->outcome = refusal_outcome_of_library_status(library_status, true);
+    return library_status;
+}
+
+static void summarize(const struct request *req, unsigned status, const char *outcome,
+                      struct request_summary *s)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    struct metrics_request m = {
-        .route_slot = req->route ? req->route->metrics_slot : 0,
-        .method = req->method,
-        .status = status,
-        .outcome = outcome,
+    *s = (struct request_summary){
+        .config = req->config,
+        .start_real = req->start_real,
         .duration_s = timefmt_elapsed_ms(&req->start_mono, &now) / 1000.0,
-        .has_upstream = req->upstream_started,
-        .upstream_duration_s =
-            timefmt_elapsed_ms(&req->upstream_start_mono, &req->upstream_end_mono) / 1000.0,
+        .hop = &req->hop,
         .trace_id = req->hop.trace_id,
         .span_id = req->hop.span_id,
         .sampled = (req->hop.flags & TRACEHOP_FLAG_SAMPLED) != 0,
+        .method = req->method,
+        .target = req->target,
+        .target_len = req->target_len,
+        .path_len = req->path_len,
+        .client_addr = req->client_addr,
+        .user_agent = req->user_agent,
+        .logged_headers = req->logged_headers,
+        .status = status,
+        .outcome = outcome,
+        .route_slot = req->route ? req->route->metrics_slot : 0,
+        .route_name = req->route ? req->route->name : NULL,
+        .upstream_text = req->route ? req->route->upstream.text : NULL,
+        .upstream_status = req->headers_done ? req->head.status : -1,
+        .has_upstream = req->upstream_started,
+        .upstream_duration_s =
+            timefmt_elapsed_ms(&req->upstream_start_mono, &req->upstream_end_mono) / 1000.0,
+        .upstream_connect_ms = req->upstream_outcome.connect_ms,
+        .upstream_ttfb_ms = req->upstream_outcome.ttfb_ms,
         .received_bytes = req->bytes_received,
         .sent_bytes = req->bytes_sent,
     };
-    metrics_count_request(&req->worker->metrics, &m);
 }
 
-void request_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                          enum MHD_RequestTerminationCode toe)
+static void on_completed(struct inbound_request *r, bool complete, unsigned library_status)
 {
-    struct worker *w = cls;
-    struct request *req = *con_cls;
-    unsigned status;
+    struct request *req = request_of(r);
+    struct request_env *env = req->env;
+    struct request_summary summary;
 
-    if (!req)
-        return;
-    *con_cls = NULL;
-    if (req->head_timed_out) {
-        status = req->error_status; /* written by request_on_head_timeout */
-    } else if (!req->started) {
-        /* MHD refused the request itself (e.g. headers beyond its buffer): log it anyway. */
-        decide_trace_without_headers(req);
-        const union MHD_ConnectionInfo *info =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
-        status = info ? info->http_status : 0;
-        req->outcome = status == 431 || status == 413 || status == 414 ? "too_large"
-                       : status                                        ? "bad_request"
-                                                                       : "client_aborted";
-    } else if (req->error_status && req->response_queued) {
-        status = req->error_status;
-    } else if (req->response_queued) {
-        status = (unsigned)req->upstream_status;
-    } else {
-        /* No response of ours: MHD may still have refused the body itself (broken chunked
-         * framing, an oversized chunk); log what went on the wire, else null. */
-        const union MHD_ConnectionInfo *info =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
-        status = info ? info->http_status : 0;
-        if (status && !req->outcome)
-            req->outcome = status == 413 ? "too_large" : "bad_request";
-    }
-    if (req->upstream_active)
-        upstream_cancel(req);
+    unsigned status = final_status(req, library_status);
+    cancel_transfer(req);
     if (req->upstream_started && !req->upstream_end_mono.tv_sec)
         clock_gettime(CLOCK_MONOTONIC, &req->upstream_end_mono);
-    const char *outcome = final_outcome(req, toe);
-    logline_write(req, status, outcome);
-    count_request(req, status, outcome);
-    if (req->upstream_headers)
-        req->upstream_headers = NULL; /* arena-owned */
-    worker_unwatch_client(w, req);
-    if (req->dirty)
-        worker_forget_dirty(w, req);
-    worker_remove_live(w, req);
-    w->active_requests--;
-    atomic_store_explicit(&w->metrics.in_flight, (long)w->active_requests, memory_order_relaxed);
-    if (req->config != w->config)
-        worker_config_released(w, req->config);
+    summarize(req, status, final_outcome(req, complete), &summary);
+    logline_write(env->accesslog, &summary);
+    metrics_count_request(env->metrics, &summary);
+    loop_cancel(env->loop, &req->service);
+    remove_live(req);
+    config_pins_release(&env->configs, req->config);
     request_release(req);
 }
+
+const struct inbound_handlers request_handlers = {
+    .on_request_line = on_request_line,
+    .on_head = on_head,
+    .on_body = on_body,
+    .on_body_end = on_body_end,
+    .on_completed = on_completed,
+};

@@ -1,428 +1,611 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Upstream transfers with libcurl. Defaults that a proxy must override:
+ * Upstream transfers with libcurl (the contract is in upstream.h). Defaults a proxy must
+ * override:
  *   - the target goes through CURLOPT_REQUEST_TARGET, byte for byte (CURLOPT_URL would
  *     normalise dot-segments, strip fragments and re-encode);
- *   - curl adds "Expect: 100-continue" to uploads and "Accept: any" to every request: both are
- *     disabled, so the upstream sees what the client sent;
- *   - no decompression, no redirects, HTTP/1.1 only.
- * The outbound header list is built from curl_slist nodes allocated in the request's arena:
- * curl only reads the list, and this saves two mallocs per header.
+ *   - curl adds "Expect: 100-continue" to uploads and "Accept: any" to every request: the
+ *     client's header lines disable both (see proxy/forward_headers.c);
+ *   - no proxy from the environment, no decompression, no redirects, HTTP/1.1 only.
  *
- * The three data callbacks never block and never call into libmicrohttpd: a full buffer pauses
- * curl, an empty one pauses the upload, and the request is marked dirty so the worker resumes
- * the other side after the current batch of events.
+ * The multi handle's sockets are watched in the loop (CURLMOPT_SOCKETFUNCTION) and its timer is
+ * a loop timer; finished transfers are collected by a deferred task after each batch of socket
+ * and timer actions. A socket curl stops watching between two requests on a kept-alive
+ * connection stays in epoll but PARKED, because curl otherwise asks for a remove and an add on
+ * every request (two epoll_ctl calls). The fd table records, per socket, the id of the transfer
+ * that used it last - an id, never a pointer to a handle that may be gone.
+ *
+ * The data callbacks never block: a full download buffer pauses curl's writes, an empty upload
+ * buffer pauses its reads, and the client hears of it through its callbacks; upstream_resume
+ * unpauses once the client made room or data.
  */
 #include <errno.h>
-#include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
 
 #include "proxy/upstream.h"
-#include "config/config.h"
-#include "common/http_syntax.h"
-#include "proxy/request.h"
-#include "proxy/route.h"
-#include "proxy/worker.h"
+#include "common/arena.h"
 #include "common/diag.h"
 
-#define MAX_RESPONSE_HEADER_BYTES (64 * 1024)
-#define MAX_FORWARDED_FOR_LEN     1024
+/* A transfer running this long past its timeout_ms was lost by libcurl (see
+ * upstream_pool_expire_stalled) and is ended here as the timeout it is. */
+#define STALLED_TRANSFER_GRACE_MS 1000
+/* Idle upstream connections kept per pool, enough for a burst of one worker's clients. */
+#define MAX_POOLED_CONNECTIONS 1024L
 
-/* --- curl callbacks ----------------------------------------------------------------------- */
+/* What we registered in epoll for a curl socket. */
+#define SOCKET_REGISTERED 1u
+#define SOCKET_IN         2u
+#define SOCKET_OUT        4u
+#define SOCKET_PARKED     8u
 
-static size_t parse_status_code(const char *line, size_t n)
+struct curl_socket {
+    struct loop_watch watch;
+    struct upstream_pool *pool;
+    int fd;
+    uint8_t state;        /* SOCKET_* bits */
+    uint64_t transfer_id; /* the transfer curl last reported it for; 0 = none */
+};
+
+struct upstream_transfer {
+    struct upstream_pool *pool;
+    struct upstream_transfer *prev, *next; /* the pool's running transfers */
+    uint64_t id;
+    CURL *easy;
+    const struct upstream_callbacks *callbacks;
+    void *data;
+    struct bytebuf *upload, *download;
+    struct response_head *head;
+    struct arena *arena;
+    long timeout_ms;
+    int64_t started_ms;
+    bool upload_complete;
+    bool read_paused, write_paused;
+    bool head_done;
+    bool bad_response; /* we aborted it: the head was not valid HTTP */
+};
+
+struct upstream_pool {
+    struct loop *loop;
+    CURLM *multi;
+    struct loop_timer timer;
+    struct loop_task collect;
+    struct curl_socket **sockets; /* by fd, allocated on first use */
+    size_t sockets_cap;
+    struct upstream_transfer *running;
+    struct upstream_transfer *spare; /* freed transfers, reused */
+    uint64_t last_id;
+};
+
+static double elapsed_ms(curl_off_t us)
 {
-    const char *sp = memchr(line, ' ', n);
-    if (!sp || (size_t)(sp - line) + 4 > n)
-        return 0;
-    size_t code = 0;
-    for (int i = 1; i <= 3; i++) {
-        char c = sp[i];
-        if (c < '0' || c > '9')
-            return 0;
-        code = code * 10 + (size_t)(c - '0');
-    }
-    return code;
+    return (double)us / 1000.0;
 }
 
-static size_t upstream_protocol_error(struct request *req)
+/* --- curl callbacks on a transfer --------------------------------------------------------- */
+
+static size_t on_header_line(char *line, size_t size, size_t nitems, void *userdata)
 {
-    req->header_overflow = true;
+    struct upstream_transfer *t = userdata;
+    size_t n = size * nitems;
+
+    if (t->head_done)
+        return n; /* trailers: not forwarded */
+    switch (response_head_feed(t->head, line, n, t->arena)) {
+    case RESPONSE_LINE_OK:
+        return n;
+    case RESPONSE_LINE_COMPLETE:
+        t->head_done = true;
+        /* The head is complete: the connection may go back to the pool once the body is read
+         * (it is forbidden until now, so that a head cut short is never pooled). */
+        curl_easy_setopt(t->easy, CURLOPT_FORBID_REUSE, 0L);
+        t->callbacks->on_head(t->data);
+        return n;
+    case RESPONSE_LINE_INVALID:
+        break;
+    }
+    t->bad_response = true;
     return 0; /* makes curl abort the transfer */
 }
 
-size_t upstream_header_callback(char *line, size_t size, size_t nitems, void *userdata)
+static size_t on_body_bytes(char *bytes, size_t size, size_t nmemb, void *userdata)
 {
-    struct request *req = userdata;
-    size_t n = size * nitems;
-
-    if (req->headers_done)
-        return n; /* trailers: not forwarded */
-    if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-        /* A new header block (1xx responses come first): start over. */
-        req->response_headers_count = 0;
-        req->response_header_bytes = 0;
-        req->upstream_content_length = -1;
-        req->upstream_status = (long)parse_status_code(line, n);
-        if (req->upstream_status < 100)
-            return upstream_protocol_error(req);
-        return n;
-    }
-    size_t len = n;
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-        len--;
-    if (len == 0) {
-        if (req->upstream_status == 101)
-            return upstream_protocol_error(req); /* we never ask for an upgrade */
-        if (req->upstream_status >= 200) {
-            req->headers_done = true;
-            /* The head is complete: the connection may go back to the pool once the body is
-             * read (it is forbidden until now, so that a head cut short is never pooled). */
-            curl_easy_setopt(req->easy, CURLOPT_FORBID_REUSE, 0L);
-            worker_mark_dirty(req->worker, req);
-        }
-        return n;
-    }
-    req->response_header_bytes += n;
-    if (req->response_header_bytes > MAX_RESPONSE_HEADER_BYTES ||
-        req->response_headers_count == REQUEST_MAX_RESPONSE_HEADERS)
-        return upstream_protocol_error(req);
-    if (line[0] == ' ' || line[0] == '\t')
-        return upstream_protocol_error(req); /* obsolete line folding */
-    const char *colon = memchr(line, ':', len);
-    if (!colon || !http_is_token(line, (size_t)(colon - line)))
-        return upstream_protocol_error(req);
-    size_t name_len = (size_t)(colon - line);
-    const char *value = colon + 1;
-    size_t value_len = len - name_len - 1;
-    while (value_len > 0 && (*value == ' ' || *value == '\t'))
-        value++, value_len--;
-    while (value_len > 0 && (value[value_len - 1] == ' ' || value[value_len - 1] == '\t'))
-        value_len--;
-    if (!http_is_field_value(value, value_len))
-        return upstream_protocol_error(req);
-    /* curl undoes only chunked; any other coding would reach the client unlabelled once the
-     * hop-by-hop header is dropped. */
-    if (http_name_equals(line, name_len, "Transfer-Encoding") &&
-        !(value_len == 7 && strncasecmp(value, "chunked", 7) == 0))
-        return upstream_protocol_error(req);
-    if (http_name_equals(line, name_len, "Content-Length")) {
-        int64_t cl = 0;
-        for (size_t i = 0; i < value_len; i++) {
-            if (value[i] < '0' || value[i] > '9' || i >= 18)
-                return upstream_protocol_error(req);
-            cl = cl * 10 + (value[i] - '0');
-        }
-        if (value_len == 0 ||
-            (req->upstream_content_length >= 0 && req->upstream_content_length != cl))
-            return upstream_protocol_error(req);
-        req->upstream_content_length = cl;
-    }
-    char *copy = arena_alloc(&req->arena, len + 2);
-    if (!copy)
-        return upstream_protocol_error(req);
-    memcpy(copy, line, name_len);
-    copy[name_len] = '\0';
-    memcpy(copy + name_len + 1, value, value_len);
-    copy[name_len + 1 + value_len] = '\0';
-    req->response_headers[req->response_headers_count++] = (struct response_header){
-        .name = copy,
-        .name_len = name_len,
-        .value = copy + name_len + 1,
-    };
-    return n;
-}
-
-size_t upstream_write_callback(char *data, size_t size, size_t nmemb, void *userdata)
-{
-    struct request *req = userdata;
+    struct upstream_transfer *t = userdata;
     size_t n = size * nmemb;
 
-    if (bytebuf_space(&req->down) < n) {
-        req->write_paused = true;
+    if (bytebuf_space(t->download) < n) {
+        t->write_paused = true;
         return CURL_WRITEFUNC_PAUSE; /* curl keeps the chunk and offers it again */
     }
-    bytebuf_put(&req->down, data, n);
-    if (req->suspended && req->wait == WAIT_BODY_DATA)
-        worker_mark_dirty(req->worker, req);
+    bytebuf_put(t->download, bytes, n);
+    t->callbacks->on_body(t->data);
     return n;
 }
 
-size_t upstream_read_callback(char *buffer, size_t size, size_t nitems, void *userdata)
+static size_t on_upload_wanted(char *buffer, size_t size, size_t nitems, void *userdata)
 {
-    struct request *req = userdata;
-    size_t n = bytebuf_take(&req->up, buffer, size * nitems);
+    struct upstream_transfer *t = userdata;
+    size_t n = bytebuf_take(t->upload, buffer, size * nitems);
 
     if (n > 0) {
-        if (req->suspended && req->wait == WAIT_UPLOAD_SPACE)
-            worker_mark_dirty(req->worker, req);
+        t->callbacks->on_upload_space(t->data);
         return n;
     }
-    if (req->body_complete)
+    if (t->upload_complete)
         return 0; /* end of the request body */
-    req->read_paused = true;
+    t->read_paused = true;
     return CURL_READFUNC_PAUSE;
 }
 
-/* --- the outbound header list ------------------------------------------------------------ */
+/* --- the fd table ------------------------------------------------------------------------- */
 
-struct header_list_builder {
-    struct request *req;
-    const struct upstream_request_info *info;
-    struct curl_slist *head, *tail;
-    bool saw_accept;
-    bool failed;
-};
-
-static void header_list_append_node(struct header_list_builder *b, char *line)
+static struct curl_socket *socket_of(struct upstream_pool *pool, curl_socket_t fd, bool create)
 {
-    struct curl_slist *node = arena_alloc(&b->req->arena, sizeof(*node));
-    if (!node) {
-        b->failed = true;
-        return;
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= pool->sockets_cap) {
+        if (!create)
+            return NULL;
+        size_t cap = pool->sockets_cap ? pool->sockets_cap : 1024;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        struct curl_socket **p = realloc(pool->sockets, cap * sizeof(*p));
+        if (!p)
+            return NULL;
+        memset(p + pool->sockets_cap, 0, (cap - pool->sockets_cap) * sizeof(*p));
+        pool->sockets = p;
+        pool->sockets_cap = cap;
     }
-    node->data = line;
-    node->next = NULL;
-    if (b->tail)
-        b->tail->next = node;
-    else
-        b->head = node;
-    b->tail = node;
+    if (!pool->sockets[fd] && create) {
+        struct curl_socket *s = calloc(1, sizeof(*s));
+        if (!s)
+            return NULL;
+        s->pool = pool;
+        s->fd = fd;
+        pool->sockets[fd] = s;
+    }
+    return pool->sockets[fd];
 }
 
-static void header_list_add(struct header_list_builder *b, const char *name, size_t name_len,
-                            const char *value, size_t value_len)
+static bool transfer_is_running(const struct upstream_pool *pool, uint64_t id)
 {
-    char *line = arena_alloc(&b->req->arena, name_len + value_len + 3);
-    if (!line) {
-        b->failed = true;
-        return;
-    }
-    memcpy(line, name, name_len);
-    if (value_len == 0) {
-        line[name_len] = ';'; /* curl's spelling of "send this header empty" */
-        line[name_len + 1] = '\0';
-    } else {
-        line[name_len] = ':';
-        line[name_len + 1] = ' ';
-        memcpy(line + name_len + 2, value, value_len);
-        line[name_len + 2 + value_len] = '\0';
-    }
-    header_list_append_node(b, line);
-}
-
-static void header_list_add_str(struct header_list_builder *b, const char *name, const char *value)
-{
-    header_list_add(b, name, strlen(name), value, strlen(value));
-}
-
-static bool is_overridden_by_route(const struct route *r, const char *name, size_t len)
-{
-    for (size_t i = 0; i < r->set_request_headers_count; i++)
-        if (http_name_equals(name, len, r->set_request_headers[i].name))
+    for (const struct upstream_transfer *t = pool->running; t; t = t->next)
+        if (t->id == id)
             return true;
     return false;
 }
 
-static bool is_listed_in_connection(const struct upstream_request_info *info, const char *name,
-                                    size_t len)
+/*
+ * An idle pooled upstream connection became readable: the upstream closed it, or sent bytes
+ * nobody asked for. libcurl 7.88 would reuse it if data is waiting (its liveness check peeks and
+ * sees bytes), and hand those bytes to the next request as its response: one client's request
+ * answered with what the upstream sent for nobody, and every later response on the connection
+ * shifted by one. Swap the socket under the fd for one whose peer has closed, so that curl's check
+ * finds it dead and closes it; curl still owns (and closes) the fd.
+ */
+static void poison_idle_connection(int fd)
 {
-    for (size_t i = 0; i < info->connection_count; i++)
-        if (http_connection_lists(info->connection[i].ptr, info->connection[i].len, name, len))
-            return true;
-    return false;
+    /* A socket whose peer has closed: curl's check (recv with MSG_PEEK) reads end-of-file and
+     * drops the connection quietly. (An unconnected socket would fail that recv with EINVAL,
+     * which curl takes for "alive": the request would fail on send and need curl's retry.) */
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+        return;
+    close(pair[1]);
+    dup3(pair[0], fd, O_CLOEXEC);
+    close(pair[0]);
 }
 
-static enum MHD_Result add_client_header(void *cls, enum MHD_ValueKind kind, const char *name,
-                                         size_t name_len, const char *value, size_t value_len)
+/* An event on a socket curl is not watching (an idle pooled connection the upstream closed):
+ * stop watching it, or level-triggered epoll would report it on every iteration. Curl notices
+ * the dead connection itself when it next tries to reuse it. The socket of a paused transfer is
+ * not watched by curl either; it must not be taken for an idle one. */
+static bool socket_is_parked(struct curl_socket *s)
 {
-    struct header_list_builder *b = cls;
-    const struct config *config = b->req->config;
-
-    (void)kind;
-    if (http_header_is_hop_by_hop(name, name_len) || http_header_is_managed(name, name_len) ||
-        http_name_equals(name, name_len, config->request_id_header) ||
-        is_listed_in_connection(b->info, name, name_len) ||
-        is_overridden_by_route(b->req->route, name, name_len))
-        return MHD_YES;
-    if (http_name_equals(name, name_len, "Accept"))
-        b->saw_accept = true;
-    while (value_len > 0 && (value[value_len - 1] == ' ' || value[value_len - 1] == '\t'))
-        value_len--;
-    header_list_add(b, name, name_len, value, value_len);
-    return MHD_YES;
-}
-
-/* X-Forwarded-For from the client is kept only if it looks like a list of addresses. */
-static bool forwarded_for_is_plausible(const char *v, size_t n)
-{
-    if (n == 0 || n > MAX_FORWARDED_FOR_LEN)
+    if (!(s->state & SOCKET_PARKED) && (s->state & SOCKET_REGISTERED))
         return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = v[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-              c == '.' || c == ':' || c == ',' || c == ' ' || c == '[' || c == ']'))
-            return false;
-    }
+    loop_unwatch(s->pool->loop, &s->watch);
+    if ((s->state & SOCKET_PARKED) && !transfer_is_running(s->pool, s->transfer_id))
+        poison_idle_connection(s->fd);
+    s->state = 0;
     return true;
 }
 
-static struct curl_slist *build_header_list(struct request *req,
-                                            const struct upstream_request_info *info)
+static void on_socket_event(void *data, uint32_t events)
 {
-    struct header_list_builder b = {.req = req, .info = info};
-    const struct route *r = req->route;
-    char forwarded_for[MAX_FORWARDED_FOR_LEN + 80];
+    struct curl_socket *s = data;
+    struct upstream_pool *pool = s->pool;
+    int flags = 0, running;
 
-    MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, add_client_header, &b);
-    for (size_t i = 0; i < r->set_request_headers_count; i++)
-        header_list_add_str(&b, r->set_request_headers[i].name, r->set_request_headers[i].value);
-    header_list_add_str(&b, "traceparent", req->traceparent_out);
-    if (req->hop.tracestate_len > 0)
-        header_list_add(&b, "tracestate", 10, req->hop.tracestate, req->hop.tracestate_len);
-    header_list_add(&b, req->config->request_id_header, strlen(req->config->request_id_header),
-                    req->hop.x_trace_id, req->hop.x_trace_id_len);
-    if (info->forwarded_for &&
-        forwarded_for_is_plausible(info->forwarded_for, info->forwarded_for_len))
-        snprintf(forwarded_for, sizeof(forwarded_for), "%.*s, %s", (int)info->forwarded_for_len,
-                 info->forwarded_for, req->client_addr);
-    else
-        snprintf(forwarded_for, sizeof(forwarded_for), "%s", req->client_addr);
-    if (forwarded_for[0])
-        header_list_add_str(&b, "X-Forwarded-For", forwarded_for);
-    header_list_add_str(&b, "X-Forwarded-Proto", "http");
-    if (req->host)
-        header_list_add_str(&b, "X-Forwarded-Host", req->host);
-    /* Disable what curl would add on its own ("Name:" with no value removes a header). Curl
-     * adds Expect only to uploads; every entry here costs a scan per header curl looks up. */
-    if (req->has_body)
-        header_list_append_node(&b, (char *)"Expect:");
-    if (!b.saw_accept)
-        header_list_append_node(&b, (char *)"Accept:");
-    return b.failed ? NULL : b.head;
+    if (socket_is_parked(s))
+        return;
+    if (events & EPOLLIN)
+        flags |= CURL_CSELECT_IN;
+    if (events & EPOLLOUT)
+        flags |= CURL_CSELECT_OUT;
+    if (events & (EPOLLERR | EPOLLHUP))
+        flags |= CURL_CSELECT_ERR;
+    curl_multi_socket_action(pool->multi, s->fd, flags, &running);
+    loop_defer(pool->loop, &pool->collect);
 }
 
-/* --- transfer setup ----------------------------------------------------------------------- */
-
-int upstream_start(struct request *req, const struct upstream_request_info *info)
+static void socket_register(struct curl_socket *s, unsigned want)
 {
-    const struct route *r = req->route;
-    struct worker *w = req->worker;
-    size_t target_cap = req->target_len + r->upstream.base_path_len + 2;
-    char *target = arena_alloc(&req->arena, target_cap);
-    CURL *e;
+    uint32_t events = ((want & SOCKET_IN) ? EPOLLIN : 0u) | ((want & SOCKET_OUT) ? EPOLLOUT : 0u);
+    int rc = loop_watch(s->pool->loop, &s->watch, s->fd, events, on_socket_event, s);
+    if (rc < 0) {
+        diag(DIAG_ERROR, "epoll_ctl on upstream socket %d: %s", s->fd, strerror(-rc));
+        s->state = 0;
+        return;
+    }
+    s->state = (uint8_t)(SOCKET_REGISTERED | want);
+}
 
-    if (!target || !route_upstream_target(r, req->target, req->target_len, target, target_cap))
-        return -ENOMEM;
-    req->upstream_headers = build_header_list(req, info);
-    if (!req->upstream_headers)
-        return -ENOMEM;
-    e = worker_new_easy(w);
-    if (!e)
-        return -ENOMEM;
-    req->easy = e;
-    /* Every option is checked: the string ones copy their value, and a copy that fails (out
-     * of memory) would leave the previous request's value - another target, say - in place. */
-    bool set = curl_easy_setopt(e, CURLOPT_URL, r->upstream.curl_url) == CURLE_OK &&
-               curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, r->upstream.unix_path) == CURLE_OK &&
-               curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, target) == CURLE_OK &&
-               curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->upstream_headers) == CURLE_OK &&
-               curl_easy_setopt(e, CURLOPT_PRIVATE, req) == CURLE_OK &&
-               curl_easy_setopt(e, CURLOPT_HEADERDATA, req) == CURLE_OK &&
-               curl_easy_setopt(e, CURLOPT_WRITEDATA, req) == CURLE_OK &&
-               curl_easy_setopt(e, CURLOPT_READDATA, req) == CURLE_OK &&
-               curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r->connect_timeout_ms) == CURLE_OK &&
-               curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms) == CURLE_OK;
-    if (set && req->is_head) {
-        set = curl_easy_setopt(e, CURLOPT_NOBODY, 1L) == CURLE_OK;
-    } else if (set && req->has_body) {
-        set = curl_easy_setopt(e, CURLOPT_UPLOAD, 1L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->content_length) ==
-                  CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method) == CURLE_OK;
-    } else if (set && strcmp(req->method, "GET") != 0) {
-        set = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method) == CURLE_OK;
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    struct upstream_pool *pool = userp;
+    struct curl_socket *s = socket_of(pool, fd, true);
+    struct upstream_transfer *t = NULL;
+
+    (void)socketp;
+    if (!s)
+        return -1;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+    s->transfer_id = t ? t->id : 0; /* who last used it: see socket_is_parked */
+    if (what == CURL_POLL_REMOVE) {
+        if (s->state & SOCKET_OUT)
+            socket_register(s, SOCKET_IN); /* a parked fd must not spin on OUT */
+        if (s->state & SOCKET_REGISTERED)
+            s->state |= SOCKET_PARKED;
+        return 0;
     }
-    if (!set) {
-        curl_easy_cleanup(e);
-        req->easy = NULL;
-        return -ENOMEM;
+    unsigned want =
+        ((what & CURL_POLL_IN) ? SOCKET_IN : 0u) | ((what & CURL_POLL_OUT) ? SOCKET_OUT : 0u);
+    if ((s->state & SOCKET_REGISTERED) && (s->state & (SOCKET_IN | SOCKET_OUT)) == want) {
+        s->state &= (uint8_t)~SOCKET_PARKED;
+        return 0;
     }
-    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L); /* until the head is complete */
-    clock_gettime(CLOCK_MONOTONIC, &req->upstream_start_mono);
-    req->upstream_started = true;
-    if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
-        /* A failed add (out of memory) can leave the handle half-attached. */
-        curl_multi_remove_handle(w->multi, e);
-        curl_easy_cleanup(e);
-        req->easy = NULL;
-        return -EIO;
-    }
-    req->upstream_active = true;
+    socket_register(s, want);
     return 0;
 }
 
-void upstream_cancel(struct request *req)
+static int on_curl_close_socket(void *clientp, curl_socket_t fd)
 {
-    if (!req->upstream_active)
-        return;
-    curl_socket_t fd = CURL_SOCKET_BAD;
-    curl_easy_getinfo(req->easy, CURLINFO_ACTIVESOCKET, &fd);
-    curl_multi_remove_handle(req->worker->multi, req->easy);
-    worker_forget_easy(req->worker, req->easy, fd);
-    curl_easy_cleanup(req->easy);
-    req->easy = NULL;
-    req->upstream_active = false;
-    clock_gettime(CLOCK_MONOTONIC, &req->upstream_end_mono);
+    struct upstream_pool *pool = clientp;
+    struct curl_socket *s = socket_of(pool, fd, false);
+
+    if (s) {
+        loop_unwatch(pool->loop, &s->watch);
+        s->state = 0;
+        s->transfer_id = 0;
+    }
+    return close(fd);
 }
 
-void upstream_finish(struct request *req, CURLcode result)
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
-    curl_off_t connect_us = 0, ttfb_us = 0;
-
-    curl_easy_getinfo(req->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-    curl_easy_getinfo(req->easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb_us);
-    req->upstream_connect_ms = (double)connect_us / 1000.0;
-    req->upstream_ttfb_ms = (double)ttfb_us / 1000.0;
-    upstream_cancel(req);
-    if (result == CURLE_OK && !req->headers_done && !req->header_overflow) {
-        /* libcurl 7.88 reports success when the upstream closes after the status line or in
-         * the middle of the head: for us that is a broken upstream. */
-        result = CURLE_GOT_NOTHING;
-        req->header_overflow = true;
-    }
-    if (result != CURLE_OK) {
-        struct request_ids_hex ids;
-        request_ids_hex(req, &ids);
-        diag_request(DIAG_WARN, ids.trace_id, ids.span_id, "upstream %s: %s%s",
-                     req->route->upstream.text, curl_easy_strerror(result),
-                     req->header_overflow
-                         ? " (invalid or oversized response header, or an incomplete head)"
-                         : "");
-    }
-    request_on_upstream_done(req, result);
+    struct upstream_pool *pool = userp;
+    (void)multi;
+    loop_timer_set(&pool->timer, timeout_ms < 0 ? -1 : loop_now_ms() + timeout_ms);
+    return 0;
 }
 
-void upstream_classify(CURLcode result, struct upstream_failure *ret)
+static void on_timer_due(void *data, uint32_t events)
 {
-    switch (result) {
+    struct upstream_pool *pool = data;
+    int running;
+    (void)events;
+    curl_multi_socket_action(pool->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    loop_defer(pool->loop, &pool->collect);
+}
+
+/* --- transfers ---------------------------------------------------------------------------- */
+
+enum upstream_error upstream_error_from_curl(int curl_code)
+{
+    switch ((CURLcode)curl_code) {
+    case CURLE_OK:
+        return UPSTREAM_OK;
     case CURLE_OPERATION_TIMEDOUT:
-        *ret = (struct upstream_failure){504, "upstream_timeout", "upstream_timeout",
-                                         "the upstream did not answer in time"};
-        return;
+        return UPSTREAM_TIMEOUT;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
-        *ret = (struct upstream_failure){502, "upstream_connect_failed", "upstream_connect_failed",
-                                         "could not connect to the upstream"};
-        return;
+        return UPSTREAM_CONNECT_FAILED;
     default:
-        *ret = (struct upstream_failure){502, "upstream_reset", "upstream_reset",
-                                         "the upstream closed or broke the connection before a "
-                                         "complete response"};
-        return;
+        return UPSTREAM_RESET;
     }
+}
+
+static void transfer_unlink(struct upstream_transfer *t)
+{
+    struct upstream_pool *pool = t->pool;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        pool->running = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->next = pool->spare;
+    t->prev = NULL;
+    pool->spare = t;
+}
+
+/* Take the handle out of the multi and destroy it; its socket stays open in curl's cache. */
+static void transfer_release_easy(struct upstream_transfer *t)
+{
+    struct upstream_pool *pool = t->pool;
+    curl_socket_t fd = CURL_SOCKET_BAD;
+
+    curl_easy_getinfo(t->easy, CURLINFO_ACTIVESOCKET, &fd);
+    curl_multi_remove_handle(pool->multi, t->easy);
+    struct curl_socket *s = socket_of(pool, fd, false);
+    if (s && s->transfer_id == t->id)
+        s->transfer_id = 0;
+    curl_easy_cleanup(t->easy);
+    t->easy = NULL;
+}
+
+static void transfer_finish(struct upstream_transfer *t, CURLcode result)
+{
+    curl_off_t connect_us = 0, ttfb_us = 0;
+
+    curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+    curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb_us);
+    transfer_release_easy(t);
+    if (result == CURLE_OK && !t->head_done && !t->bad_response) {
+        /* libcurl 7.88 reports success when the upstream closes after the status line or in
+         * the middle of the head: for us that is a broken upstream. */
+        result = CURLE_GOT_NOTHING;
+        t->bad_response = true;
+    }
+    struct upstream_outcome outcome = {
+        .error = t->bad_response ? UPSTREAM_RESET : upstream_error_from_curl(result),
+        .bad_response = t->bad_response,
+        .detail = result == CURLE_OK ? "" : curl_easy_strerror(result),
+        .connect_ms = elapsed_ms(connect_us),
+        .ttfb_ms = elapsed_ms(ttfb_us),
+    };
+    const struct upstream_callbacks *callbacks = t->callbacks;
+    void *data = t->data;
+    transfer_unlink(t);
+    callbacks->on_done(data, &outcome);
+}
+
+static void collect_finished(void *data, uint32_t events)
+{
+    struct upstream_pool *pool = data;
+    CURLMsg *msg;
+    int left;
+
+    (void)events;
+    while ((msg = curl_multi_info_read(pool->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        struct upstream_transfer *t = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        if (t)
+            transfer_finish(t, msg->data.result);
+    }
+}
+
+/*
+ * Every transfer gets a new easy handle, and none is reused: libcurl 7.88 keeps state in a
+ * handle that its next transfer trips over. Two cases fuzz-daemon found:
+ *   - the header store keeps a pointer to the previous response's last header, which it frees
+ *     when the next transfer starts (current libcurl clears the pointer, 7.88 does not): a
+ *     response whose first header line is folded then makes libcurl read and realloc freed
+ *     memory, a heap use-after-free any upstream could trigger;
+ *   - the count of retries on dead kept-alive connections is reset only by curl_easy_reset:
+ *     after five in a handle's life, a healthy upstream got a 502.
+ * Connections are still reused (they belong to the multi handle). See docs/security.md.
+ *
+ * Every option is checked: one that cannot be set (out of memory) must not leave the handle in
+ * use - a missing CURLOPT_PROXY "" alone would send traffic where an inherited http_proxy says.
+ */
+static CURL *new_easy(struct upstream_transfer *t, const struct upstream_spec *spec,
+                      struct curl_slist *headers)
+{
+    CURL *e = curl_easy_init();
+    if (!e)
+        return NULL;
+    bool set =
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, t->pool) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+        /* No proxy: also stops curl from reading *_proxy environment variables per transfer. */
+        curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_HTTP_TRANSFER_DECODING, 1L) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)CURL_MAX_WRITE_SIZE) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 64L * 1024) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header_line) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body_bytes) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_upload_wanted) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_URL, spec->url) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, spec->unix_path) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, spec->target) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_PRIVATE, t) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, t) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, t) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_READDATA, t) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, spec->connect_timeout_ms) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, spec->timeout_ms) == CURLE_OK;
+    if (set && spec->is_head) {
+        set = curl_easy_setopt(e, CURLOPT_NOBODY, 1L) == CURLE_OK;
+    } else if (set && spec->has_body) {
+        set = curl_easy_setopt(e, CURLOPT_UPLOAD, 1L) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)spec->content_length) ==
+                  CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, spec->method) == CURLE_OK;
+    } else if (set && strcmp(spec->method, "GET") != 0) {
+        set = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, spec->method) == CURLE_OK;
+    }
+    if (!set) {
+        curl_easy_cleanup(e);
+        return NULL;
+    }
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L); /* until the head is complete */
+    return e;
+}
+
+/* The header lines as a curl_slist whose nodes live in the arena: curl only reads the list
+ * (the struct is public), and this saves a malloc and a copy per header. */
+static struct curl_slist *header_list(const struct upstream_spec *spec)
+{
+    struct curl_slist *head = NULL, **tail = &head;
+
+    for (size_t i = 0; i < spec->header_count; i++) {
+        struct curl_slist *node = arena_alloc(spec->arena, sizeof(*node));
+        if (!node)
+            return NULL;
+        node->data = (char *)spec->header_lines[i];
+        node->next = NULL;
+        *tail = node;
+        tail = &node->next;
+    }
+    return head;
+}
+
+int upstream_start(struct upstream_pool *pool, const struct upstream_spec *spec,
+                   const struct upstream_callbacks *callbacks, void *data,
+                   struct upstream_transfer **ret)
+{
+    struct upstream_transfer *t = pool->spare;
+    struct curl_slist *headers = header_list(spec);
+
+    if (!headers && spec->header_count > 0)
+        return -ENOMEM;
+    if (t)
+        pool->spare = t->next;
+    else if (!(t = malloc(sizeof(*t))))
+        return -ENOMEM;
+    *t = (struct upstream_transfer){
+        .pool = pool,
+        .id = ++pool->last_id,
+        .callbacks = callbacks,
+        .data = data,
+        .upload = spec->upload,
+        .download = spec->download,
+        .head = spec->head,
+        .arena = spec->arena,
+        .timeout_ms = spec->timeout_ms,
+        .started_ms = loop_now_ms(),
+    };
+    response_head_init(t->head);
+    t->easy = new_easy(t, spec, headers);
+    if (!t->easy) {
+        t->next = pool->spare;
+        pool->spare = t;
+        return -ENOMEM;
+    }
+    if (curl_multi_add_handle(pool->multi, t->easy) != CURLM_OK) {
+        /* A failed add (out of memory) can leave the handle half-attached. */
+        curl_multi_remove_handle(pool->multi, t->easy);
+        curl_easy_cleanup(t->easy);
+        t->next = pool->spare;
+        pool->spare = t;
+        return -EIO;
+    }
+    t->next = pool->running;
+    if (pool->running)
+        pool->running->prev = t;
+    pool->running = t;
+    *ret = t;
+    return 0;
+}
+
+void upstream_resume(struct upstream_transfer *t)
+{
+    if (t->read_paused && (bytebuf_len(t->upload) > 0 || t->upload_complete)) {
+        t->read_paused = false;
+        curl_easy_pause(t->easy, CURLPAUSE_CONT);
+    }
+    if (t->write_paused && bytebuf_space(t->download) >= CURL_MAX_WRITE_SIZE) {
+        t->write_paused = false;
+        curl_easy_pause(t->easy, CURLPAUSE_CONT);
+    }
+}
+
+void upstream_upload_complete(struct upstream_transfer *t)
+{
+    t->upload_complete = true;
+}
+
+void upstream_cancel(struct upstream_transfer *t)
+{
+    transfer_release_easy(t);
+    transfer_unlink(t);
+}
+
+void upstream_pool_expire_stalled(struct upstream_pool *pool, int64_t now_ms)
+{
+    struct upstream_transfer *t = pool->running;
+    while (t) {
+        struct upstream_transfer *next = t->next;
+        if (t->timeout_ms > 0 && now_ms - t->started_ms > t->timeout_ms + STALLED_TRANSFER_GRACE_MS)
+            transfer_finish(t, CURLE_OPERATION_TIMEDOUT);
+        t = next;
+    }
+}
+
+/* --- the pool ----------------------------------------------------------------------------- */
+
+int upstream_pool_new(struct loop *loop, struct upstream_pool **ret)
+{
+    struct upstream_pool *pool = calloc(1, sizeof(*pool));
+    if (!pool)
+        return -ENOMEM;
+    pool->loop = loop;
+    pool->multi = curl_multi_init();
+    if (!pool->multi) {
+        free(pool);
+        return -ENOMEM;
+    }
+    loop_timer_add(loop, &pool->timer, on_timer_due, pool);
+    loop_task_init(&pool->collect, LOOP_TASK_DEFERRED, collect_finished, pool);
+    curl_multi_setopt(pool->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(pool->multi, CURLMOPT_SOCKETDATA, pool);
+    curl_multi_setopt(pool->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(pool->multi, CURLMOPT_TIMERDATA, pool);
+    curl_multi_setopt(pool->multi, CURLMOPT_MAXCONNECTS, MAX_POOLED_CONNECTIONS);
+    *ret = pool;
+    return 0;
+}
+
+struct upstream_pool *upstream_pool_free(struct upstream_pool *pool)
+{
+    if (!pool)
+        return NULL;
+    while (pool->running)
+        upstream_cancel(pool->running);
+    curl_multi_cleanup(pool->multi); /* closes pooled connections through our callback */
+    loop_cancel(pool->loop, &pool->collect);
+    loop_timer_set(&pool->timer, -1);
+    for (size_t i = 0; i < pool->sockets_cap; i++) {
+        if (pool->sockets[i])
+            loop_unwatch(pool->loop, &pool->sockets[i]->watch);
+        free(pool->sockets[i]);
+    }
+    free(pool->sockets);
+    while (pool->spare) {
+        struct upstream_transfer *t = pool->spare;
+        pool->spare = t->next;
+        free(t);
+    }
+    free(pool);
+    return NULL;
 }

@@ -94,7 +94,7 @@
 #include "common/listen_socket.h"
 #include "observe/metrics.h"
 #include "proxy/route.h"
-#include "proxy/worker.h"
+#include "daemon/worker.h"
 #include "common/diag.h"
 
 #include "fuzz.h"

@@ -45,9 +45,10 @@
 
 #include "config/config.h"
 #include "observe/logline.h"
-#include "proxy/request.h"
+#include "observe/request_summary.h"
 #include "common/strbuf.h"
 
+#include "../logline-request.h"
 #include "fuzz.h"
 
 #define MAX_FIELDS CONFIG_MAX_LOGGED_HEADERS
@@ -519,7 +520,7 @@ static void check_order(json_t *root)
 struct built {
     struct config *config;
     char *header_values[MAX_FIELDS];
-    struct request req;
+    struct logline_request req;
     char *owned[64];
     size_t owned_count;
     unsigned status;
@@ -592,7 +593,7 @@ static bool load_config(const struct input *in, struct built *b)
 static bool build(const struct input *in, struct built *b)
 {
     const uint8_t *k = in->knobs;
-    struct request *req = &b->req;
+    struct logline_request *req = &b->req;
     struct tracehop_hop *hop = &req->hop;
     size_t len;
 
@@ -672,7 +673,7 @@ static double elapsed_ms(const struct timespec *from, const struct timespec *to)
 
 static void check_line(const struct built *b, json_t *root)
 {
-    const struct request *req = &b->req;
+    const struct logline_request *req = &b->req;
     const struct config *c = b->config;
     const struct tracehop_hop *hop = &req->hop;
     struct checked seen = {0};
@@ -795,10 +796,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!build(in, b))
         goto out;
 
-    FUZZ_CHECK(logline_format(&line, &b->req, b->status, b->outcome, &b->now) == 0);
+    struct request_summary summary;
+    logline_request_summary(&b->req, b->status, b->outcome, &b->now, &summary);
+    FUZZ_CHECK(logline_format(&line, &summary) == 0);
     first_len = line.len;
     first = fuzz_memdup(line.data, line.len);
-    FUZZ_CHECK(logline_format(&line, &b->req, b->status, b->outcome, &b->now) == 0);
+    FUZZ_CHECK(logline_format(&line, &summary) == 0);
     FUZZ_CHECK(line.len == first_len && memcmp(line.data, first, first_len) == 0);
     free(first);
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The access-log line (src/observe/logline.h; docs/access-log.md, "Fields"): a request is
- * put together by hand (struct request, src/proxy/request.h) with a worker whose access log
+ * put together by hand (tests/logline-request.h: the fields the proxy records, summarized as
+ * src/proxy/request.c does) and written to an access log, which
  * is a file sink in a temporary directory; logline_write builds the line and the test reads it
  * back and parses it. Checked: every always-present field with its JSON type and value, null
  * parent at a root, query redaction, request_headers, and the reversible escaping of invalid
@@ -17,8 +18,8 @@
 #include "observe/accesslog.h"
 #include "config/config.h"
 #include "observe/logline.h"
-#include "proxy/request.h"
-#include "proxy/worker.h"
+#include "observe/request_summary.h"
+#include "../logline-request.h"
 #include "../promtool-check.h" /* promtool_dir, promtool_slurp */
 #include "daemon-test.h"
 #include "unit-test.h"
@@ -33,24 +34,19 @@ static const char config_json[] =
 static char dir[512];
 static char log_path[600];
 static struct config *config;
-static struct worker *worker;
+static struct accesslog *accesslog;
 
 static void setup(void)
 {
     promtool_dir(dir, sizeof(dir));
     snprintf(log_path, sizeof(log_path), "%s/access.log", dir);
     config = unit_config(config_json);
-    worker = calloc(1, sizeof(*worker));
-    ck_assert_ptr_nonnull(worker);
-    ck_assert_int_eq(accesslog_open(log_path, 1 << 20, &worker->accesslog), 0);
+    ck_assert_int_eq(accesslog_open(log_path, 1 << 20, &accesslog), 0);
 }
 
 static void teardown(void)
 {
-    if (worker)
-        accesslog_close(worker->accesslog);
-    free(worker);
-    worker = NULL;
+    accesslog = accesslog_close(accesslog);
     config_free(config);
     config = NULL;
     logline_thread_cleanup();
@@ -65,11 +61,10 @@ static const uint8_t parent_id[8] = {0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0
 static const char *logged_headers[] = {"acme", "Bearer secret-token", NULL};
 
 /* A finished request as request.c leaves it: routed, upstream answered 201, root of a trace. */
-static struct request *make_request(const char *target)
+static struct logline_request *make_request(const char *target)
 {
-    struct request *req = calloc(1, sizeof(*req));
+    struct logline_request *req = calloc(1, sizeof(*req));
     ck_assert_ptr_nonnull(req);
-    req->worker = worker;
     req->config = config;
     req->route = &config->routes[0];
     req->start_real = (struct timespec){.tv_sec = 1795312511, .tv_nsec = 123456789};
@@ -106,18 +101,22 @@ static struct request *make_request(const char *target)
     return req;
 }
 
-static void free_request(struct request *req)
+static void free_request(struct logline_request *req)
 {
     free(req->target);
     free(req);
 }
 
 /* Write the line, flush the sink, and return the one line the file holds (parsed). */
-static json_t *write_and_read(struct request *req, unsigned status, const char *outcome,
+static json_t *write_and_read(struct logline_request *req, unsigned status, const char *outcome,
                               char **ret_raw)
 {
-    logline_write(req, status, outcome);
-    worker->accesslog = accesslog_close(worker->accesslog);
+    struct request_summary summary;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    logline_request_summary(req, status, outcome, &now, &summary);
+    logline_write(accesslog, &summary);
+    accesslog = accesslog_close(accesslog);
     char *text = promtool_slurp(log_path);
     size_t len = strlen(text);
     ck_assert_msg(len > 0 && text[len - 1] == '\n', "no complete line: %s", text);
@@ -218,7 +217,7 @@ static void assert_schema(json_t *line)
 
 START_TEST(test_root_request_every_field)
 {
-    struct request *req = make_request("/api/items?token=s3cret&a=1&TOKEN=x&b&tokens=kept");
+    struct logline_request *req = make_request("/api/items?token=s3cret&a=1&TOKEN=x&b&tokens=kept");
     json_t *line = write_and_read(req, 200, "ok", NULL);
 
     assert_schema(line);
@@ -266,7 +265,7 @@ END_TEST
 
 START_TEST(test_continued_trace_has_parent_and_null_query)
 {
-    struct request *req = make_request("/api");
+    struct logline_request *req = make_request("/api");
     req->hop.has_parent = true;
     memcpy(req->hop.parent_span_id, parent_id, 8);
     req->hop.flags = 0x00;
@@ -285,7 +284,7 @@ END_TEST
 /* An empty query ("/api?") is a query, not none. */
 START_TEST(test_empty_query)
 {
-    struct request *req = make_request("/api?");
+    struct logline_request *req = make_request("/api?");
     json_t *line = write_and_read(req, 200, "ok", NULL);
 
     ck_assert_str_eq(str(line, "path"), "/api");
@@ -298,7 +297,7 @@ END_TEST
 /* A request that got no response and no route: the fields that do not apply are null. */
 START_TEST(test_unrouted_request_without_response)
 {
-    struct request *req = make_request("/nothing");
+    struct logline_request *req = make_request("/nothing");
     req->route = NULL;
     req->headers_done = false;
     req->upstream_started = false;
@@ -325,7 +324,7 @@ START_TEST(test_invalid_utf8_is_reversible)
 {
     static const char target[] = "/api/\xc3\x28/\xff?q=\xed\xa0\x80";
     static const char agent[] = "agent \xfe\xfe\x01";
-    struct request *req = make_request(target);
+    struct logline_request *req = make_request(target);
     req->user_agent = agent;
     static const char *headers[] = {"ac\xe9me", NULL, NULL};
     req->logged_headers = headers;
@@ -371,7 +370,7 @@ END_TEST
 /* Control characters and quotes from the client never break the line. */
 START_TEST(test_control_characters_escaped)
 {
-    struct request *req = make_request("/api/\"quoted\"\\x?a=\x1b[31m\r\n{\"fake\":1}");
+    struct logline_request *req = make_request("/api/\"quoted\"\\x?a=\x1b[31m\r\n{\"fake\":1}");
     req->user_agent = "ua\twith\x7f"
                       "del";
     strcpy(req->hop.x_trace_id, "x\"y");

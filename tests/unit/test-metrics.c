@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "observe/metrics.h"
+#include "observe/request_summary.h"
 #include "../promtool-check.h"
 #include "unit-test.h"
 
@@ -104,7 +105,7 @@ static size_t count_occurrences(const char *text, const char *needle)
 static void count(unsigned worker, unsigned slot, const char *method, unsigned status,
                   double duration_s)
 {
-    struct metrics_request r = {
+    struct request_summary r = {
         .route_slot = slot,
         .method = method,
         .status = status,
@@ -222,7 +223,7 @@ START_TEST(test_histogram_cumulative_buckets)
     double sum = 0;
 
     for (size_t i = 0; i < ARRAY_SIZE(durations); i++) {
-        struct metrics_request r = {
+        struct request_summary r = {
             .route_slot = slot,
             .method = "GET",
             .status = 200,
@@ -298,7 +299,7 @@ START_TEST(test_upstream_failures_by_outcome)
         NULL,
     };
     for (size_t i = 0; i < ARRAY_SIZE(outcomes); i++) {
-        struct metrics_request r = {
+        struct request_summary r = {
             .route_slot = slot,
             .method = "GET",
             .status = outcomes[i] && strncmp(outcomes[i], "upstream", 8) == 0 ? 502 : 200,
@@ -333,7 +334,7 @@ START_TEST(test_merged_totals_gauges_and_process_values)
 {
     unsigned slot = metrics_route_slot("bytes");
     for (unsigned i = 0; i < 6; i++) {
-        struct metrics_request r = {
+        struct request_summary r = {
             .route_slot = slot,
             .method = "POST",
             .status = 201,
@@ -383,7 +384,7 @@ static const uint8_t any_span[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 static void count_traced(unsigned worker, unsigned slot, double duration_s, bool upstream,
                          const uint8_t *trace_id, const uint8_t *span_id, bool sampled)
 {
-    struct metrics_request r = {
+    struct request_summary r = {
         .route_slot = slot,
         .method = "GET",
         .status = 200,
@@ -534,7 +535,7 @@ static void fill_everything(void)
     count_traced(1, api, 7.5, true, other_sampled_trace, any_span, true);
     count_traced(2, odd, 0.02, true, sampled_trace, any_span, true);
     count(1, 0, "GET", 404, 0.0001);
-    struct metrics_request failed = {.route_slot = api,
+    struct request_summary failed = {.route_slot = api,
                                      .method = "GET",
                                      .status = 502,
                                      .outcome = "upstream_reset",

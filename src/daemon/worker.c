@@ -111,6 +111,18 @@ static void take_published_config(struct worker *w)
     }
 }
 
+static void begin_drain(struct worker *w);
+
+/* The main thread published a config or asked for a drain. */
+static void take_commands(void *data, uint32_t events)
+{
+    struct worker *w = data;
+    (void)events;
+    take_published_config(w);
+    if (!w->draining && atomic_load(&w->command) == WORKER_DRAIN)
+        begin_drain(w);
+}
+
 static void begin_drain(struct worker *w)
 {
     w->draining = true;
@@ -132,9 +144,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
 
     for (;;) {
-        take_published_config(w);
-        if (!w->draining && atomic_load(&w->command) == WORKER_DRAIN)
-            begin_drain(w);
+        take_commands(w, 0); /* also when a config came back after running out of memory */
         int64_t now = loop_now_ms();
         int max_wait = MAX_WAIT_MS;
         if (w->draining) {
@@ -170,7 +180,7 @@ int worker_init(struct worker *w, unsigned index, const struct config *config,
         .metrics = &w->metrics,
     };
     request_env_init(&w->requests, config);
-    if ((rc = loop_init(&w->loop)) < 0) {
+    if ((rc = loop_init(&w->loop, take_commands, w)) < 0) {
         for (size_t i = 0; i < listen_count; i++)
             close(listen_fds[i]);
         snprintf(error, error_size, "worker setup: %s", strerror(-rc));

@@ -30,25 +30,27 @@ int64_t loop_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void on_wake(void *data, uint32_t events)
+static void on_wake_fd(void *data, uint32_t events)
 {
     struct loop *loop = data;
     uint64_t ignored;
     ssize_t r = read(loop->wake_fd, &ignored, sizeof(ignored));
     (void)r;
     (void)events;
+    if (loop->on_wake)
+        loop->on_wake(loop->on_wake_data, 0);
 }
 
-int loop_init(struct loop *loop)
+int loop_init(struct loop *loop, loop_fn *on_wake, void *data)
 {
-    *loop = (struct loop){.epoll_fd = -1, .wake_fd = -1};
+    *loop = (struct loop){.epoll_fd = -1, .wake_fd = -1, .on_wake = on_wake, .on_wake_data = data};
     loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (loop->epoll_fd < 0)
         return -errno;
     loop->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (loop->wake_fd < 0)
         return -errno;
-    return loop_watch(loop, &loop->wake_watch, loop->wake_fd, EPOLLIN, on_wake, loop);
+    return loop_watch(loop, &loop->wake_watch, loop->wake_fd, EPOLLIN, on_wake_fd, loop);
 }
 
 void loop_destroy(struct loop *loop)

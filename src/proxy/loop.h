@@ -61,6 +61,8 @@ struct loop {
     int epoll_fd;
     int wake_fd; /* eventfd: another thread asks this one to look at its commands */
     struct loop_watch wake_watch;
+    loop_fn *on_wake; /* the owner's: look at the commands (before the batch's other work) */
+    void *on_wake_data;
     struct loop_timer *timers;
     struct loop_task_list deferred, flush;
 };
@@ -68,8 +70,10 @@ struct loop {
 /* A CLOCK_MONOTONIC reading in milliseconds, the unit of every deadline. */
 int64_t loop_now_ms(void);
 
-/* 0 or -errno. On failure the loop is left destroyable. */
-int loop_init(struct loop *loop);
+/* 0 or -errno. On failure the loop is left destroyable. on_wake(data, 0) runs when loop_wake
+ * woke the loop, in the batch's dispatch: before any deferred or flush task of that batch, so
+ * that a command given before an event (a new config before a request) is seen first. */
+int loop_init(struct loop *loop, loop_fn *on_wake, void *data);
 /* Close the epoll and wake fds; watched fds are not closed. Accepts a zeroed loop. */
 void loop_destroy(struct loop *loop);
 
@@ -101,7 +105,8 @@ void loop_defer(struct loop *loop, struct loop_task *task);
 /* Take a queued task off its list (its owner is going away); a no-op when not queued. */
 void loop_cancel(struct loop *loop, struct loop_task *task);
 
-/* Make the loop's thread return from loop_run_once soon. Thread-safe, async-signal-safe. */
+/* Make the loop's thread call on_wake and return from loop_run_once soon. Thread-safe,
+ * async-signal-safe. */
 void loop_wake(struct loop *loop);
 
 /*

@@ -199,6 +199,14 @@ START_TEST(test_drain_timeout_bounds_the_exit)
 END_TEST
 
 /* The admin port, from the "admin listening on 127.0.0.1:PORT" diagnostic. */
+/* "tracehop 0.1.0 ready: 2 workers, ..." */
+static bool is_ready_diagnostic(json_t *object, const void *arg)
+{
+    const char *message = harness_json_str(object, "message");
+    (void)arg;
+    return message && strncmp(message, "tracehop ", 9) == 0 && strstr(message, " ready: ");
+}
+
 static unsigned admin_port(struct harness_daemon *d)
 {
     struct harness_field_match m = {"message", "admin listening on 127.0.0.1:"};
@@ -208,6 +216,11 @@ static unsigned admin_port(struct harness_daemon *d)
         (unsigned)strtoul(harness_json_str(line, "message") + strlen(m.value), NULL, 10);
     json_decref(line);
     ck_assert_uint_gt(port, 0);
+    /* The admin listener comes up just before the process declares itself ready (the harness
+     * waits only for the proxy's listener): wait for that too, or /readyz may still say 503. */
+    line = harness_jsonl_wait_one(d->stderr_path, is_ready_diagnostic, NULL);
+    ck_assert_msg(line != NULL, "no readiness diagnostic");
+    json_decref(line);
     return port;
 }
 

@@ -155,8 +155,9 @@ int harness_daemon_stop(struct harness_daemon *d);
 /* The access-log line whose string member key equals value; NULL after HARNESS_WAIT_MS. */
 json_t *harness_log_line(struct harness_daemon *d, const char *key, const char *value);
 /*
- * Check an access-log line against SPEC section 5: every always-present field is there, with
- * the right JSON type, and `time` is RFC 3339 UTC with milliseconds within a minute of now.
+ * Check an access-log line against docs/access-log.md (Fields, Always present): every
+ * always-present field is there, with the right JSON type, and `time` is RFC 3339 UTC with
+ * milliseconds within a minute of now.
  * Returns NULL if so, else a description of the first problem (static storage).
  */
 const char *harness_log_schema_error(json_t *line);

@@ -11,7 +11,7 @@
  * test case) lives in the parent. The atexit clean-up therefore only kills the processes that
  * the exiting process itself started.
  */
-#include "harness.h"
+#include "harness-internal.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -36,387 +36,9 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
+/* --- JSON lines files ------------------------------------------------------------------ */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int remaining_ms(int64_t deadline)
-{
-    int64_t left = deadline - now_ms();
-    return left < 0 ? 0 : (int)left;
-}
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void say(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("harness: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-/* --- processes ------------------------------------------------------------------------- */
-
-#define MAX_TRACKED 64
-
-static struct {
-    pid_t pid;
-    pid_t owner;
-} tracked[MAX_TRACKED];
-static bool cleanup_installed;
-
-static void kill_leftovers(void)
-{
-    pid_t self = getpid();
-    for (size_t i = 0; i < MAX_TRACKED; i++) {
-        if (tracked[i].pid > 0 && tracked[i].owner == self) {
-            kill(tracked[i].pid, SIGKILL);
-            waitpid(tracked[i].pid, NULL, 0);
-            tracked[i].pid = 0;
-        }
-    }
-}
-
-static void track(pid_t pid)
-{
-    if (!cleanup_installed) {
-        atexit(kill_leftovers);
-        cleanup_installed = true;
-    }
-    for (size_t i = 0; i < MAX_TRACKED; i++) {
-        if (tracked[i].pid == 0) {
-            tracked[i].pid = pid;
-            tracked[i].owner = getpid();
-            return;
-        }
-    }
-}
-
-static void untrack(pid_t pid)
-{
-    for (size_t i = 0; i < MAX_TRACKED; i++)
-        if (tracked[i].pid == pid)
-            tracked[i].pid = 0;
-}
-
-static int open_output(const char *path)
-{
-    return open(path ? path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-}
-
-int harness_spawn(struct harness_process *p, char *const argv[], const char *stdout_path,
-                  const char *stderr_path, char *const env_extra[])
-{
-    size_t n_env = 0, n_extra = 0;
-    int in_fd = -1, out_fd = -1, err_fd = -1, rc = 0;
-    char **envp;
-
-    *p = (struct harness_process){.pidfd = -1};
-    for (char **e = environ; *e; e++)
-        n_env++;
-    while (env_extra && env_extra[n_extra])
-        n_extra++;
-    /* Built before fork: the child only calls async-signal-safe functions. */
-    envp = calloc(n_env + n_extra + 1, sizeof(char *));
-    if (!envp)
-        return -ENOMEM;
-    size_t k = 0;
-    for (char **e = environ; *e; e++) {
-        bool replaced = false;
-        for (size_t i = 0; i < n_extra && !replaced; i++) {
-            const char *eq = strchr(env_extra[i], '=');
-            size_t name_len = eq ? (size_t)(eq - env_extra[i]) + 1 : strlen(env_extra[i]);
-            replaced = strncmp(*e, env_extra[i], name_len) == 0;
-        }
-        if (strncmp(*e, "TRACEHOP_", 9) != 0 && !replaced)
-            envp[k++] = *e;
-    }
-    for (size_t i = 0; i < n_extra; i++)
-        envp[k++] = env_extra[i];
-
-    in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    out_fd = open_output(stdout_path);
-    err_fd = open_output(stderr_path);
-    if (in_fd < 0 || out_fd < 0 || err_fd < 0) {
-        rc = -errno;
-        goto out;
-    }
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        rc = -errno;
-        goto out;
-    }
-    if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
-            _exit(127);
-        /* Die with the test process, whatever way it ends. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        execve(argv[0], argv, envp);
-        _exit(127);
-    }
-    p->pid = pid;
-    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    track(pid);
-out:
-    if (in_fd >= 0)
-        close(in_fd);
-    if (out_fd >= 0)
-        close(out_fd);
-    if (err_fd >= 0)
-        close(err_fd);
-    free(envp);
-    return rc;
-}
-
-static void mark_reaped(struct harness_process *p, int status)
-{
-    p->reaped = true;
-    p->status = status;
-    untrack(p->pid);
-    if (p->pidfd >= 0) {
-        close(p->pidfd);
-        p->pidfd = -1;
-    }
-}
-
-bool harness_process_wait(struct harness_process *p, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-
-    if (p->reaped)
-        return true;
-    if (p->pid <= 0)
-        return false;
-    for (;;) {
-        int status;
-        pid_t r = waitpid(p->pid, &status, WNOHANG);
-        if (r == p->pid) {
-            mark_reaped(p, status);
-            return true;
-        }
-        if (r < 0 && errno != EINTR) {
-            say("waitpid(%d): %s", (int)p->pid, strerror(errno));
-            return false;
-        }
-        int left = remaining_ms(deadline);
-        if (left == 0)
-            return false;
-        if (p->pidfd >= 0) {
-            struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
-            poll(&pfd, 1, left);
-        } else {
-            poll(NULL, 0, left < 10 ? left : 10);
-        }
-    }
-}
-
-int harness_exit_code(const struct harness_process *p)
-{
-    if (!p->reaped)
-        return -1;
-    if (WIFEXITED(p->status))
-        return WEXITSTATUS(p->status);
-    if (WIFSIGNALED(p->status))
-        return 128 + WTERMSIG(p->status);
-    return -1;
-}
-
-static int process_stop_with(struct harness_process *p, int sig, int timeout_ms)
-{
-    if (p->pid <= 0)
-        return -1;
-    if (!p->reaped) {
-        kill(p->pid, sig);
-        if (!harness_process_wait(p, timeout_ms)) {
-            say("pid %d still running %d ms after %s: SIGKILL", (int)p->pid, timeout_ms,
-                strsignal(sig));
-            kill(p->pid, SIGKILL);
-            harness_process_wait(p, 5000);
-        }
-    }
-    return harness_exit_code(p);
-}
-
-int harness_process_stop(struct harness_process *p, int timeout_ms)
-{
-    return process_stop_with(p, SIGTERM, timeout_ms);
-}
-
-long harness_rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    long kib = -1;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kib = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return kib;
-}
-
-/* --- temporary directories and files ----------------------------------------------------- */
-
-int harness_tmpdir(char *out, size_t size)
-{
-    const char *base = getenv("TMPDIR");
-    if (!base || !*base || strlen(base) > 60) /* unix socket paths must stay short */
-        base = "/tmp";
-    if ((size_t)snprintf(out, size, "%s/tracehop-it-XXXXXX", base) >= size)
-        return -ENAMETOOLONG;
-    return mkdtemp(out) ? 0 : -errno;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-void harness_tmpdir_remove(const char *dir)
-{
-    if (!dir || !dir[0])
-        return;
-    if (getenv("HARNESS_KEEP")) {
-        say("keeping %s", dir);
-        return;
-    }
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-int harness_write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "we");
-    if (!f)
-        return -errno;
-    size_t len = strlen(text);
-    bool ok = fwrite(text, 1, len, f) == len;
-    if (fclose(f) != 0 || !ok)
-        return -EIO;
-    return 0;
-}
-
-char *harness_read_file(const char *path, size_t *ret_len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    size_t cap = 4096, len = 0;
-    char *buf;
-
-    if (fd < 0)
-        return NULL;
-    buf = malloc(cap);
-    for (;;) {
-        if (!buf)
-            break;
-        if (cap - len < 4096) {
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = bigger;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + len, cap - len - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    if (buf) {
-        buf[len] = '\0';
-        if (ret_len)
-            *ret_len = len;
-    }
-    return buf;
-}
-
-/* --- waiting on files ------------------------------------------------------------------ */
-
-/*
- * Call ready(arg) until it returns true, re-checking whenever something in the directory of
- * `path` changes, for at most timeout_ms. Stops early (after one last check) when `watch`
- * exits. Returns what the last call of ready returned.
- */
-static bool wait_for_file(const char *path, bool (*ready)(void *arg), void *arg, int timeout_ms,
-                          struct harness_process *watch)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    char dir[HARNESS_PATH_MAX];
-    int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    bool done = false;
-
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof(dir), ".");
-    if (ifd >= 0 &&
-        inotify_add_watch(ifd, dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
-        close(ifd);
-        ifd = -1;
-    }
-    for (;;) {
-        if ((done = ready(arg)))
-            break;
-        int left = remaining_ms(deadline);
-        if (left == 0)
-            break;
-        struct pollfd pfds[2] = {{.fd = ifd, .events = POLLIN}, {.fd = -1, .events = POLLIN}};
-        if (watch && !watch->reaped && watch->pidfd >= 0)
-            pfds[1].fd = watch->pidfd;
-        poll(pfds, 2, left < 250 ? left : 250);
-        if (pfds[0].revents & POLLIN) {
-            char events[4096];
-            while (read(ifd, events, sizeof(events)) > 0)
-                ;
-        }
-        if (pfds[1].revents & POLLIN) {
-            done = ready(arg);
-            break; /* the writer is gone: nothing more will come */
-        }
-    }
-    if (ifd >= 0)
-        close(ifd);
-    return done;
-}
-
-static bool file_exists_ready(void *arg)
-{
-    return access(arg, F_OK) == 0;
-}
-
-bool harness_wait_file_exists(const char *path, int timeout_ms)
-{
-    return wait_for_file(path, file_exists_ready, (void *)path, timeout_ms, NULL);
-}
-
-static json_t *jsonl_parse(const char *path, size_t *ret_invalid)
+json_t *harness_jsonl_parse(const char *path, size_t *ret_invalid)
 {
     json_t *all = json_array();
     size_t len = 0, invalid = 0;
@@ -448,7 +70,7 @@ static json_t *jsonl_parse(const char *path, size_t *ret_invalid)
 
 json_t *harness_jsonl_read(const char *path)
 {
-    return jsonl_parse(path, NULL);
+    return harness_jsonl_parse(path, NULL);
 }
 
 struct jsonl_wait {
@@ -462,7 +84,7 @@ struct jsonl_wait {
 static bool jsonl_ready(void *arg)
 {
     struct jsonl_wait *w = arg;
-    json_t *all = jsonl_parse(w->path, NULL);
+    json_t *all = harness_jsonl_parse(w->path, NULL);
     size_t i;
     json_t *o;
 
@@ -479,7 +101,7 @@ json_t *harness_jsonl_wait(const char *path, harness_match_fn match, const void 
 {
     struct jsonl_wait w = {.path = path, .match = match, .arg = arg, .want = want};
 
-    if (!wait_for_file(path, jsonl_ready, &w, timeout_ms, watch) && timeout_ms > 0)
+    if (!harness_wait_for_file(path, jsonl_ready, &w, timeout_ms, watch) && timeout_ms > 0)
         say("waited %d ms for %zu matching lines in %s, found %zu", timeout_ms, want, path,
             json_array_size(w.matches));
     return w.matches;
@@ -590,13 +212,6 @@ static bool line_prefix_ready(void *arg)
     return found;
 }
 
-static void dump_file(const char *what, const char *path)
-{
-    char *text = harness_read_file(path, NULL);
-    say("--- %s (%s) ---\n%s--- end ---", what, path, text ? text : "(unreadable)\n");
-    free(text);
-}
-
 static const char *binary(const char *variable)
 {
     const char *path = getenv(variable);
@@ -643,9 +258,9 @@ int harness_echo_start(struct harness_echo *e, const char *dir, bool unix_socket
         return rc;
 
     struct line_prefix_wait w = {.path = e->stdout_path, .prefix = "listening on "};
-    if (!wait_for_file(e->stdout_path, line_prefix_ready, &w, HARNESS_WAIT_MS, &e->proc)) {
+    if (!harness_wait_for_file(e->stdout_path, line_prefix_ready, &w, HARNESS_WAIT_MS, &e->proc)) {
         say("echo-upstream did not say where it listens");
-        dump_file("echo-upstream stderr", e->stderr_path);
+        harness_dump_file("echo-upstream stderr", e->stderr_path);
         harness_process_stop(&e->proc, 2000);
         return -ETIMEDOUT;
     }
@@ -661,7 +276,7 @@ int harness_echo_stop(struct harness_echo *e)
 {
     int rc = harness_process_stop(&e->proc, 5000);
     if (rc != 0 && e->proc.pid > 0)
-        dump_file("echo-upstream stderr", e->stderr_path);
+        harness_dump_file("echo-upstream stderr", e->stderr_path);
     return rc;
 }
 
@@ -702,7 +317,7 @@ struct listening_wait {
 static bool listening_ready(void *arg)
 {
     struct listening_wait *w = arg;
-    json_t *all = jsonl_parse(w->path, NULL);
+    json_t *all = harness_jsonl_parse(w->path, NULL);
     size_t i;
     json_t *o;
     static const char prefix[] = "listening on 127.0.0.1:";
@@ -769,9 +384,9 @@ int harness_daemon_start_env(struct harness_daemon *d, const char *dir, const ch
     if ((rc = harness_spawn(&d->proc, argv, NULL, d->stderr_path, env_extra)) < 0)
         return rc;
     struct listening_wait w = {.path = d->stderr_path};
-    if (!wait_for_file(d->stderr_path, listening_ready, &w, HARNESS_WAIT_MS, &d->proc)) {
+    if (!harness_wait_for_file(d->stderr_path, listening_ready, &w, HARNESS_WAIT_MS, &d->proc)) {
         say("tracehop did not report 'listening on 127.0.0.1:PORT'");
-        dump_file("tracehop stderr", d->stderr_path);
+        harness_dump_file("tracehop stderr", d->stderr_path);
         harness_process_stop(&d->proc, 2000);
         return -ETIMEDOUT;
     }
@@ -788,9 +403,9 @@ int harness_daemon_stop(struct harness_daemon *d)
 {
     /* SIGINT: a drain without limits.drain_delay_ms (5 s by default); the tests of SIGTERM's
      * delay send it themselves. */
-    int rc = process_stop_with(&d->proc, SIGINT, 15000);
+    int rc = harness_process_stop_with(&d->proc, SIGINT, 15000);
     if (rc != 0 && d->proc.pid > 0)
-        dump_file("tracehop stderr", d->stderr_path);
+        harness_dump_file("tracehop stderr", d->stderr_path);
     return rc;
 }
 
@@ -870,7 +485,7 @@ const char *harness_log_schema_error(json_t *line)
 
 void harness_daemon_dump_stderr(const struct harness_daemon *d)
 {
-    dump_file("tracehop stderr", d->stderr_path);
+    harness_dump_file("tracehop stderr", d->stderr_path);
 }
 
 int harness_env_start(struct harness_env *env, const char *config_json)
@@ -986,8 +601,8 @@ unsigned harness_closed_port(void)
 
 /* --- the client -------------------------------------------------------------------------- */
 
-static void response_add_header(struct harness_response *rs, const char *name, size_t name_len,
-                                const char *value, size_t value_len)
+void harness_response_add_header(struct harness_response *rs, const char *name, size_t name_len,
+                                 const char *value, size_t value_len)
 {
     while (value_len > 0 && (*value == ' ' || *value == '\t'))
         value++, value_len--;
@@ -1003,7 +618,7 @@ static void response_add_header(struct harness_response *rs, const char *name, s
     rs->headers_count++;
 }
 
-static void response_clear_headers(struct harness_response *rs)
+void harness_response_clear_headers(struct harness_response *rs)
 {
     for (size_t i = 0; i < rs->headers_count; i++) {
         free(rs->headers[i].name);
@@ -1014,7 +629,7 @@ static void response_clear_headers(struct harness_response *rs)
     rs->headers_count = 0;
 }
 
-static void response_add_body(struct harness_response *rs, const char *data, size_t len, bool keep)
+void harness_response_add_body(struct harness_response *rs, const char *data, size_t len, bool keep)
 {
     rs->body_hash = harness_fnv1a64(rs->body_hash, data, len);
     if (keep) {
@@ -1034,22 +649,22 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
     size_t n = size * nitems, len = n;
 
     if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-        response_clear_headers(&t->response); /* a new block (after 1xx) starts over */
+        harness_response_clear_headers(&t->response); /* a new block (after 1xx) starts over */
         return n;
     }
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
         len--;
     const char *colon = memchr(line, ':', len);
     if (len > 0 && colon)
-        response_add_header(&t->response, line, (size_t)(colon - line), colon + 1,
-                            len - (size_t)(colon - line) - 1);
+        harness_response_add_header(&t->response, line, (size_t)(colon - line), colon + 1,
+                                    len - (size_t)(colon - line) - 1);
     return n;
 }
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata)
 {
     struct harness_transfer *t = userdata;
-    response_add_body(&t->response, data, size * nmemb, !t->request.discard_body);
+    harness_response_add_body(&t->response, data, size * nmemb, !t->request.discard_body);
     if (t->request.abort_after_bytes && t->response.body_len >= t->request.abort_after_bytes)
         return 0; /* curl aborts the transfer and closes the connection */
     return size * nmemb;
@@ -1213,7 +828,7 @@ static bool parse_raw_response(const char *buf, size_t len, bool eof, bool head,
         if ((size_t)(end - p) < 12 || memcmp(p, "HTTP/1.", 7) != 0)
             return false;
         long status = strtol(p + 9, NULL, 10);
-        response_clear_headers(rs);
+        harness_response_clear_headers(rs);
         const char *line = memchr(p, '\n', (size_t)(blank - p)) + 1;
         while (line && line < blank + 2) {
             const char *nl = memmem(line, (size_t)(blank + 2 - line), "\r\n", 2);
@@ -1221,8 +836,8 @@ static bool parse_raw_response(const char *buf, size_t len, bool eof, bool head,
                 break;
             const char *colon = memchr(line, ':', (size_t)(nl - line));
             if (colon)
-                response_add_header(rs, line, (size_t)(colon - line), colon + 1,
-                                    (size_t)(nl - colon - 1));
+                harness_response_add_header(rs, line, (size_t)(colon - line), colon + 1,
+                                            (size_t)(nl - colon - 1));
             line = nl + 2;
         }
         p = blank + 4;
@@ -1250,7 +865,7 @@ static bool parse_raw_response(const char *buf, size_t len, bool eof, bool head,
                 return memmem(p - 2, (size_t)(end - p + 2), "\r\n\r\n", 4) != NULL;
             if ((size_t)(end - p) < chunk + 2)
                 return false;
-            response_add_body(rs, p, chunk, true);
+            harness_response_add_body(rs, p, chunk, true);
             p += chunk + 2;
         }
     }
@@ -1258,12 +873,12 @@ static bool parse_raw_response(const char *buf, size_t len, bool eof, bool head,
         size_t want = strtoul(cl, NULL, 10);
         if ((size_t)(end - p) < want)
             return false;
-        response_add_body(rs, p, want, true);
+        harness_response_add_body(rs, p, want, true);
         return true;
     }
     if (!eof)
         return false;
-    response_add_body(rs, p, (size_t)(end - p), true);
+    harness_response_add_body(rs, p, (size_t)(end - p), true);
     return true;
 }
 
@@ -1339,7 +954,7 @@ int harness_raw(unsigned port, const char *data, size_t len, bool head, int time
 
 void harness_response_free(struct harness_response *rs)
 {
-    response_clear_headers(rs);
+    harness_response_clear_headers(rs);
     free(rs->body);
     rs->body = NULL;
 }
@@ -1489,8 +1104,6 @@ int harness_run_suite(Suite *s)
 
 /* --- the bad upstream, raw connections, file descriptors (the hostile suites) ------------- */
 
-#include <dirent.h>
-
 int harness_bad_start(struct harness_bad *b, const char *dir)
 {
     const char *bin = binary("BAD_UPSTREAM_BIN");
@@ -1506,9 +1119,9 @@ int harness_bad_start(struct harness_bad *b, const char *dir)
     if ((rc = harness_spawn(&b->proc, argv, b->stdout_path, b->stderr_path, NULL)) < 0)
         return rc;
     struct line_prefix_wait w = {.path = b->stdout_path, .prefix = "listening on "};
-    if (!wait_for_file(b->stdout_path, line_prefix_ready, &w, HARNESS_WAIT_MS, &b->proc)) {
+    if (!harness_wait_for_file(b->stdout_path, line_prefix_ready, &w, HARNESS_WAIT_MS, &b->proc)) {
         say("bad-upstream did not say where it listens");
-        dump_file("bad-upstream stderr", b->stderr_path);
+        harness_dump_file("bad-upstream stderr", b->stderr_path);
         harness_process_stop(&b->proc, 2000);
         return -ETIMEDOUT;
     }
@@ -1520,7 +1133,7 @@ int harness_bad_stop(struct harness_bad *b)
 {
     int rc = harness_process_stop(&b->proc, 5000);
     if (rc != 0 && b->proc.pid > 0)
-        dump_file("bad-upstream stderr", b->stderr_path);
+        harness_dump_file("bad-upstream stderr", b->stderr_path);
     return rc;
 }
 
@@ -1546,44 +1159,6 @@ json_t *harness_bad_event(struct harness_bad *b, const char *event, const char *
     json_t *first = json_incref(json_array_get(all, 0));
     json_decref(all);
     return first;
-}
-
-int harness_fd_count(pid_t pid)
-{
-    char path[64];
-    int count = 0;
-
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.')
-            count++;
-    closedir(d);
-    return count;
-}
-
-bool harness_wait_fd_count_at_most(pid_t pid, int max, int timeout_ms, int *last)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    int count;
-
-    for (;;) {
-        count = harness_fd_count(pid);
-        if (count >= 0 && count <= max)
-            break;
-        int left = remaining_ms(deadline);
-        if (left == 0) {
-            say("pid %d still has %d open fds after %d ms (expected at most %d)", (int)pid, count,
-                timeout_ms, max);
-            break;
-        }
-        poll(NULL, 0, left < 20 ? left : 20); /* no event to wait on: poll /proc */
-    }
-    if (last)
-        *last = count;
-    return count >= 0 && count <= max;
 }
 
 int harness_conn_open(struct harness_conn *c, unsigned port, int timeout_ms)
@@ -1664,7 +1239,7 @@ static size_t parse_one_response(const char *buf, size_t len, bool eof, bool hea
         if (!blank || (size_t)(end - p) < 12 || memcmp(p, "HTTP/1.", 7) != 0)
             return 0;
         long status = strtol(p + 9, NULL, 10);
-        response_clear_headers(rs);
+        harness_response_clear_headers(rs);
         const char *line = memmem(p, (size_t)(blank + 2 - p), "\r\n", 2) + 2;
         while (line < blank + 2) {
             const char *nl = memmem(line, (size_t)(blank + 2 - line), "\r\n", 2);
@@ -1672,8 +1247,8 @@ static size_t parse_one_response(const char *buf, size_t len, bool eof, bool hea
                 break;
             const char *colon = memchr(line, ':', (size_t)(nl - line));
             if (colon)
-                response_add_header(rs, line, (size_t)(colon - line), colon + 1,
-                                    (size_t)(nl - colon - 1));
+                harness_response_add_header(rs, line, (size_t)(colon - line), colon + 1,
+                                            (size_t)(nl - colon - 1));
             line = nl + 2;
         }
         p = blank + 4;
@@ -1713,7 +1288,7 @@ static size_t parse_one_response(const char *buf, size_t len, bool eof, bool hea
             }
             if ((unsigned long long)(end - p) < chunk + 2)
                 return 0;
-            response_add_body(rs, p, (size_t)chunk, true);
+            harness_response_add_body(rs, p, (size_t)chunk, true);
             p += chunk + 2;
         }
     }
@@ -1721,12 +1296,12 @@ static size_t parse_one_response(const char *buf, size_t len, bool eof, bool hea
         unsigned long long want = strtoull(cl, NULL, 10);
         if ((unsigned long long)(end - p) < want)
             return 0;
-        response_add_body(rs, p, (size_t)want, true);
+        harness_response_add_body(rs, p, (size_t)want, true);
         return (size_t)(p - buf) + (size_t)want;
     }
     if (!eof)
         return 0;
-    response_add_body(rs, p, (size_t)(end - p), true);
+    harness_response_add_body(rs, p, (size_t)(end - p), true);
     return len;
 }
 

@@ -1,42 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The integration-test harness (contracts in harness.h).
- *
- * Waiting: log files are watched through inotify on their directory (any write there wakes us,
- * and we re-read; the files are small), processes through a pidfd, sockets through poll. Each
- * wait also has a deadline, and a short poll cap as a fallback should an event be missed, so a
- * lost wake-up costs milliseconds rather than a hung test.
- *
- * Check runs every test in a forked child, while the fixture (an echo upstream and a daemon per
- * test case) lives in the parent. The atexit clean-up therefore only kills the processes that
- * the exiting process itself started.
+ * Trace context and test data (contracts in harness.h), all pure: a traceparent split into its
+ * fields (W3C Trace Context, version 00), random hex ids, the UUID form of a trace id, FNV-1a 64,
+ * and the echo upstream's download pattern (byte i is i % 251) with its hash, so that large
+ * bodies are checked without being kept.
  */
 #include "harness-internal.h"
 
-#include <arpa/inet.h>
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/inotify.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-/* --- trace context and data ----------------------------------------------------------- */
 
 bool harness_is_lower_hex(const char *s, size_t n)
 {
@@ -126,31 +100,4 @@ uint64_t harness_pattern_hash(uint64_t n)
 void harness_hash_hex(uint64_t hash, char out[17])
 {
     snprintf(out, 17, "%016llx", (unsigned long long)hash);
-}
-
-/* --- Check ------------------------------------------------------------------------------ */
-
-void harness_tcase_timeout(TCase *tc, double seconds)
-{
-    const char *env = getenv("CK_DEFAULT_TIMEOUT");
-    if (env && *env) {
-        double asked = strtod(env, NULL);
-        if (asked > seconds)
-            seconds = asked;
-    }
-    tcase_set_timeout(tc, seconds);
-}
-
-int harness_run_suite(Suite *s)
-{
-    SRunner *sr = srunner_create(s);
-    int failed;
-
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    signal(SIGPIPE, SIG_IGN);
-    srunner_run_all(sr, getenv("CK_VERBOSITY") ? CK_ENV : CK_VERBOSE);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    curl_global_cleanup();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Trace context and test data (contracts in harness.h), all pure: a traceparent split into its
- * fields (W3C Trace Context, version 00), random hex ids, the UUID form of a trace id, FNV-1a 64,
- * and the echo upstream's download pattern (byte i is i % 251) with its hash, so that large
- * bodies are checked without being kept.
+ * Trace context and test data (contracts in harness.h), no I/O but getrandom(2): a traceparent
+ * split into its fields (W3C Trace Context, version 00), random hex ids, the UUID form of a trace
+ * id, FNV-1a 64, and the echo upstream's download pattern (byte i is i % 251) with its hash, so
+ * that large bodies are checked without being kept.
  */
 #include "harness-internal.h"
 

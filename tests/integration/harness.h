@@ -16,6 +16,12 @@
  *
  * Ownership: functions returning json_t* return a new reference (json_decref it); strings from
  * harness_* are owned by the structure they come from unless stated.
+ *
+ * The helpers are grouped by job, one file each, in the order of the sections below:
+ * harness-process.c, harness-files.c, harness-jsonl.c, harness-servers.c,
+ * harness-access-log.c, harness-response.c, harness-http.c, harness-socket.c, harness-data.c
+ * and harness-check.c. What they share among themselves is in harness-internal.h; the tests
+ * include this header only.
  */
 #include <check.h>
 #include <curl/curl.h>
@@ -29,7 +35,7 @@
 /* Default bound for waiting on a log line, a record or a start-up message. */
 #define HARNESS_WAIT_MS 10000
 
-/* --- processes ------------------------------------------------------------------------- */
+/* --- processes (harness-process.c) -------------------------------------------------------- */
 
 struct harness_process {
     pid_t pid; /* 0 when not running */
@@ -58,8 +64,16 @@ int harness_process_stop(struct harness_process *p, int timeout_ms);
 int harness_exit_code(const struct harness_process *p);
 /* VmRSS of a running process in KiB, -1 if unknown. */
 long harness_rss_kib(pid_t pid);
+/* Open file descriptors of a process (entries of /proc/PID/fd), -1 if unknown. */
+int harness_fd_count(pid_t pid);
+/*
+ * Wait until the process has at most `max` open fds, for at most timeout_ms (the kernel gives
+ * no event for this: /proc is polled every 20 ms). True if it got there; *last gets the count
+ * seen last (may be NULL).
+ */
+bool harness_wait_fd_count_at_most(pid_t pid, int max, int timeout_ms, int *last);
 
-/* --- temporary directories and files ----------------------------------------------------- */
+/* --- temporary directories and files (harness-files.c) ------------------------------------ */
 
 /* Create a fresh directory under $TMPDIR (or /tmp); out gets its path. Returns 0 or -errno. */
 int harness_tmpdir(char *out, size_t size);
@@ -72,7 +86,7 @@ bool harness_wait_file_exists(const char *path, int timeout_ms);
 /* The whole file, NUL-terminated; NULL if it cannot be read. Caller frees. */
 char *harness_read_file(const char *path, size_t *ret_len);
 
-/* --- JSON lines files (access log, echo records, diagnostics) ---------------------------- */
+/* --- JSON lines files: access log, echo records, diagnostics (harness-jsonl.c) ------------ */
 
 typedef bool (*harness_match_fn)(json_t *object, const void *arg);
 
@@ -110,7 +124,7 @@ const char *harness_record_header(json_t *record, const char *name);
 /* How many request headers named `name` (any case) the record holds. */
 size_t harness_record_header_count(json_t *record, const char *name);
 
-/* --- the echo upstream and the daemon ----------------------------------------------------- */
+/* --- the servers: echo upstream, daemon, bad upstream (harness-servers.c) ----------------- */
 
 struct harness_echo {
     struct harness_process proc;
@@ -152,14 +166,6 @@ int harness_daemon_start_env(struct harness_daemon *d, const char *dir, const ch
                              char *const env_extra[]);
 /* SIGINT (a drain without the drain delay), bounded wait; exit code like harness_process_stop. */
 int harness_daemon_stop(struct harness_daemon *d);
-/* The access-log line whose string member key equals value; NULL after HARNESS_WAIT_MS. */
-json_t *harness_log_line(struct harness_daemon *d, const char *key, const char *value);
-/*
- * Check an access-log line against SPEC section 5: every always-present field is there, with
- * the right JSON type, and `time` is RFC 3339 UTC with milliseconds within a minute of now.
- * Returns NULL if so, else a description of the first problem (static storage).
- */
-const char *harness_log_schema_error(json_t *line);
 /* Copy the daemon's stderr to ours (for failure reports). */
 void harness_daemon_dump_stderr(const struct harness_daemon *d);
 
@@ -175,16 +181,40 @@ int harness_env_start(struct harness_env *env, const char *config_json);
 /* Stop both and remove the directory. Safe on a partly started env. */
 void harness_env_stop(struct harness_env *env);
 
-/* --- sockets --------------------------------------------------------------------------- */
+/* bad-upstream (BAD_UPSTREAM_BIN, see bad-upstream.c) on 127.0.0.1:0, with its events file. */
+struct harness_bad {
+    struct harness_process proc;
+    unsigned port;
+    char url[64];                       /* http://127.0.0.1:PORT */
+    char events_path[HARNESS_PATH_MAX]; /* JSON lines: head, request, closed */
+    char stdout_path[HARNESS_PATH_MAX];
+    char stderr_path[HARNESS_PATH_MAX];
+};
 
-/* Wait until 127.0.0.1:port accepts a TCP connection. */
-bool harness_wait_port_open(unsigned port, int timeout_ms);
-/* Wait until connecting to 127.0.0.1:port is refused (ECONNREFUSED). */
-bool harness_wait_port_refused(unsigned port, int timeout_ms);
-/* A port on 127.0.0.1 that nothing listens on (bound, then closed). */
-unsigned harness_closed_port(void);
+/* Start it in dir; waits (bounded) for its "listening on" line and its port. 0 or -errno. */
+int harness_bad_start(struct harness_bad *b, const char *dir);
+/* Stop it (SIGTERM, bounded wait); its exit code like harness_process_stop. */
+int harness_bad_stop(struct harness_bad *b);
+/*
+ * The first bad-upstream event named `event` ("head", "request", "closed") whose target starts
+ * with target_prefix, waiting up to timeout_ms; NULL on timeout (reported on stderr).
+ */
+json_t *harness_bad_event(struct harness_bad *b, const char *event, const char *target_prefix,
+                          int timeout_ms);
 
-/* --- the client -------------------------------------------------------------------------- */
+/* --- the access log (harness-access-log.c) ------------------------------------------------ */
+
+/* The access-log line whose string member key equals value; NULL after HARNESS_WAIT_MS. */
+json_t *harness_log_line(struct harness_daemon *d, const char *key, const char *value);
+/*
+ * Check an access-log line against docs/access-log.md (Fields, Always present): every
+ * always-present field is there, with the right JSON type, and `time` is RFC 3339 UTC with
+ * milliseconds within a minute of now.
+ * Returns NULL if so, else a description of the first problem (static storage).
+ */
+const char *harness_log_schema_error(json_t *line);
+
+/* --- responses (harness-response.c) ------------------------------------------------------- */
 
 struct harness_header {
     char *name;
@@ -204,6 +234,15 @@ struct harness_response {
     long local_port;
     long connects; /* new connections this transfer opened (0: reused) */
 };
+
+void harness_response_free(struct harness_response *rs);
+/* First value of response header `name` (any case), NULL if absent. */
+const char *harness_header(const struct harness_response *rs, const char *name);
+size_t harness_header_count(const struct harness_response *rs, const char *name);
+/* The response body parsed as JSON; NULL if it is not JSON. */
+json_t *harness_response_json(const struct harness_response *rs);
+
+/* --- the libcurl client (harness-http.c) -------------------------------------------------- */
 
 typedef void (*harness_progress_fn)(void *arg);
 
@@ -250,6 +289,15 @@ void harness_http(unsigned port, const struct harness_request *rq, struct harnes
 /* The same on a given easy handle, so that its connection is reused. */
 void harness_http_on(CURL *easy, unsigned port, const struct harness_request *rq,
                      struct harness_response *rs);
+
+/* --- raw sockets (harness-socket.c) ------------------------------------------------------- */
+
+/* Wait until 127.0.0.1:port accepts a TCP connection. */
+bool harness_wait_port_open(unsigned port, int timeout_ms);
+/* Wait until connecting to 127.0.0.1:port is refused (ECONNREFUSED). */
+bool harness_wait_port_refused(unsigned port, int timeout_ms);
+/* A port on 127.0.0.1 that nothing listens on (bound, then closed). */
+unsigned harness_closed_port(void);
 /*
  * Send raw bytes on a new connection and read one response (status line, headers, body framed
  * by Content-Length or chunked, else up to EOF), within timeout_ms. Returns 0 if a response was
@@ -258,71 +306,6 @@ void harness_http_on(CURL *easy, unsigned port, const struct harness_request *rq
  */
 int harness_raw(unsigned port, const char *data, size_t len, bool head, int timeout_ms,
                 struct harness_response *rs);
-void harness_response_free(struct harness_response *rs);
-/* First value of response header `name` (any case), NULL if absent. */
-const char *harness_header(const struct harness_response *rs, const char *name);
-size_t harness_header_count(const struct harness_response *rs, const char *name);
-/* The response body parsed as JSON; NULL if it is not JSON. */
-json_t *harness_response_json(const struct harness_response *rs);
-
-/* --- trace context and data ----------------------------------------------------------- */
-
-/* Split "00-<32 hex>-<16 hex>-<2 hex>" (lowercase) into NUL-terminated parts; false if not so. */
-bool harness_traceparent_split(const char *traceparent, char trace_id[33], char span_id[17],
-                               char flags[3]);
-/* n random lowercase hex digits plus a NUL into out (n + 1 bytes); never all zeros. */
-void harness_random_hex(char *out, size_t n);
-/* The 8-4-4-4-12 form of 32 hex digits, lowercase, into out (37 bytes). */
-void harness_uuid_from_hex(const char *hex32, char out[37]);
-bool harness_is_lower_hex(const char *s, size_t n);
-
-#define HARNESS_FNV_OFFSET 0xcbf29ce484222325ull
-uint64_t harness_fnv1a64(uint64_t hash, const void *data, size_t len);
-/* The echo upstream's download pattern: byte at offset i is i % 251. */
-void harness_pattern_fill(char *buf, size_t len, uint64_t offset);
-/* FNV-1a 64 of the first n pattern bytes. */
-uint64_t harness_pattern_hash(uint64_t n);
-/* The 16-hex-digit form of a hash, as the echo upstream writes it (out: 17 bytes). */
-void harness_hash_hex(uint64_t hash, char out[17]);
-
-/* --- Check ------------------------------------------------------------------------------ */
-
-/* tcase_set_timeout with `seconds`, or CK_DEFAULT_TIMEOUT when that asks for more. */
-void harness_tcase_timeout(TCase *tc, double seconds);
-/* Run one suite with the usual runner; returns the process exit status. */
-int harness_run_suite(Suite *s);
-
-/* --- the bad upstream, raw connections, file descriptors (the hostile suites) ------------- */
-
-/* bad-upstream (BAD_UPSTREAM_BIN, see bad-upstream.c) on 127.0.0.1:0, with its events file. */
-struct harness_bad {
-    struct harness_process proc;
-    unsigned port;
-    char url[64];                       /* http://127.0.0.1:PORT */
-    char events_path[HARNESS_PATH_MAX]; /* JSON lines: head, request, closed */
-    char stdout_path[HARNESS_PATH_MAX];
-    char stderr_path[HARNESS_PATH_MAX];
-};
-
-/* Start it in dir; waits (bounded) for its "listening on" line and its port. 0 or -errno. */
-int harness_bad_start(struct harness_bad *b, const char *dir);
-/* Stop it (SIGTERM, bounded wait); its exit code like harness_process_stop. */
-int harness_bad_stop(struct harness_bad *b);
-/*
- * The first bad-upstream event named `event` ("head", "request", "closed") whose target starts
- * with target_prefix, waiting up to timeout_ms; NULL on timeout (reported on stderr).
- */
-json_t *harness_bad_event(struct harness_bad *b, const char *event, const char *target_prefix,
-                          int timeout_ms);
-
-/* Open file descriptors of a process (entries of /proc/PID/fd), -1 if unknown. */
-int harness_fd_count(pid_t pid);
-/*
- * Wait until the process has at most `max` open fds, for at most timeout_ms (the kernel gives
- * no event for this: /proc is polled every 20 ms). True if it got there; *last gets the count
- * seen last (may be NULL).
- */
-bool harness_wait_fd_count_at_most(pid_t pid, int max, int timeout_ms, int *last);
 
 /* A raw client connection that can read several responses (pipelining, keep-alive). */
 struct harness_conn {
@@ -351,3 +334,30 @@ int harness_conn_read_response(struct harness_conn *c, bool head, int timeout_ms
  */
 bool harness_conn_wait_closed(struct harness_conn *c, int timeout_ms, size_t *discarded);
 void harness_conn_close(struct harness_conn *c);
+
+/* --- trace context and data (harness-data.c) ---------------------------------------------- */
+
+/* Split "00-<32 hex>-<16 hex>-<2 hex>" (lowercase) into NUL-terminated parts; false if not so. */
+bool harness_traceparent_split(const char *traceparent, char trace_id[33], char span_id[17],
+                               char flags[3]);
+/* n random lowercase hex digits plus a NUL into out (n + 1 bytes); never all zeros. */
+void harness_random_hex(char *out, size_t n);
+/* The 8-4-4-4-12 form of 32 hex digits, lowercase, into out (37 bytes). */
+void harness_uuid_from_hex(const char *hex32, char out[37]);
+bool harness_is_lower_hex(const char *s, size_t n);
+
+#define HARNESS_FNV_OFFSET 0xcbf29ce484222325ull
+uint64_t harness_fnv1a64(uint64_t hash, const void *data, size_t len);
+/* The echo upstream's download pattern: byte at offset i is i % 251. */
+void harness_pattern_fill(char *buf, size_t len, uint64_t offset);
+/* FNV-1a 64 of the first n pattern bytes. */
+uint64_t harness_pattern_hash(uint64_t n);
+/* The 16-hex-digit form of a hash, as the echo upstream writes it (out: 17 bytes). */
+void harness_hash_hex(uint64_t hash, char out[17]);
+
+/* --- Check (harness-check.c) -------------------------------------------------------------- */
+
+/* tcase_set_timeout with `seconds`, or CK_DEFAULT_TIMEOUT when that asks for more. */
+void harness_tcase_timeout(TCase *tc, double seconds);
+/* Run one suite with the usual runner; returns the process exit status. */
+int harness_run_suite(Suite *s);

@@ -11,7 +11,8 @@
  * back together:
  *   - a chain that propagates traceparent: one tree, c under b under a, by span links;
  *   - a legacy app b with a UUID X-Trace-ID: tracehop c derives the same trace id from the
- *     UUID (SPEC section 3), and c hangs under b as an inferred child;
+ *     UUID (docs/trace-context.md, row 3 of the decision), and c hangs under b as an inferred
+ *     child;
  *   - a legacy app b with a free-form X-Trace-ID: tracehop c starts another trace id, and
  *     c still joins through the shared x_trace_id (asked for by a's trace id).
  * The fixture (six processes) is shared by the tests; every test uses its own trace ids, which

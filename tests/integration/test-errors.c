@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The errors tracehop answers itself (SPEC section 4): 404 no route, 502 upstream refused,
- * 504 upstream timeout, 400/501 for requests it must not pass on (smuggling shapes, bad names,
- * absolute-form), 431 headers too large, 413 body too large. Every one must carry traceparent
- * and X-Trace-ID, a JSON body naming the same ids, and a matching access-log line; none may
- * reach the upstream.
+ * The errors tracehop answers itself (docs/configuration.md, `limits` and `routes[]`;
+ * docs/security.md, Request hygiene): 404 no route, 502 upstream refused, 504 upstream timeout,
+ * 400/501 for requests it must not pass on (smuggling shapes, bad names, absolute-form), 431
+ * headers too large, 413 body too large. Every one must carry traceparent and X-Trace-ID, a JSON
+ * body naming the same ids, and a matching access-log line; none may reach the upstream.
  *
  * Malformed requests go through raw sockets, since libcurl would refuse to send most of them.
  */

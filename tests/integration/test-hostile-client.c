@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Hostile clients (SPEC sections 4 and 5): request smuggling shapes, malformed header blocks and
- * request lines, oversized headers, pipelining, slowloris, idle and slow-reading clients, and
- * clients that hang up at every phase of a request. Each must get a clear status or a closed
- * connection, leave an access-log line with the right outcome, and never disturb other clients:
- * after each case a normal request on a separate connection must still be served promptly.
+ * Hostile clients (docs/security.md, Request hygiene and Limits; the outcomes of
+ * docs/access-log.md): request smuggling shapes, malformed header blocks and request lines,
+ * oversized headers, pipelining, slowloris, idle and slow-reading clients, and clients that hang up
+ * at every phase of a request. Each must get a clear status or a closed connection, leave an
+ * access-log line with the right outcome, and never disturb other clients: after each case a normal
+ * request on a separate connection must still be served promptly.
  *
  * Some requests are answered or dropped by libmicrohttpd itself, before or after tracehop sees
  * them (see tests/integration/test-errors.c): those tests say so in their names and pin what

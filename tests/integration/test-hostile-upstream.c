@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Hostile upstreams (SPEC sections 4 and 5): tracehop in front of bad-upstream, a raw-socket
- * server that misbehaves by path (see bad-upstream.c). For each way an upstream can fail or lie,
- * the client must get the right status (502 before a response started, 504 on the route
- * timeout) or an aborted connection (never a silently short or mislabelled response), the
- * access-log line must carry the right outcome and upstream_status, and the daemon must not
- * leak: its open file descriptors (/proc/PID/fd) return to the baseline after every test, on
- * their own (before any further request, which could make the daemon tidy up as a side effect).
- * A test that leaves fds behind fails; the tests after it count those fds in (see begin()).
+ * Hostile upstreams (docs/security.md, Upstream side; the outcomes of docs/access-log.md): tracehop
+ * in front of bad-upstream, a raw-socket server that misbehaves by path (see bad-upstream.c). For
+ * each way an upstream can fail or lie, the client must get the right status (502 before a response
+ * started, 504 on the route timeout) or an aborted connection (never a silently short or
+ * mislabelled response), the access-log line must carry the right outcome and upstream_status, and
+ * the daemon must not leak: its open file descriptors (/proc/PID/fd) return to the baseline after
+ * every test, on their own (before any further request, which could make the daemon tidy up as a
+ * side effect). A test that leaves fds behind fails; the tests after it count those fds in (see
+ * begin()).
  *
  * Timings (route timeouts of 1 and 1.5 s) keep the suite short; bounds are generous.
  */

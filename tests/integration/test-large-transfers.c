@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Bodies are streamed with bounded memory (SPEC section 4): 100 MiB each way, with
- * Content-Length and chunked, must arrive intact (FNV-1a of every byte) while the daemon's
- * resident set grows by less than 64 MiB. VmRSS is sampled from /proc while the transfer runs.
+ * Bodies are streamed with bounded memory (docs/security.md, Limits: body buffers; and
+ * docs/operations.md, Capacity): 100 MiB each way, with Content-Length and chunked, must arrive
+ * intact (FNV-1a of every byte) while the daemon's resident set grows by less than 64 MiB. VmRSS is
+ * sampled from /proc while the transfer runs.
  */
 #include <check.h>
 #include <stdio.h>

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The daemon as a process: SIGTERM/SIGINT drain (in-flight requests finish, new connections
- * are refused, exit 0 within a bound; SPEC section 7), and configuration errors (SPEC section 1:
- * every error names the key path and the reason, exit 1 before anything listens; a good config
- * is printed as JSON by --check-config; flags > environment > file).
+ * The daemon as a process: SIGTERM/SIGINT drain (in-flight requests finish, new connections are
+ * refused, exit 0 within a bound; docs/operations.md, Signals and Draining), and configuration
+ * errors (docs/configuration.md: every error names the key path and the reason, exit 1 before
+ * anything listens; a good config is printed as JSON by --check-config; flags > environment >
+ * file).
  *
  * These tests start their own daemon, since stopping it is what they test.
  */

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The admin listener (SPEC section 7) of the real daemon: /healthz, /readyz, /metrics in the
- * Prometheus text format and in OpenMetrics (with exemplars for sampled requests), checked for
- * the values a known set of requests must produce, and validated by Prometheus itself: by
- * promtool's parsers (tests/promtool-check.h), and by a real Prometheus server (the Debian
- * package `prometheus`) that scrapes the admin port once a second and must report the counts
- * through its query API. A missing promtool or prometheus fails the test: CI installs both.
+ * The admin listener (docs/operations.md, Admin endpoints and Metrics) of the real daemon:
+ * /healthz, /readyz, /metrics in the Prometheus text format and in OpenMetrics (with exemplars for
+ * sampled requests), checked for the values a known set of requests must produce, and validated by
+ * Prometheus itself: by promtool's parsers (tests/promtool-check.h), and by a real Prometheus
+ * server (the Debian package `prometheus`) that scrapes the admin port once a second and must
+ * report the counts through its query API. A missing promtool or prometheus fails the test: CI
+ * installs both.
  *
  * Each test starts its own daemon (on --admin-listen 127.0.0.1:0, the admin port read from the
  * "admin listening on 127.0.0.1:PORT" diagnostic), so counts never mix between tests. Metrics are

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * SPEC section 4, proxying: the target byte for byte, methods, bodies both ways, hop-by-hop
- * headers in both directions, repeated headers, X-Forwarded-*, no decompression, no redirect
- * following, keep-alive, and the upstream URL forms of section 1 (unix socket, base path).
- * Each request carries a unique X-Test-ID header, which is how its upstream record is found.
+ * Proxying (docs/security.md, Request hygiene and Upstream side; hop-by-hop fields as in RFC 9110
+ * 7.6.1): the target byte for byte, methods, bodies both ways, hop-by-hop headers in both
+ * directions, repeated headers, X-Forwarded-*, no decompression, no redirect following, keep-alive,
+ * and the upstream URL forms of docs/configuration.md (`routes[]`: unix socket, base path). Each
+ * request carries a unique X-Test-ID header, which is how its upstream record is found.
  */
 #include <check.h>
 #include <stdio.h>

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * SIGHUP reloads the config file (SPEC section 7): a valid file takes effect for new requests
- * ("config reloaded" on stderr); an invalid one is refused ("reload refused") and the old config
- * keeps serving; a change that needs a restart (listen, admin.listen, access_log.path, ...) is
- * refused with that reason; tracehop_config_reloads_total counts both; and reloads under load
- * lose no request and no access-log line (issue 5: 50 reloads during 2000+ requests).
+ * SIGHUP reloads the config file (docs/operations.md and docs/configuration.md, Reloading): a valid
+ * file takes effect for new requests ("config reloaded" on stderr); an invalid one is refused
+ * ("reload refused") and the old config keeps serving; a change that needs a restart (listen,
+ * admin.listen, access_log.path, ...) is refused with that reason; tracehop_config_reloads_total
+ * counts both; and reloads under load lose no request and no access-log line (issue 5: 50 reloads
+ * during 2000+ requests).
  *
  * The daemon is started here rather than by harness_daemon_start, because that passes --listen,
  * --access-log and --workers as flags, which win over the file and would hide a change of

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * SPEC section 3, row by row, through the real daemon: what the client sends, what the echo
- * upstream received, what came back to the client and what the access log says must all tell
- * the same story. Every exchange uses a unique path, which is how the upstream record and the
- * log line are found without trusting the daemon's ids.
+ * The decision table of docs/trace-context.md (after W3C Trace Context), row by row, through the
+ * real daemon: what the client sends, what the echo upstream received, what came back to the client
+ * and what the access log says must all tell the same story. Every exchange uses a unique path,
+ * which is how the upstream record and the log line are found without trusting the daemon's ids.
  */
 #include <check.h>
 #include <ctype.h>

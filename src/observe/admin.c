@@ -2,7 +2,7 @@
 /*
  * Three read-only endpoints. /readyz turns 503 the moment a drain starts, before the listener
  * stops accepting, so that load balancers and kubelets move traffic away while requests are
- * still being served (SPEC section 7, and the drain timeline in docs/operations.md).
+ * still being served (docs/operations.md, "Admin endpoints" and the drain timeline in "Draining").
  */
 #include <errno.h>
 #include <microhttpd.h>

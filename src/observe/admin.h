@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /*
- * The admin listener (SPEC section 7): /healthz, /readyz, /metrics on a separate address,
- * loopback by default, served by libmicrohttpd's own thread so that a slow scrape never
- * touches a worker loop.
+ * The admin listener (docs/operations.md, "Admin endpoints"): /healthz, /readyz, /metrics on a
+ * separate address, loopback by default, served by libmicrohttpd's own thread so that a slow scrape
+ * never touches a worker loop.
  */
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -2,7 +2,7 @@
 #pragma once
 /*
  * Route selection: the first route whose path prefix, host and method all match wins
- * (SPEC section 2). Pure.
+ * (docs/configuration.md, "routes[]"). Pure.
  */
 #include <stddef.h>
 

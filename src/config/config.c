@@ -26,6 +26,7 @@
 #include "config/config.h"
 #include "common/http_syntax.h"
 #include "common/json_escape.h"
+#include "common/route_slots.h"
 
 #define DEFAULT_LISTEN       "0.0.0.0:8000"
 #define DEFAULT_ADMIN_LISTEN "127.0.0.1:9901"
@@ -1011,6 +1012,13 @@ static int load(const char *path, const char *text, size_t text_len,
     if (c->routes_count == 0) {
         rc = fail(error, "routes: no route and no --upstream: nothing to forward to");
         goto fail;
+    }
+    for (size_t i = 0; i < c->routes_count; i++) {
+        if (route_slot_register(c->routes[i].name, &c->routes[i].metrics_slot) < 0) {
+            snprintf(error, CONFIG_ERROR_MAX, "out of memory");
+            rc = -ENOMEM;
+            goto fail;
+        }
     }
     atomic_init(&c->refs, 1);
     *ret = c;

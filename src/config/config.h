@@ -44,7 +44,7 @@ struct route {
     long timeout_ms; /* whole upstream exchange; 0 = none */
     struct header_setting *set_request_headers;
     size_t set_request_headers_count;
-    unsigned metrics_slot; /* see metrics_route_slot */
+    unsigned metrics_slot; /* the name's slot in common/route_slots.h, set by the loader */
 };
 
 struct listen_address {

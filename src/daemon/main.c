@@ -148,12 +148,6 @@ static int open_listen_sockets(const struct config *c, struct listen_set *set)
     return 0;
 }
 
-static void assign_metrics_slots(struct config *config)
-{
-    for (size_t i = 0; i < config->routes_count; i++)
-        config->routes[i].metrics_slot = metrics_route_slot(config->routes[i].name);
-}
-
 static uint64_t now_epoch_ms(void)
 {
     struct timespec ts;
@@ -201,7 +195,6 @@ static void reload(struct config **current, const char *path, const struct confi
         config_unref(next);
         goto failed;
     }
-    assign_metrics_slots(next);
     for (unsigned i = 0; i < count; i++) {
         config_ref(next);
         worker_publish_config(&workers[i], next);
@@ -269,7 +262,6 @@ static int run(struct run_context *ctx)
     sigaddset(&signals, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
-    assign_metrics_slots(config);
 
     rc = accesslog_open(config->access_log_path, ACCESSLOG_BUFFER_BYTES, &log);
     if (rc < 0) {

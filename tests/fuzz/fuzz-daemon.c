@@ -1613,8 +1613,6 @@ static void setup(void)
         fprintf(stderr, "fuzz-daemon: config: %s\n", error);
         abort();
     }
-    for (size_t i = 0; i < g.config->routes_count; i++)
-        g.config->routes[i].metrics_slot = metrics_route_slot(g.config->routes[i].name);
     FUZZ_CHECK(curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK);
     FUZZ_CHECK(accesslog_open(g.config->access_log_path, 1024 * 1024, &g.log) == 0);
 

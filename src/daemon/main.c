@@ -30,6 +30,7 @@
 #include "observe/admin.h"
 #include "proxy/curl_memory.h"
 #include "config/config.h"
+#include "common/cpu_probe.h"
 #include "common/listen_socket.h"
 #include "observe/logline.h"
 #include "proxy/worker.h"
@@ -165,6 +166,16 @@ static void notify_reloading(void)
     sd_notify(0, state);
 }
 
+/* config_load with what the loader needs to know of the machine, probed now: at start and at
+ * every reload, so that a changed CPU allowance shows as a changed default worker count. */
+static int load_config(const char *path, const struct config_overrides *flags,
+                       const struct config_overrides *env, struct config **ret, char *error)
+{
+    const struct config_machine machine = {.cpus = cpu_probe_usable()};
+
+    return config_load(path, flags, env, &machine, ret, error);
+}
+
 /*
  * SIGHUP: load the file again with the same flags and environment, validate it completely
  * here in the main thread, then publish it to every worker. Settings bound to sockets and
@@ -183,7 +194,7 @@ static void reload(struct config **current, const char *path, const struct confi
         diag(DIAG_WARN, "SIGHUP: no config file to reload (started without --config)");
         goto failed;
     }
-    if (config_load(path, flags, env, &next, error) < 0) {
+    if (load_config(path, flags, env, &next, error) < 0) {
         diag(DIAG_ERROR, "reload refused, still serving the previous config: %s", error);
         goto failed;
     }
@@ -418,7 +429,7 @@ int main(int argc, char **argv)
     config_overrides_from_env(&env);
     if (!config_path)
         config_path = env.config;
-    if (config_load(config_path, &flags, &env, &config, error) < 0) {
+    if (load_config(config_path, &flags, &env, &config, error) < 0) {
         diag(DIAG_ERROR, "config: %s", error);
         return 1;
     }

@@ -1609,7 +1609,7 @@ static void setup(void)
     snprintf(g.unix_path, sizeof(g.unix_path), "%s/up.sock", g.dir);
     FUZZ_CHECK(open_upstream_listeners(&port) == 0);
     write_config(port);
-    if (config_load(g.config_path, &none, &none, &g.config, error) < 0) {
+    if (config_load(g.config_path, &none, &none, NULL, &g.config, error) < 0) {
         fprintf(stderr, "fuzz-daemon: config: %s\n", error);
         abort();
     }

@@ -1,9 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /*
- * The effective configuration: defaults, then the JSON file, then environment, then flags
- * (SPEC sections 1 and 2). Loaded and validated completely before anything listens; immutable
- * afterwards (a reload builds a new one and swaps it whole).
+ * The effective configuration: defaults, then the JSON file, then environment, then flags (the
+ * precedence and every key: docs/configuration.md; reloads: its "Reloading" section). Loaded and
+ * validated completely before anything listens; immutable afterwards: nothing writes into a
+ * loaded config, and a reload builds a new one and swaps it whole.
+ *
+ * This header is the model and the area's one include for the rest of the tree. Who does what:
+ *   config.c            the model's lifetime: config_free, config_ref/config_unref (the one
+ *                       place a config is pinned and unpinned), config_needs_restart;
+ *   config_load.c       config_load, config_load_text: defaults, then the file, the environment
+ *                       and the flags, then the checks across keys and the route metrics slots;
+ *   config_json.c       the config file (JSON) into the model;
+ *   config_overrides.c  environment variables and flags into the model;
+ *   config_address.c    listen addresses and upstream URLs;
+ *   config_print.c      the effective config as JSON text (--check-config);
+ *   config_error.c      the error reports they share (config_internal.h, private to the area).
+ * The CPU count that sets the default worker count is probed outside (common/cpu_probe.h) and
+ * handed in (struct config_machine), so that loading depends on its inputs alone.
+ *
+ * Every function returns 0 or a negative errno, never logs, and reports "key.path: reason" in
+ * `error` (CONFIG_ERROR_MAX bytes); an allocation failure is -ENOMEM with "out of memory".
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -44,7 +61,7 @@ struct route {
     long timeout_ms; /* whole upstream exchange; 0 = none */
     struct header_setting *set_request_headers;
     size_t set_request_headers_count;
-    unsigned metrics_slot; /* see metrics_route_slot */
+    unsigned metrics_slot; /* the name's slot in common/route_slots.h, set by the loader */
 };
 
 struct listen_address {
@@ -100,12 +117,25 @@ struct config_overrides {
 };
 
 /*
- * Build the effective config. `path` may be NULL (no file). On failure returns a negative errno
- * and writes "key.path: reason" into error (CONFIG_ERROR_MAX bytes). *ret is owned by the caller
- * and freed with config_free.
+ * Facts about the machine the defaults depend on, probed by the caller (common/cpu_probe.h) so
+ * that the loader does no I/O but reading the config file.
+ */
+struct config_machine {
+    unsigned cpus; /* CPUs this process may use; the default worker count (at most 64); 0 = 1 */
+};
+
+/* --- loading (config_load.c) ------------------------------------------------------------- */
+
+/*
+ * Build the effective config. `path` may be NULL (no file); `machine` may be NULL (one CPU).
+ * On failure returns a negative errno (-ENOMEM when out of memory, with "out of memory" in the
+ * text), writes "key.path: reason" into error (CONFIG_ERROR_MAX bytes), leaves *ret alone and
+ * has freed everything it allocated. On success *ret is owned by the caller, holds one
+ * reference and is freed with config_unref (or config_free); every route has its metrics_slot.
  */
 int config_load(const char *path, const struct config_overrides *flags,
-                const struct config_overrides *env, struct config **ret, char *error);
+                const struct config_overrides *env, const struct config_machine *machine,
+                struct config **ret, char *error);
 
 /*
  * config_load with the config file's contents given as text_len bytes of text (need not be
@@ -114,15 +144,21 @@ int config_load(const char *path, const struct config_overrides *flags,
  */
 int config_load_text(const char *source, const char *text, size_t text_len,
                      const struct config_overrides *flags, const struct config_overrides *env,
-                     struct config **ret, char *error);
+                     const struct config_machine *machine, struct config **ret, char *error);
 
-/* Read TRACEHOP_* environment variables into overrides (pointers into environ). */
+/* --- overrides (config_overrides.c) ------------------------------------------------------ */
+
+/* Read TRACEHOP_* environment variables into overrides (pointers into environ; an empty
+ * variable counts as unset). */
 void config_overrides_from_env(struct config_overrides *env);
 
-/* Free; accepts NULL; returns NULL. */
+/* --- the model's lifetime (config.c) ----------------------------------------------------- */
+
+/* Free, whatever the reference count; accepts NULL and a partly built config; returns NULL. */
 struct config *config_free(struct config *config);
 
-/* Drop one reference (thread-safe); the last one frees. Accepts NULL. */
+/* Pin (one more reference) and unpin (one less; the last frees) a loaded config; thread-safe.
+ * config_unref accepts NULL. */
 void config_unref(const struct config *config);
 void config_ref(const struct config *config);
 
@@ -132,6 +168,8 @@ void config_ref(const struct config *config);
  * returns true if there is one.
  */
 bool config_needs_restart(const struct config *old, const struct config *new, char *what);
+
+/* --- printing (config_print.c) ----------------------------------------------------------- */
 
 /*
  * The effective config as indented JSON text, every key present (for --check-config); loading
@@ -143,8 +181,17 @@ char *config_to_text(const struct config *config);
 /* Print config_to_text and a newline to stdout. Returns 0 or -errno. */
 int config_print(const struct config *config);
 
-/* Parse "HOST:PORT", "[IPv6]:PORT" or ":PORT" into out. Returns 0 or -EINVAL with a reason. */
+/* --- addresses and upstreams (config_address.c) ------------------------------------------ */
+
+/*
+ * Parse "HOST:PORT", "[IPv6]:PORT" or ":PORT" into out (a host name is resolved). Returns 0, or
+ * -EINVAL with a reason in error, or -ENOMEM ("out of memory"); on failure out owns nothing.
+ * The caller frees out->text.
+ */
 int config_parse_address(const char *text, struct listen_address *out, char *error);
 
-/* Parse an upstream URL; returns 0 or -EINVAL with a reason in error. */
+/*
+ * Parse an upstream URL (http://, https:// or unix:) into out. Returns 0, or -EINVAL with a
+ * reason in error, or -ENOMEM ("out of memory"); on failure out owns nothing.
+ */
 int config_parse_upstream(const char *text, struct upstream_target *out, char *error);

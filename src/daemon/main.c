@@ -30,6 +30,7 @@
 #include "observe/admin.h"
 #include "proxy/curl_memory.h"
 #include "config/config.h"
+#include "common/cpu_probe.h"
 #include "common/listen_socket.h"
 #include "observe/logline.h"
 #include "daemon/worker.h"
@@ -148,12 +149,6 @@ static int open_listen_sockets(const struct config *c, struct listen_set *set)
     return 0;
 }
 
-static void assign_metrics_slots(struct config *config)
-{
-    for (size_t i = 0; i < config->routes_count; i++)
-        config->routes[i].metrics_slot = metrics_route_slot(config->routes[i].name);
-}
-
 static uint64_t now_epoch_ms(void)
 {
     struct timespec ts;
@@ -169,6 +164,16 @@ static void notify_reloading(void)
     snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
              (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
     sd_notify(0, state);
+}
+
+/* config_load with what the loader needs to know of the machine, probed now: at start and at
+ * every reload, so that a changed CPU allowance shows as a changed default worker count. */
+static int load_config(const char *path, const struct config_overrides *flags,
+                       const struct config_overrides *env, struct config **ret, char *error)
+{
+    const struct config_machine machine = {.cpus = cpu_probe_usable()};
+
+    return config_load(path, flags, env, &machine, ret, error);
 }
 
 /*
@@ -189,7 +194,7 @@ static void reload(struct config **current, const char *path, const struct confi
         diag(DIAG_WARN, "SIGHUP: no config file to reload (started without --config)");
         goto failed;
     }
-    if (config_load(path, flags, env, &next, error) < 0) {
+    if (load_config(path, flags, env, &next, error) < 0) {
         diag(DIAG_ERROR, "reload refused, still serving the previous config: %s", error);
         goto failed;
     }
@@ -201,7 +206,6 @@ static void reload(struct config **current, const char *path, const struct confi
         config_unref(next);
         goto failed;
     }
-    assign_metrics_slots(next);
     for (unsigned i = 0; i < count; i++) {
         config_ref(next);
         worker_publish_config(&workers[i], next);
@@ -269,7 +273,6 @@ static int run(struct run_context *ctx)
     sigaddset(&signals, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
-    assign_metrics_slots(config);
 
     rc = accesslog_open(config->access_log_path, ACCESSLOG_BUFFER_BYTES, &log);
     if (rc < 0) {
@@ -426,7 +429,7 @@ int main(int argc, char **argv)
     config_overrides_from_env(&env);
     if (!config_path)
         config_path = env.config;
-    if (config_load(config_path, &flags, &env, &config, error) < 0) {
+    if (load_config(config_path, &flags, &env, &config, error) < 0) {
         diag(DIAG_ERROR, "config: %s", error);
         return 1;
     }

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "observe/metrics.h"
 #include "observe/request_summary.h"
 #include "tracehop-config.h"
+#include "common/route_slots.h"
 #include "common/strbuf.h"
 
 static const double bucket_bounds[METRICS_BUCKETS] = {
@@ -27,44 +27,6 @@ static const char *const method_names[METRICS_METHODS] = {"GET",    "HEAD",  "PO
 static const char *const class_names[METRICS_CLASSES] = {"1xx", "2xx", "3xx", "4xx", "5xx", "none"};
 static const char *const outcome_names[METRICS_OUTCOME_COUNT] = {
     "upstream_connect_failed", "upstream_timeout", "upstream_reset"};
-
-/* --- route slots ------------------------------------------------------------------------- */
-
-static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *slot_names[METRICS_ROUTE_SLOTS];
-static size_t slots_used = 1; /* slot 0: no route */
-
-unsigned metrics_route_slot(const char *route_name)
-{
-    unsigned slot = METRICS_ROUTE_SLOTS - 1;
-
-    pthread_mutex_lock(&slots_lock);
-    for (size_t i = 1; i < slots_used; i++) {
-        if (strcmp(slot_names[i], route_name) == 0) {
-            slot = (unsigned)i;
-            goto out;
-        }
-    }
-    if (slots_used < METRICS_ROUTE_SLOTS - 1) {
-        char *copy = strdup(route_name);
-        if (copy) {
-            slot_names[slots_used] = copy;
-            slot = (unsigned)slots_used++;
-        }
-    }
-out:
-    pthread_mutex_unlock(&slots_lock);
-    return slot;
-}
-
-static const char *slot_name(size_t slot)
-{
-    if (slot == 0)
-        return "no_route";
-    if (slot == METRICS_ROUTE_SLOTS - 1)
-        return "other";
-    return slot_names[slot];
-}
 
 /* --- counting ------------------------------------------------------------------------------ */
 
@@ -228,7 +190,7 @@ static void header(struct strbuf *b, const char *name, const char *type, const c
 /* Slots that have a route name, or that counted something (no_route, other). */
 static bool route_used(struct metrics *const *workers, size_t count, size_t slot)
 {
-    if (slot > 0 && slot < slots_used)
+    if (slot > 0 && slot < METRICS_ROUTE_SLOTS - 1 && route_slot_name(slot))
         return true;
     return sum_counter(workers, count,
                        offsetof(struct metrics, routes) + slot * sizeof(struct metrics_route) +
@@ -288,7 +250,7 @@ static void render_histogram(struct strbuf *b, struct metrics *const *workers, s
                                           i * sizeof(metrics_counter));
             strbuf_append_str(b, name);
             strbuf_append_str(b, "_bucket{route=");
-            label_value(b, slot_name(slot));
+            label_value(b, route_slot_name(slot));
             if (i < METRICS_BUCKETS)
                 printfb(b, ",le=\"%g\"} %llu", bucket_bounds[i], (unsigned long long)cumulative);
             else
@@ -301,11 +263,11 @@ static void render_histogram(struct strbuf *b, struct metrics *const *workers, s
             sum_counter(workers, count, base + offsetof(struct metrics_histogram, sum_us));
         strbuf_append_str(b, name);
         strbuf_append_str(b, "_sum{route=");
-        label_value(b, slot_name(slot));
+        label_value(b, route_slot_name(slot));
         printfb(b, "} %.6f\n", (double)sum_us / 1e6);
         strbuf_append_str(b, name);
         strbuf_append_str(b, "_count{route=");
-        label_value(b, slot_name(slot));
+        label_value(b, route_slot_name(slot));
         printfb(b, "} %llu\n", (unsigned long long)total_count);
     }
 }
@@ -314,8 +276,6 @@ int metrics_render(struct metrics *const *workers, size_t count, const struct me
                    bool openmetrics, char **ret, size_t *ret_len)
 {
     struct strbuf b = {0};
-
-    pthread_mutex_lock(&slots_lock); /* slot names are stable while we read them */
 
     header(&b, "tracehop_requests_total", "counter",
            "Requests handled, by route, method and status class (none: no response sent).",
@@ -333,7 +293,7 @@ int metrics_render(struct metrics *const *workers, size_t count, const struct me
                 if (v == 0)
                     continue;
                 strbuf_append_str(&b, "tracehop_requests_total{route=");
-                label_value(&b, slot_name(slot));
+                label_value(&b, route_slot_name(slot));
                 printfb(&b, ",method=\"%s\",status_class=\"%s\"} %llu\n", method_names[m],
                         class_names[c], (unsigned long long)v);
             }
@@ -356,7 +316,7 @@ int metrics_render(struct metrics *const *workers, size_t count, const struct me
             continue;
         for (unsigned o = 0; o < METRICS_OUTCOME_COUNT; o++) {
             strbuf_append_str(&b, "tracehop_upstream_failures_total{route=");
-            label_value(&b, slot_name(slot));
+            label_value(&b, route_slot_name(slot));
             printfb(&b, ",outcome=\"%s\"} %llu\n", outcome_names[o],
                     (unsigned long long)sum_counter(
                         workers, count,
@@ -410,7 +370,6 @@ int metrics_render(struct metrics *const *workers, size_t count, const struct me
     if (openmetrics)
         strbuf_append_str(&b, "# EOF\n");
 
-    pthread_mutex_unlock(&slots_lock);
     if (b.oom) {
         strbuf_free(&b);
         return -ENOMEM;

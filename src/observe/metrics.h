@@ -15,10 +15,12 @@
 #include <stdint.h>
 
 #include "tracehop/tracectx.h"
+#include "common/route_slots.h"
 
 struct request_summary;
 
-#define METRICS_ROUTE_SLOTS 64 /* slot 0 = requests that matched no route */
+/* One per route name (common/route_slots.h): slot 0 = requests that matched no route */
+#define METRICS_ROUTE_SLOTS ROUTE_SLOTS
 #define METRICS_BUCKETS     14
 #define METRICS_METHODS     8
 #define METRICS_CLASSES     6 /* 1xx..5xx, and "none" for requests that got no response */
@@ -69,9 +71,6 @@ static inline void metrics_add(metrics_counter *c, uint64_t n)
                           memory_order_relaxed);
 }
 
-/* The slot for a route name (registered on first use; thread-safe; config load only).
- * Names beyond the slot count share the last slot, labelled "other". */
-unsigned metrics_route_slot(const char *route_name);
 
 /* Count one finished request (worker thread only, on its own metrics). */
 void metrics_count_request(struct metrics *m, const struct request_summary *r);

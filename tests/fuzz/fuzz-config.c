@@ -292,7 +292,7 @@ static void check_round_trip(const struct config *c)
     FUZZ_CHECK(text);
     len = strlen(text);
     copy = fuzz_memdup(text, len);
-    if (config_load_text(SOURCE, copy, len, &none, &none, &again, error) < 0) {
+    if (config_load_text(SOURCE, copy, len, &none, &none, NULL, &again, error) < 0) {
         fprintf(stderr, "printed config:\n%s\ndoes not load: %s\n", text, error);
         FUZZ_CHECK(!"the printed config loads");
     }
@@ -342,7 +342,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fill_overrides(in.values[0], &env);
     fill_overrides(in.values[1], &flags);
     memset(error, 0x5a, sizeof(error));
-    rc = config_load_text(SOURCE, text, text_len, &flags, &env, &config, error);
+    rc = config_load_text(SOURCE, text, text_len, &flags, &env, NULL, &config, error);
     if (rc < 0) {
         FUZZ_CHECK(rc == -EINVAL || rc == -ENOMEM);
         FUZZ_CHECK(config == sentinel);

@@ -1609,12 +1609,10 @@ static void setup(void)
     snprintf(g.unix_path, sizeof(g.unix_path), "%s/up.sock", g.dir);
     FUZZ_CHECK(open_upstream_listeners(&port) == 0);
     write_config(port);
-    if (config_load(g.config_path, &none, &none, &g.config, error) < 0) {
+    if (config_load(g.config_path, &none, &none, NULL, &g.config, error) < 0) {
         fprintf(stderr, "fuzz-daemon: config: %s\n", error);
         abort();
     }
-    for (size_t i = 0; i < g.config->routes_count; i++)
-        g.config->routes[i].metrics_slot = metrics_route_slot(g.config->routes[i].name);
     FUZZ_CHECK(curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK);
     FUZZ_CHECK(accesslog_open(g.config->access_log_path, 1024 * 1024, &g.log) == 0);
 

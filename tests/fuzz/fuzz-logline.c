@@ -585,7 +585,7 @@ static bool load_config(const struct input *in, struct built *b)
     json_decref(root);
     if (!text)
         return false;
-    int rc = config_load_text("<fuzz>", text, strlen(text), &none, &none, &b->config, error);
+    int rc = config_load_text("<fuzz>", text, strlen(text), &none, &none, NULL, &b->config, error);
     free(text);
     return rc == 0;
 }

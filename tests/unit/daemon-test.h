@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "common/cpu_probe.h"
 
 /* A path for a temporary file under $TMPDIR (or /tmp); the file exists and is empty. */
 static inline void unit_temp_path(char *out, size_t size, const char *stem)
@@ -47,15 +48,16 @@ static inline int unit_config_load(const char *json, const struct config_overrid
                                    char error[CONFIG_ERROR_MAX])
 {
     static const struct config_overrides none;
+    const struct config_machine machine = {.cpus = cpu_probe_usable()}; /* as the daemon does */
     char path[512];
     int rc;
 
     error[0] = '\0';
     if (!json)
-        return config_load(NULL, flags ? flags : &none, env ? env : &none, ret, error);
+        return config_load(NULL, flags ? flags : &none, env ? env : &none, &machine, ret, error);
     unit_temp_path(path, sizeof(path), "tracehop-unit-config");
     unit_write_text(path, json);
-    rc = config_load(path, flags ? flags : &none, env ? env : &none, ret, error);
+    rc = config_load(path, flags ? flags : &none, env ? env : &none, &machine, ret, error);
     unlink(path);
     return rc;
 }

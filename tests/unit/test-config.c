@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Configuration loading (src/config/config.h; SPEC sections 1 and 2): defaults, every key of the
+ * Configuration loading (src/config/config.h; docs/configuration.md): defaults, every key of the
  * file, precedence flags > environment > file > defaults, and errors. Every error must name the
- * key path and the reason, in the form the SPEC shows (`routes[2].upstream: unsupported scheme
- * 'ftp'`), and nothing is half-applied: a refused config returns no config at all.
+ * key path and the reason, in the form docs/configuration.md shows (`routes[2].upstream:
+ * unsupported scheme 'ftp'`), and nothing is half-applied: a refused config returns no config at
+ * all.
  *
  * Also: which changes a reload cannot apply (config_needs_restart), and --check-config's output
  * (config_print), captured from stdout, which must be JSON and must describe the same config.
@@ -89,7 +90,7 @@ START_TEST(test_defaults)
 }
 END_TEST
 
-/* No file: --upstream alone makes a working config (SPEC section 1). */
+/* No file: --upstream alone makes a working config (docs/configuration.md, at the top). */
 START_TEST(test_upstream_flag_alone)
 {
     struct config_overrides flags = {.upstream = "http://127.0.0.1:8080"};
@@ -217,8 +218,8 @@ START_TEST(test_shipped_config_loads)
 
     ck_assert_msg(root != NULL, "UNIT_SOURCE_ROOT is not set (meson sets it)");
     snprintf(path, sizeof(path), "%s/config/tracehop.json", root);
-    ck_assert_msg(config_load(path, &no_overrides, &no_overrides, &c, error) == 0, "%s: %s", path,
-                  error);
+    ck_assert_msg(config_load(path, &no_overrides, &no_overrides, NULL, &c, error) == 0, "%s: %s",
+                  path, error);
     ck_assert_uint_ge(c->routes_count, 1);
     config_free(c);
 }
@@ -450,7 +451,8 @@ static const struct {
     {"{\"routes\": [{\"upstream\": \"http://a:1\", \"set_request_headers\": {\"Content-Length\": "
      "\"5\"}}]}",
      "routes[0].set_request_headers.Content-Length: tracehop manages this header itself"},
-    /* The request-id header is set by tracehop from the trace context (SPEC section 3). */
+    /* The request-id header is set by tracehop from the trace context (docs/trace-context.md,
+     * "4. X-Trace-ID"). */
     {"{\"routes\": [{\"upstream\": \"http://a:1\", \"set_request_headers\": {\"X-Trace-ID\": "
      "\"fixed\"}}]}",
      "routes[0].set_request_headers.X-Trace-ID: tracehop manages this header itself"},
@@ -530,9 +532,9 @@ END_TEST
 
 /*
  * An upstream whose authority can never be connected to is a config error, refused before
- * anything listens (SPEC section 1), not a 502 on every request: the port must be a number in
- * 1..65535 and an IPv6 literal must be closed. The reason's wording is the daemon's choice; the
- * message must name the key and the URL.
+ * anything listens (docs/configuration.md, at the top), not a 502 on every request: the port must
+ * be a number in 1..65535 and an IPv6 literal must be closed. The reason's wording is the daemon's
+ * choice; the message must name the key and the URL.
  */
 static const char *const bad_authorities[] = {
     "http://127.0.0.1:99999",
@@ -584,7 +586,8 @@ START_TEST(test_file_errors)
     char error[CONFIG_ERROR_MAX] = "";
     struct config *c = NULL;
     ck_assert_int_lt(
-        config_load("/nonexistent/tracehop.json", &no_overrides, &no_overrides, &c, error), 0);
+        config_load("/nonexistent/tracehop.json", &no_overrides, &no_overrides, NULL, &c, error),
+        0);
     ck_assert_ptr_null(c);
     ck_assert_msg(strstr(error, "/nonexistent/tracehop.json") != NULL, "%s", error);
 }
@@ -649,8 +652,8 @@ START_TEST(test_override_errors)
 }
 END_TEST
 
-/* A flag's error names the flag as the user typed it ("--listen"), as the SPEC's example names
- * a key path. */
+/* A flag's error names the flag as the user typed it ("--listen"), as the example error in
+ * docs/configuration.md names a key path. */
 START_TEST(test_flag_errors_name_the_flag)
 {
     static const struct {

@@ -24,6 +24,15 @@
 
 #define WORKERS 3
 
+/* The slot of a route name, as the config loader assigns it (common/route_slots.h). */
+static unsigned route_slot(const char *name)
+{
+    unsigned slot = 0;
+
+    ck_assert_int_eq(route_slot_register(name, &slot), 0);
+    return slot;
+}
+
 static struct metrics *workers[WORKERS];
 
 static void workers_setup(void)
@@ -120,18 +129,18 @@ static void count(unsigned worker, unsigned slot, const char *method, unsigned s
 
 START_TEST(test_route_slot_stable_by_name)
 {
-    unsigned a = metrics_route_slot("slot-a");
-    unsigned b = metrics_route_slot("slot-b");
+    unsigned a = route_slot("slot-a");
+    unsigned b = route_slot("slot-b");
 
     ck_assert_uint_gt(a, 0); /* slot 0 is "no route" */
     ck_assert_uint_gt(b, 0);
     ck_assert_uint_lt(a, METRICS_ROUTE_SLOTS - 1); /* the last one is "other" */
     ck_assert_uint_ne(a, b);
-    ck_assert_uint_eq(metrics_route_slot("slot-a"), a);
-    ck_assert_uint_eq(metrics_route_slot("slot-b"), b);
+    ck_assert_uint_eq(route_slot("slot-a"), a);
+    ck_assert_uint_eq(route_slot("slot-b"), b);
     char copy[] = "slot-a"; /* by content, not by pointer */
-    ck_assert_uint_eq(metrics_route_slot(copy), a);
-    ck_assert_uint_ne(metrics_route_slot("SLOT-A"), a);
+    ck_assert_uint_eq(route_slot(copy), a);
+    ck_assert_uint_ne(route_slot("SLOT-A"), a);
 }
 END_TEST
 
@@ -140,7 +149,7 @@ END_TEST
 
 START_TEST(test_requests_by_route_method_and_status_class)
 {
-    unsigned api = metrics_route_slot("count-api");
+    unsigned api = route_slot("count-api");
 
     count(0, api, "GET", 200, 0.001);
     count(0, api, "GET", 200, 0.001);
@@ -218,7 +227,7 @@ static const char *const bounds[] = {"0.0005", "0.001", "0.0025", "0.005", "0.01
 
 START_TEST(test_histogram_cumulative_buckets)
 {
-    unsigned slot = metrics_route_slot("hist");
+    unsigned slot = route_slot("hist");
     static const double durations[] = {0.0001, 0.0005, 0.0007, 0.003, 0.3, 20, 2.5, 0.0};
     double sum = 0;
 
@@ -285,7 +294,7 @@ END_TEST
 
 START_TEST(test_upstream_failures_by_outcome)
 {
-    unsigned slot = metrics_route_slot("fail");
+    unsigned slot = route_slot("fail");
     static const char *const outcomes[] = {
         "upstream_connect_failed",
         "upstream_connect_failed",
@@ -332,7 +341,7 @@ END_TEST
 
 START_TEST(test_merged_totals_gauges_and_process_values)
 {
-    unsigned slot = metrics_route_slot("bytes");
+    unsigned slot = route_slot("bytes");
     for (unsigned i = 0; i < 6; i++) {
         struct request_summary r = {
             .route_slot = slot,
@@ -428,7 +437,7 @@ static bool parse_exemplar(const char *line, struct exemplar *e)
 
 START_TEST(test_openmetrics_exemplars_only_for_sampled)
 {
-    unsigned slot = metrics_route_slot("exemplars");
+    unsigned slot = route_slot("exemplars");
     struct timespec now;
 
     count_traced(0, slot, 0.003, true, sampled_trace, sampled_span, true);  /* le=0.005 */
@@ -501,7 +510,7 @@ END_TEST
 /* Label values from the config (route names) are escaped as the formats require. */
 START_TEST(test_label_values_escaped)
 {
-    unsigned slot = metrics_route_slot("we\"ird\\route\nname");
+    unsigned slot = route_slot("we\"ird\\route\nname");
     count(0, slot, "GET", 200, 0.001);
 
     for (int format = 0; format < 2; format++) {
@@ -521,8 +530,8 @@ END_TEST
 /* A state with everything in it: several routes, every class, failures, exemplars, odd names. */
 static void fill_everything(void)
 {
-    unsigned api = metrics_route_slot("promtool-api");
-    unsigned odd = metrics_route_slot("promtool \"odd\" \\ name");
+    unsigned api = route_slot("promtool-api");
+    unsigned odd = route_slot("promtool \"odd\" \\ name");
     static const unsigned statuses[] = {101, 200, 301, 404, 503, 0};
     static const char *const methods[] = {"GET",    "HEAD",  "POST",    "PUT",
                                           "DELETE", "PATCH", "OPTIONS", "BREW"};
@@ -595,18 +604,18 @@ END_TEST
 
 START_TEST(test_route_slots_beyond_the_table_share_other)
 {
-    unsigned first = metrics_route_slot("overflow-0");
+    unsigned first = route_slot("overflow-0");
     unsigned last = 0;
     char name[32];
 
     for (unsigned i = 1; i < METRICS_ROUTE_SLOTS + 8; i++) {
         snprintf(name, sizeof(name), "overflow-%u", i);
-        last = metrics_route_slot(name);
+        last = route_slot(name);
         ck_assert_uint_lt(last, METRICS_ROUTE_SLOTS);
         ck_assert_uint_gt(last, 0);
     }
     ck_assert_uint_eq(last, METRICS_ROUTE_SLOTS - 1);
-    ck_assert_uint_eq(metrics_route_slot("overflow-0"), first); /* earlier names keep theirs */
+    ck_assert_uint_eq(route_slot("overflow-0"), first); /* earlier names keep theirs */
     count(0, last, "GET", 200, 0.001);
     count(1, last, "GET", 200, 0.001);
     char *t = render(false);

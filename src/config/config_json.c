@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The config file: JSON (parsed by jansson, duplicate keys refused) into a config that already
+ * holds the defaults. Every key is in docs/configuration.md ("Keys"); this file checks each
+ * one's type and range and refuses keys it does not know, because a misspelt limit that silently
+ * keeps its default is worse than a refusal. Every error names the key path and the reason
+ * ("routes[2].upstream: unsupported scheme 'ftp'"); the loader frees the half-built config on
+ * any error, so nothing here needs to undo what it already set.
+ *
+ * Pure: no logging, no I/O but reading the file; errors into `error`, out of memory as -ENOMEM.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config/config.h"
+#include "config/config_internal.h"
+#include "common/http_syntax.h"
+
+/* --- jansson's allocations ------------------------------------------------------------- */
+
+/*
+ * jansson reports some allocation failures as syntax errors (a string it could not copy becomes
+ * "string or '}' expected"). Its allocations go through json_alloc, installed once (the config is
+ * the only user of jansson in the program), which is malloc but notes a failure for the calling
+ * thread, so that the loader can tell "out of memory" from a bad file.
+ */
+static _Thread_local bool json_alloc_failed;
+static pthread_once_t json_alloc_once = PTHREAD_ONCE_INIT;
+
+static void *json_alloc(size_t size)
+{
+    void *p = malloc(size);
+
+    if (!p)
+        json_alloc_failed = true;
+    return p;
+}
+
+static void json_alloc_install(void)
+{
+    json_set_alloc_funcs(json_alloc, free);
+}
+
+/* --- JSON helpers: each reports "path: reason" ------------------------------------------ */
+
+#define KEY_SHOWN_MAX 64
+
+/* "path.key: unknown key", the key written as a JSON string (ASCII) unless it is a plain name, so
+ * that an empty key, or one holding spaces, colons or control characters, is still recognisable;
+ * a long one is cut at KEY_SHOWN_MAX characters, so that the reason always fits in error. */
+static int unknown_key(const char *path, const char *key, char *error)
+{
+    bool plain = key[0] != '\0';
+
+    for (const char *p = key; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
+            plain = false;
+    json_t *quoted = plain ? NULL : json_string(key);
+    char *text = quoted ? json_dumps(quoted, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
+    if (!plain && !text) { /* key is valid UTF-8 (jansson checked it): out of memory */
+        json_decref(quoted);
+        return config_nomem(error);
+    }
+    const char *shown = plain ? key : text;
+    int rc = config_fail(error, "%s%s%.*s%s: unknown key", path, path[0] ? "." : "", KEY_SHOWN_MAX,
+                         shown, strlen(shown) > KEY_SHOWN_MAX ? "..." : "");
+    free(text);
+    json_decref(quoted);
+    return rc;
+}
+
+static int check_keys(json_t *obj, const char *path, const char *const *allowed, char *error)
+{
+    const char *key;
+    json_t *value;
+
+    if (!json_is_object(obj))
+        return config_fail(error, "%s: must be an object", path);
+    json_object_foreach(obj, key, value)
+    {
+        bool ok = false;
+        for (size_t i = 0; allowed[i]; i++)
+            if (strcmp(key, allowed[i]) == 0)
+                ok = true;
+        if (!ok)
+            return unknown_key(path, key, error);
+    }
+    return 0;
+}
+
+static int get_string(json_t *obj, const char *key, const char *path, const char **ret, char *error)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return config_fail(error, "%s%s%s: must be a string", path, path[0] ? "." : "", key);
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return config_fail(error, "%s%s%s: must not contain NUL", path, path[0] ? "." : "", key);
+    *ret = json_string_value(v);
+    return 0;
+}
+
+static int get_bool(json_t *obj, const char *key, const char *path, bool *ret, char *error)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v))
+        return config_fail(error, "%s%s%s: must be true or false", path, path[0] ? "." : "", key);
+    *ret = json_is_true(v);
+    return 0;
+}
+
+static int get_integer(json_t *obj, const char *key, const char *path, long long min, long long max,
+                       long long *ret, char *error)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return config_fail(error, "%s%s%s: must be an integer in %lld..%lld", path,
+                           path[0] ? "." : "", key, min, max);
+    *ret = json_integer_value(v);
+    return 0;
+}
+
+static int get_string_list(json_t *obj, const char *key, const char *path, char ***ret,
+                           size_t *ret_count, char *error)
+{
+    json_t *v = json_object_get(obj, key);
+    size_t i;
+    json_t *item;
+
+    if (!v)
+        return 0;
+    if (!json_is_array(v))
+        return config_fail(error, "%s.%s: must be a list of strings", path, key);
+    char **list = calloc(json_array_size(v) + 1, sizeof(char *));
+    if (!list)
+        return config_nomem(error);
+    json_array_foreach(v, i, item)
+    {
+        if (!json_is_string(item) || json_string_length(item) == 0) {
+            config_string_list_free(list, i);
+            return config_fail(error, "%s.%s[%zu]: must be a non-empty string", path, key, i);
+        }
+        list[i] = strdup(json_string_value(item));
+        if (!list[i]) {
+            config_string_list_free(list, i);
+            return config_nomem(error);
+        }
+    }
+    config_string_list_free(*ret, *ret_count);
+    *ret = list;
+    *ret_count = json_array_size(v);
+    return 0;
+}
+
+static int validate_header_names(char **names, size_t n, const char *path, char *error)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!http_is_token(names[i], strlen(names[i])))
+            return config_fail(error, "%s[%zu]: '%s' is not a valid header name", path, i,
+                               names[i]);
+    return 0;
+}
+
+/* access_log.fields become the member names of the log's "request_headers" object, lowercased:
+ * they must stay distinct from each other and from the "<name>_raw_b64" siblings the log adds
+ * for values that are not UTF-8 (or the line has duplicate keys), and fit logline's buffer. */
+static int validate_logged_fields(char **names, size_t n, char *error)
+{
+    static const char raw_suffix[] = "_raw_b64";
+    const size_t suffix_len = sizeof(raw_suffix) - 1;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(names[i]);
+        if (len > CONFIG_LOGGED_HEADER_NAME_MAX)
+            return config_fail(error, "access_log.fields[%zu]: longer than %d characters", i,
+                               CONFIG_LOGGED_HEADER_NAME_MAX);
+        if (len >= suffix_len && strcasecmp(names[i] + len - suffix_len, raw_suffix) == 0)
+            return config_fail(error,
+                               "access_log.fields[%zu]: '%s': names ending in %s are reserved", i,
+                               names[i], raw_suffix);
+        for (size_t k = 0; k < i; k++)
+            if (strcasecmp(names[k], names[i]) == 0)
+                return config_fail(error, "access_log.fields[%zu]: '%s' is listed twice", i,
+                                   names[i]);
+    }
+    return 0;
+}
+
+/* --- sections --------------------------------------------------------------------------- */
+
+static int parse_route_match(json_t *match, struct route *r, const char *path, char *error)
+{
+    static const char *const keys[] = {"path_prefix", "host", "methods", NULL};
+    const char *prefix = NULL, *host = NULL;
+    int rc;
+
+    if ((rc = check_keys(match, path, keys, error)) < 0)
+        return rc;
+    if ((rc = get_string(match, "path_prefix", path, &prefix, error)) < 0 ||
+        (rc = get_string(match, "host", path, &host, error)) < 0)
+        return rc;
+    if (prefix) {
+        if (prefix[0] != '/')
+            return config_fail(error, "%s.path_prefix: must start with '/'", path);
+        if ((rc = config_set_string(&r->path_prefix, prefix, error)) < 0)
+            return rc;
+        r->path_prefix_len = strlen(prefix);
+    }
+    if (host) {
+        if (!config_host_is_valid(host))
+            return config_fail(error, "%s.host: '%s' is not a host name", path, host);
+        if ((rc = config_set_string(&r->host, host, error)) < 0)
+            return rc;
+    }
+    if ((rc = get_string_list(match, "methods", path, &r->methods, &r->methods_count, error)) < 0)
+        return rc;
+    for (size_t i = 0; i < r->methods_count; i++)
+        if (!http_is_token(r->methods[i], strlen(r->methods[i])))
+            return config_fail(error, "%s.methods[%zu]: '%s' is not a method", path, i,
+                               r->methods[i]);
+    return 0;
+}
+
+static int parse_set_request_headers(json_t *obj, struct route *r, const char *path, char *error)
+{
+    const char *key;
+    json_t *value;
+    size_t i = 0;
+
+    if (!json_is_object(obj))
+        return config_fail(error, "%s: must be an object of header names to values", path);
+    r->set_request_headers = calloc(json_object_size(obj) + 1, sizeof(struct header_setting));
+    if (!r->set_request_headers)
+        return config_nomem(error);
+    json_object_foreach(obj, key, value)
+    {
+        if (!http_is_token(key, strlen(key)))
+            return config_fail(error, "%s.%s: not a valid header name", path, key);
+        if (http_header_is_hop_by_hop(key, strlen(key)) || http_header_is_managed(key, strlen(key)))
+            return config_fail(error, "%s.%s: tracehop manages this header itself", path, key);
+        if (!json_is_string(value) ||
+            !http_is_field_value(json_string_value(value), json_string_length(value)))
+            return config_fail(error, "%s.%s: must be a string without control characters", path,
+                               key);
+        struct header_setting *h = &r->set_request_headers[i++];
+        r->set_request_headers_count = i; /* from now on route_clear frees what h holds */
+        size_t line_size = strlen(key) + 2 + json_string_length(value) + 1;
+        h->name = strdup(key);
+        h->value = strdup(json_string_value(value));
+        h->line = malloc(line_size);
+        if (!h->name || !h->value || !h->line)
+            return config_nomem(error);
+        snprintf(h->line, line_size, "%s: %s", key, h->value);
+    }
+    return 0;
+}
+
+static int parse_route(json_t *obj, struct route *r, size_t index, char *error)
+{
+    static const char *const keys[] = {"name",
+                                       "match",
+                                       "upstream",
+                                       "strip_prefix",
+                                       "connect_timeout_ms",
+                                       "timeout_ms",
+                                       "set_request_headers",
+                                       NULL};
+    char path[64];
+    char sub[96];
+    const char *name = NULL, *upstream = NULL;
+    long long connect_ms = r->connect_timeout_ms, total_ms = r->timeout_ms;
+    int rc;
+
+    snprintf(path, sizeof(path), "routes[%zu]", index);
+    if ((rc = check_keys(obj, path, keys, error)) < 0)
+        return rc;
+    if ((rc = get_string(obj, "name", path, &name, error)) < 0 ||
+        (rc = get_string(obj, "upstream", path, &upstream, error)) < 0 ||
+        (rc = get_bool(obj, "strip_prefix", path, &r->strip_prefix, error)) < 0 ||
+        (rc = get_integer(obj, "connect_timeout_ms", path, 1, 3600000, &connect_ms, error)) < 0 ||
+        (rc = get_integer(obj, "timeout_ms", path, 0, 86400000, &total_ms, error)) < 0)
+        return rc;
+    r->connect_timeout_ms = (long)connect_ms;
+    r->timeout_ms = (long)total_ms;
+    char generated[32];
+    snprintf(generated, sizeof(generated), "route%zu", index);
+    if ((rc = config_set_string(&r->name, name ? name : generated, error)) < 0)
+        return rc;
+    if (!upstream)
+        return config_fail(error, "%s.upstream: missing", path);
+    char reason[CONFIG_ERROR_MAX];
+    if ((rc = config_parse_upstream(upstream, &r->upstream, reason)) == -ENOMEM)
+        return config_nomem(error);
+    if (rc < 0)
+        return config_fail(error, "%s.upstream: %s", path, reason);
+    json_t *match = json_object_get(obj, "match");
+    if (match) {
+        snprintf(sub, sizeof(sub), "%s.match", path);
+        if ((rc = parse_route_match(match, r, sub, error)) < 0)
+            return rc;
+    }
+    json_t *set = json_object_get(obj, "set_request_headers");
+    if (set) {
+        snprintf(sub, sizeof(sub), "%s.set_request_headers", path);
+        if ((rc = parse_set_request_headers(set, r, sub, error)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_routes(json_t *list, struct config *c, char *error)
+{
+    size_t i;
+    json_t *item;
+
+    if (!json_is_array(list))
+        return config_fail(error, "routes: must be a list");
+    c->routes = calloc(json_array_size(list) + 1, sizeof(struct route));
+    if (!c->routes)
+        return config_nomem(error);
+    json_array_foreach(list, i, item)
+    {
+        c->routes_count = i + 1; /* from now on config_free frees what the route holds */
+        int rc = config_route_init(&c->routes[i], error);
+        if (rc < 0)
+            return rc;
+        rc = parse_route(item, &c->routes[i], i, error);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_trace(json_t *obj, struct config *c, char *error)
+{
+    static const char *const keys[] = {"request_id_header", "sampling_ratio", "trust_incoming",
+                                       "echo", NULL};
+    const char *header = NULL;
+    int rc;
+
+    if ((rc = check_keys(obj, "trace", keys, error)) < 0 ||
+        (rc = get_string(obj, "request_id_header", "trace", &header, error)) < 0 ||
+        (rc = get_bool(obj, "trust_incoming", "trace", &c->trust_incoming, error)) < 0 ||
+        (rc = get_bool(obj, "echo", "trace", &c->echo, error)) < 0)
+        return rc;
+    if (header) {
+        if ((rc = config_set_string(&c->request_id_header, header, error)) < 0)
+            return rc;
+    }
+    json_t *ratio = json_object_get(obj, "sampling_ratio");
+    if (ratio) {
+        if (!json_is_number(ratio) || !(json_number_value(ratio) >= 0.0) ||
+            json_number_value(ratio) > 1.0)
+            return config_fail(error, "trace.sampling_ratio: must be a number in 0..1");
+        c->sampling_ratio = json_number_value(ratio);
+    }
+    return 0;
+}
+
+static int parse_access_log(json_t *obj, struct config *c, char *error)
+{
+    static const char *const keys[] = {"path", "fields", "redact", NULL};
+    const char *path = NULL;
+    int rc;
+
+    if ((rc = check_keys(obj, "access_log", keys, error)) < 0 ||
+        (rc = get_string(obj, "path", "access_log", &path, error)) < 0 ||
+        (rc = get_string_list(obj, "fields", "access_log", &c->access_log_fields,
+                              &c->access_log_fields_count, error)) < 0 ||
+        (rc = get_string_list(obj, "redact", "access_log", &c->access_log_redact,
+                              &c->access_log_redact_count, error)) < 0 ||
+        (rc = validate_header_names(c->access_log_fields, c->access_log_fields_count,
+                                    "access_log.fields", error)) < 0 ||
+        (rc = validate_logged_fields(c->access_log_fields, c->access_log_fields_count, error)) < 0)
+        return rc;
+    if (c->access_log_fields_count > CONFIG_MAX_LOGGED_HEADERS)
+        return config_fail(error, "access_log.fields: at most %d headers",
+                           CONFIG_MAX_LOGGED_HEADERS);
+    if (path) {
+        if (path[0] == '\0')
+            return config_fail(error, "access_log.path: must not be empty (use \"-\" for stdout)");
+        if ((rc = config_set_string(&c->access_log_path, path, error)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_limits(json_t *obj, struct config *c, char *error)
+{
+    static const char *const keys[] = {
+        "max_header_bytes",         "max_body_bytes", "max_connections",  "client_timeout_ms",
+        "client_header_timeout_ms", "drain_delay_ms", "drain_timeout_ms", NULL};
+    long long header = (long long)c->max_header_bytes, body = (long long)c->max_body_bytes,
+              conns = c->max_connections, client_ms = (long long)c->client_timeout_s * 1000,
+              head_ms = c->client_header_timeout_ms, delay = c->drain_delay_ms,
+              timeout = c->drain_timeout_ms;
+    int rc;
+
+    if ((rc = check_keys(obj, "limits", keys, error)) < 0 ||
+        (rc = get_integer(obj, "max_header_bytes", "limits", 1024, 1048576, &header, error)) < 0 ||
+        (rc = get_integer(obj, "max_body_bytes", "limits", 0, LLONG_MAX, &body, error)) < 0 ||
+        (rc = get_integer(obj, "max_connections", "limits", 1, 1000000, &conns, error)) < 0 ||
+        (rc = get_integer(obj, "client_timeout_ms", "limits", 1000, 3600000, &client_ms, error)) <
+            0 ||
+        (rc = get_integer(obj, "client_header_timeout_ms", "limits", 100, 3600000, &head_ms,
+                          error)) < 0 ||
+        (rc = get_integer(obj, "drain_delay_ms", "limits", 0, 600000, &delay, error)) < 0 ||
+        (rc = get_integer(obj, "drain_timeout_ms", "limits", 0, 3600000, &timeout, error)) < 0)
+        return rc;
+    c->max_header_bytes = (size_t)header;
+    c->max_body_bytes = (size_t)body;
+    c->max_connections = (unsigned)conns;
+    c->client_timeout_s = (unsigned)((client_ms + 999) / 1000);
+    c->client_header_timeout_ms = (long)head_ms;
+    c->drain_delay_ms = (long)delay;
+    c->drain_timeout_ms = (long)timeout;
+    return 0;
+}
+
+int config_parse_json(const char *path, const char *contents, size_t contents_len, struct config *c,
+                      char *error)
+{
+    static const char *const keys[] = {"service_name", "listen", "admin",  "workers", "trace",
+                                       "access_log",   "limits", "routes", "otlp",    NULL};
+    const size_t flags = JSON_REJECT_DUPLICATES | JSON_DECODE_ANY;
+    json_error_t jerr = {0};
+    json_t *root;
+
+    pthread_once(&json_alloc_once, json_alloc_install);
+    json_alloc_failed = false;
+    root = contents ? json_loadb(contents, contents_len, flags, &jerr)
+                    : json_load_file(path, flags, &jerr);
+    const char *service = NULL;
+    long long workers = c->workers;
+    int rc;
+
+    if (!root && (json_alloc_failed || json_error_code(&jerr) == json_error_out_of_memory))
+        return config_nomem(error);
+    if (!root)
+        return config_fail(error, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+    if (!json_is_object(root)) {
+        rc = config_fail(error, "%s: the configuration must be an object", path);
+        goto out;
+    }
+    if ((rc = check_keys(root, "", keys, error)) < 0)
+        goto out;
+    if ((rc = get_string(root, "service_name", "", &service, error)) < 0 ||
+        (rc = get_integer(root, "workers", "", 1, CONFIG_MAX_WORKERS, &workers, error)) < 0)
+        goto out;
+    if (service && service[0] == '\0') {
+        rc = config_fail(error, "service_name: must not be empty");
+        goto out;
+    }
+    if (service) {
+        if ((rc = config_set_string(&c->service_name, service, error)) < 0)
+            goto out;
+    }
+    c->workers = (unsigned)workers;
+
+    json_t *listen = json_object_get(root, "listen");
+    if (json_is_string(listen)) {
+        const char *text = json_string_value(listen);
+        if ((rc = config_set_listen(c, &text, 1, "listen", error)) < 0)
+            goto out;
+    } else if (json_is_array(listen) && json_array_size(listen) > 0) {
+        const char *texts[64];
+        size_t i;
+        json_t *item;
+        if (json_array_size(listen) > 64) {
+            rc = config_fail(error, "listen: at most 64 addresses");
+            goto out;
+        }
+        json_array_foreach(listen, i, item)
+        {
+            if (!json_is_string(item)) {
+                rc = config_fail(error, "listen[%zu]: must be a string", i);
+                goto out;
+            }
+            texts[i] = json_string_value(item);
+        }
+        if ((rc = config_set_listen(c, texts, json_array_size(listen), "listen", error)) < 0)
+            goto out;
+    } else if (listen) {
+        rc = config_fail(error, "listen: must be an address or a non-empty list of addresses");
+        goto out;
+    }
+
+    json_t *admin = json_object_get(root, "admin");
+    if (admin) {
+        static const char *const admin_keys[] = {"listen", NULL};
+        const char *text = NULL;
+        if ((rc = check_keys(admin, "admin", admin_keys, error)) < 0 ||
+            (rc = get_string(admin, "listen", "admin", &text, error)) < 0)
+            goto out;
+        if (text && (rc = config_set_admin_listen(c, text, "admin.listen", error)) < 0)
+            goto out;
+    }
+    json_t *section;
+    if ((section = json_object_get(root, "trace")) && (rc = parse_trace(section, c, error)) < 0)
+        goto out;
+    if ((section = json_object_get(root, "access_log")) &&
+        (rc = parse_access_log(section, c, error)) < 0)
+        goto out;
+    if ((section = json_object_get(root, "limits")) && (rc = parse_limits(section, c, error)) < 0)
+        goto out;
+    if ((section = json_object_get(root, "routes")) && (rc = parse_routes(section, c, error)) < 0)
+        goto out;
+    if ((section = json_object_get(root, "otlp")) && !json_is_object(section)) {
+        rc = config_fail(error, "otlp: must be an object");
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}

@@ -71,7 +71,6 @@ static inline void metrics_add(metrics_counter *c, uint64_t n)
                           memory_order_relaxed);
 }
 
-
 /* Count one finished request (worker thread only, on its own metrics). */
 void metrics_count_request(struct metrics *m, const struct request_summary *r);
 

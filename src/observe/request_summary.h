@@ -31,7 +31,7 @@ struct request_summary {
     const char *const *logged_headers; /* values of access_log.fields (NULL = absent) */
 
     unsigned status;     /* sent to the client; 0 = none */
-    const char *outcome; /* docs/access-log.md "Outcomes" */
+    const char *outcome; /* `outcome` in docs/access-log.md */
 
     unsigned route_slot;       /* metrics slot; 0 = no route */
     const char *route_name;    /* NULL = no route */

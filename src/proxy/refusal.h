@@ -3,7 +3,8 @@
 /*
  * Every answer tracehop gives itself instead of the upstream's - the HTTP status, the error code
  * of the JSON body, the access-log outcome and the message - decided here and nowhere else
- * (docs/access-log.md "Outcomes", docs/security.md). Pure: facts in, a refusal out.
+ * (docs/security.md, and `outcome` in docs/access-log.md "Always present"). Pure: facts in, a
+ * refusal out.
  */
 #include <stdbool.h>
 #include <stddef.h>

@@ -264,7 +264,7 @@ static size_t add_trace_headers(const struct request *req, struct inbound_header
     return 2;
 }
 
-/* The JSON body of an error tracehop answers itself (docs/access-log.md "Outcomes"). */
+/* The JSON body of an error tracehop answers itself (docs/security.md). */
 static void format_error_body(const struct request *req, struct strbuf *body)
 {
     struct ids_hex ids;
@@ -1059,9 +1059,10 @@ static void summarize(const struct request *req, unsigned status, const char *ou
     };
 }
 
-static void on_completed(struct inbound_request *r, bool complete, unsigned library_status)
+/* The end of every request, however it went: cancel what still runs, build the one summary the
+ * access log and the metrics consume, unpin the config, return the request to the pool. */
+static void request_finish(struct request *req, bool complete, unsigned library_status)
 {
-    struct request *req = request_of(r);
     struct request_env *env = req->env;
     struct request_summary summary;
 
@@ -1076,6 +1077,11 @@ static void on_completed(struct inbound_request *r, bool complete, unsigned libr
     remove_live(req);
     config_pins_release(&env->configs, req->config);
     request_release(req);
+}
+
+static void on_completed(struct inbound_request *r, bool complete, unsigned library_status)
+{
+    request_finish(request_of(r), complete, library_status);
 }
 
 const struct inbound_handlers request_handlers = {

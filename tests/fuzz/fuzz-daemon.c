@@ -379,7 +379,8 @@ static bool is_traceparent_v00(const uint8_t *p, size_t n)
            !all_zero_hex(p + 3, 32) && !all_zero_hex(p + 36, 16);
 }
 
-/* SPEC section 3: 1-128 visible ASCII characters without spaces, quotes or backslashes. */
+/* docs/trace-context.md "4. X-Trace-ID": 1-128 visible ASCII characters without spaces, quotes or
+ * backslashes. */
 static bool is_safe_x_trace_id(const uint8_t *p, size_t n)
 {
     if (n < 1 || n > 128)
@@ -1160,7 +1161,8 @@ static bool json_string_is(json_t *object, const char *key, const uint8_t *expec
            memcmp(json_string_value(v), expected, n) == 0;
 }
 
-/* tracehop's own error: SPEC section 4's statuses and JSON body, ids equal to the headers. */
+/* tracehop's own error (docs/security.md, docs/access-log.md): its status and JSON body, ids equal
+ * to the headers. */
 static void check_tracehop_error(const struct response *r)
 {
     static const unsigned statuses[] = {400, 404, 413, 414, 431, 500, 501, 502, 504};

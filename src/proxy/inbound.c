@@ -625,7 +625,7 @@ struct inbound *inbound_free(struct inbound *in)
         MHD_stop_daemon(in->daemons[i].daemon);
     }
     loop_cancel(in->loop, &in->flush);
-    loop_timer_set(&in->timer, -1);
+    loop_timer_remove(in->loop, &in->timer);
     free(in);
     return NULL;
 }

@@ -103,6 +103,18 @@ void loop_timer_add(struct loop *loop, struct loop_timer *timer, loop_fn *fn, vo
     loop->timers = timer;
 }
 
+void loop_timer_remove(struct loop *loop, struct loop_timer *timer)
+{
+    for (struct loop_timer **t = &loop->timers; *t; t = &(*t)->next) {
+        if (*t == timer) {
+            *t = timer->next;
+            timer->next = NULL;
+            timer->due_ms = -1;
+            return;
+        }
+    }
+}
+
 static struct loop_task_list *task_list(struct loop *loop, const struct loop_task *task)
 {
     return task->phase == LOOP_TASK_FLUSH ? &loop->flush : &loop->deferred;

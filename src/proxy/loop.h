@@ -86,8 +86,10 @@ int loop_watch(struct loop *loop, struct loop_watch *watch, int fd, uint32_t eve
 /* Stop watching; a no-op when not watched. An event already collected for it is not delivered. */
 void loop_unwatch(struct loop *loop, struct loop_watch *watch);
 
-/* Register a disarmed timer; it stays registered until loop_destroy. */
+/* Register a disarmed timer; it stays registered until loop_timer_remove or loop_destroy. */
 void loop_timer_add(struct loop *loop, struct loop_timer *timer, loop_fn *fn, void *data);
+/* Unregister a timer (its owner is going away); a no-op when not registered. */
+void loop_timer_remove(struct loop *loop, struct loop_timer *timer);
 /* Arm the timer for due_ms (loop_now_ms() time), or disarm it with -1. A due timer is disarmed
  * before its fn runs; fn may arm it again. */
 static inline void loop_timer_set(struct loop_timer *timer, int64_t due_ms)

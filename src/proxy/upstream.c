@@ -594,7 +594,7 @@ struct upstream_pool *upstream_pool_free(struct upstream_pool *pool)
         upstream_cancel(pool->running);
     curl_multi_cleanup(pool->multi); /* closes pooled connections through our callback */
     loop_cancel(pool->loop, &pool->collect);
-    loop_timer_set(&pool->timer, -1);
+    loop_timer_remove(pool->loop, &pool->timer);
     for (size_t i = 0; i < pool->sockets_cap; i++) {
         if (pool->sockets[i])
             loop_unwatch(pool->loop, &pool->sockets[i]->watch);

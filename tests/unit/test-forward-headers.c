@@ -17,7 +17,8 @@
 #include "proxy/response_head.h"
 #include "unit-test.h"
 
-#define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+#define TRACEPARENT      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+#define TRACEPARENT_LINE ("traceparent: " TRACEPARENT)
 
 struct field_text {
     const char *name, *value;
@@ -184,7 +185,7 @@ START_TEST(test_full_request)
         "Accept: */*",
         "X-Tenant: route-tenant",
         "X-Route-Empty;",
-        "traceparent: " TRACEPARENT,
+        TRACEPARENT_LINE,
         "tracestate: congo=t61rcWkgMzE",
         "X-Trace-ID: req-1",
         "X-Forwarded-For: 1.2.3.4, 10.0.0.1",
@@ -204,8 +205,8 @@ START_TEST(test_minimal_request)
     fixture_init(&fx);
     build(&fx);
     static const char *const expected[] = {
-        "traceparent: " TRACEPARENT, "X-Trace-ID: req-1", "X-Forwarded-For: 10.0.0.1",
-        "X-Forwarded-Proto: http",   "Accept:",
+        TRACEPARENT_LINE,          "X-Trace-ID: req-1", "X-Forwarded-For: 10.0.0.1",
+        "X-Forwarded-Proto: http", "Accept:",
     };
     assert_lines(&fx, expected, ARRAY_SIZE(expected));
     fixture_free(&fx);
@@ -269,8 +270,8 @@ START_TEST(test_configured_request_id_header)
     add_client_field(&fx, "X-Trace-ID", "other");
     build(&fx);
     static const char *const expected[] = {
-        "X-Trace-ID: other",         "traceparent: " TRACEPARENT, "X-Request-ID: req-1",
-        "X-Forwarded-For: 10.0.0.1", "X-Forwarded-Proto: http",   "Accept:",
+        "X-Trace-ID: other",         TRACEPARENT_LINE,          "X-Request-ID: req-1",
+        "X-Forwarded-For: 10.0.0.1", "X-Forwarded-Proto: http", "Accept:",
     };
     assert_lines(&fx, expected, ARRAY_SIZE(expected));
     fixture_free(&fx);
@@ -321,7 +322,7 @@ START_TEST(test_route_headers_override)
         "X-B: route-b",
         "x-a: route-a",
         "AUTHORIZATION: Bearer route",
-        "traceparent: " TRACEPARENT,
+        TRACEPARENT_LINE,
         "X-Trace-ID: req-1",
         "X-Forwarded-For: 10.0.0.1",
         "X-Forwarded-Proto: http",

@@ -121,8 +121,9 @@ int forward_request_headers(const struct forward_request *r, struct arena *arena
     add_field(&l, r->request_id_header, strlen(r->request_id_header), r->x_trace_id,
               r->x_trace_id_len);
     if (r->forwarded_for && forwarded_for_is_plausible(r->forwarded_for, r->forwarded_for_len))
-        snprintf(forwarded_for, sizeof(forwarded_for), "%.*s, %s", (int)r->forwarded_for_len,
-                 r->forwarded_for, r->client_addr);
+        /* the client's address unknown (a unix-socket listener): the client's list alone */
+        snprintf(forwarded_for, sizeof(forwarded_for), "%.*s%s%s", (int)r->forwarded_for_len,
+                 r->forwarded_for, r->client_addr[0] ? ", " : "", r->client_addr);
     else
         snprintf(forwarded_for, sizeof(forwarded_for), "%s", r->client_addr);
     if (forwarded_for[0])

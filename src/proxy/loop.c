@@ -18,6 +18,8 @@
 #define MAX_EVENTS 128
 /* Rounds of deferred + flush work per iteration before the loop looks at its fds again. */
 #define MAX_TASK_ROUNDS 16
+/* Deferred tasks per pass: far more than the requests one worker serves at once. */
+#define MAX_TASKS_PER_PASS 65536
 
 /* The batch being dispatched, for loop_unwatch (one loop per thread). */
 static _Thread_local struct epoll_event *dispatching;
@@ -164,14 +166,16 @@ void loop_wake(struct loop *loop)
 }
 
 /* Deferred tasks run one at a time off the live list: one queued while the pass runs is run in
- * the same pass, and one cancelled (its owner went away) is not run at all. */
+ * the same pass, and one cancelled (its owner went away) is not run at all. A pass runs at most
+ * MAX_TASKS_PER_PASS, so that a task that keeps deferring itself cannot hold the loop. */
 static bool run_deferred(struct loop_task_list *list)
 {
     struct loop_task *t = list->head;
+    unsigned run = 0;
 
     if (!t)
         return false;
-    while ((t = list->head)) {
+    while ((t = list->head) && run++ < MAX_TASKS_PER_PASS) {
         list->head = t->next;
         if (!list->head)
             list->tail = NULL;

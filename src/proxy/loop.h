@@ -11,10 +11,11 @@
  * current batch of events, outside every library callback.
  *
  * One iteration (loop_run_once): wait for events (not at all if work is deferred); call the
- * watch of each ready fd; call every due timer; then run deferred tasks in the order they were
- * deferred, and once none is left, the flush tasks - a library adapter's "now push everything
- * that changed into the library in one call" (MHD_run) - repeating both until neither list has
- * anything (bounded: what is left waits for the next iteration, which then does not sleep).
+ * watch of each ready fd; call every due timer (in no particular order); then run deferred tasks
+ * in the order they were deferred, and once none is left, the flush tasks - a library adapter's
+ * "now push everything that changed into the library in one call" (MHD_run) - repeating both
+ * until neither list has anything (bounded: what is left waits for the next iteration, which
+ * then does not sleep).
  *
  * Everything but loop_wake belongs to the loop's thread.
  */

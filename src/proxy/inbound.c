@@ -642,10 +642,14 @@ void inbound_quiesce(struct inbound *in)
 int64_t inbound_housekeeping(struct inbound *in, int64_t now_ms, int64_t header_timeout_ms,
                              bool accepting)
 {
-    if (in->fresh.head && fresh_expire(&in->fresh, now_ms, header_timeout_ms) > 0)
-        run_soon(in);
+    if (in->fresh.head)
+        fresh_expire(&in->fresh, now_ms, header_timeout_ms);
     if (in->accept_stuck && accepting)
         retry_accepts(in);
+    /* libmicrohttpd 0.9.75 can miss readiness that arrives with the last bytes of a read (its
+     * epoll is edge-triggered; see tests/fuzz/fuzz-daemon.c): running it on every tick, as on
+     * every idle wake-up, keeps such a connection from waiting for its timeout. */
+    run_soon(in);
     return inbound_oldest_fresh_ms(in);
 }
 

@@ -74,8 +74,8 @@ struct inbound *inbound_free(struct inbound *in);
 /* Stop accepting: close the listening sockets; connections in progress go on. */
 void inbound_quiesce(struct inbound *in);
 /* The checks no fd announces, for the owner's housekeeping tick: close connections that sent no
- * request line within header_timeout_ms, and accept for a daemon that stopped accepting for
- * lack of descriptors. Returns inbound_oldest_fresh_ms. */
+ * request line within header_timeout_ms, accept for a daemon that stopped accepting for lack of
+ * descriptors, and run the daemons once. Returns inbound_oldest_fresh_ms. */
 int64_t inbound_housekeeping(struct inbound *in, int64_t now_ms, int64_t header_timeout_ms,
                              bool accepting);
 /* Whether a daemon stopped accepting for lack of descriptors (housekeeping retries it). */

@@ -1499,13 +1499,16 @@ static void exchange_run(struct exchange *x)
         if (c->in_body || c->parse_pos < c->in_len)
             check_partial_head(c->in + c->parse_pos, c->in_body ? 0 : c->in_len - c->parse_pos);
         upstream_close(c);
-        free(c->in);
     }
     g.current = NULL;
 }
 
+/* The upstream connections' buffers live until here: a failed check after exchange_run (the
+ * canary's) still prints what they received. */
 static void exchange_free(struct exchange *x)
 {
+    for (size_t i = 0; i < x->conn_count; i++)
+        free(x->conns[i].in);
     free(x->client.data);
     free(x->answer.data);
     free(x->received);

@@ -73,3 +73,17 @@ bool http_connection_lists(const char *list, size_t list_len, const char *name, 
     }
     return false;
 }
+
+bool http_parse_length(const char *v, size_t n, int64_t *ret)
+{
+    int64_t total = 0;
+    if (n == 0 || n > 18)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return false;
+        total = total * 10 + (v[i] - '0');
+    }
+    *ret = total;
+    return true;
+}

@@ -7,6 +7,7 @@
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -30,3 +31,6 @@ bool http_header_is_hop_by_hop(const char *name, size_t len);
 bool http_header_is_managed(const char *name, size_t len);
 /* Whether `list` (a Connection header value) names `name` as one of its comma-separated tokens. */
 bool http_connection_lists(const char *list, size_t list_len, const char *name, size_t name_len);
+/* A Content-Length value without surrounding whitespace: 1*DIGIT, at most 18 digits (so that it
+ * fits in int64). Writes *ret only on success. */
+bool http_parse_length(const char *v, size_t n, int64_t *ret);

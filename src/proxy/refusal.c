@@ -30,20 +30,11 @@ const struct refusal refusal_out_of_memory = {500, "internal_error", "bad_reques
 
 bool request_parse_content_length(const char *v, size_t n, int64_t *ret)
 {
-    int64_t total = 0;
     while (n > 0 && (*v == ' ' || *v == '\t'))
         v++, n--;
     while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
         n--;
-    if (n == 0 || n > 18)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9')
-            return false;
-        total = total * 10 + (v[i] - '0');
-    }
-    *ret = total;
-    return true;
+    return http_parse_length(v, n, ret);
 }
 
 /* Only origin-form (no absolute-form, authority-form or '*'), and nothing a backend could read

@@ -34,21 +34,6 @@ static long parse_status_code(const char *line, size_t n)
     return code;
 }
 
-/* 1*DIGIT, at most 18 of them (fits in int64). */
-static bool parse_length(const char *v, size_t n, int64_t *ret)
-{
-    int64_t total = 0;
-    if (n == 0 || n > 18)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9')
-            return false;
-        total = total * 10 + (v[i] - '0');
-    }
-    *ret = total;
-    return true;
-}
-
 enum response_line response_head_feed(struct response_head *head, const char *line, size_t n,
                                       struct arena *arena)
 {
@@ -90,7 +75,7 @@ enum response_line response_head_feed(struct response_head *head, const char *li
     int64_t content_length = head->content_length;
     if (http_name_equals(line, name_len, "Content-Length")) {
         int64_t cl;
-        if (!parse_length(value, value_len, &cl) ||
+        if (!http_parse_length(value, value_len, &cl) ||
             (head->content_length >= 0 && head->content_length != cl))
             return RESPONSE_LINE_INVALID;
         content_length = cl;

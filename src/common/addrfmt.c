@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Client addresses as text (addrfmt.h): IPv4 by hand, because it runs per request; IPv6
+ * through inet_ntop.
+ */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * libcurl's allocator with the emergency reserve (the why is in curl_memory.h): every wrapper
+ * tries the allocation, and on failure releases the reserve once and tries again.
+ */
 #include <curl/curl.h>
 #include <stdatomic.h>
 #include <stdlib.h>

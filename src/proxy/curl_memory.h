@@ -10,7 +10,7 @@
  * allocation failures injected). tracehop therefore gives libcurl its allocator through
  * curl_global_init_mem: an allocation that fails releases a reserve (CURL_MEMORY_RESERVE
  * bytes taken at start) and is tried once more, so that libcurl sees a failure only when the
- * process is really out of memory. Workers take the reserve back in their idle tick once
+ * process is really out of memory. Workers take the reserve back in their housekeeping tick once
  * memory allows.
  */
 #include <stdbool.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The list of connections without a request line (fresh_conns.h): a doubly linked list in
+ * accept order, so that expiring looks at the head only.
+ */
 #include <sys/socket.h>
 
 #include "proxy/fresh_conns.h"

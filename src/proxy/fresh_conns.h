@@ -4,8 +4,8 @@
 /*
  * Connections that have not yet sent a complete request line, oldest first, so that
  * limits.client_header_timeout_ms also bounds a request line trickled a byte at a time (the
- * rest of the head is bounded per request, see request_on_head_timeout). One list per worker,
- * touched by its thread only.
+ * rest of the head is bounded per request, see answer_head_timeout in proxy/request.c). One list
+ * per inbound adapter (one per worker), touched by its thread only.
  */
 #include <stddef.h>
 #include <stdint.h>

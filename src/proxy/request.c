@@ -783,8 +783,8 @@ static bool on_body(struct inbound_request *r, const char *data, size_t *size)
     size_t taken = bytebuf_put(&req->up, data, *size);
     req->bytes_received += taken;
     *size -= taken;
-    if (taken > 0 && req->transfer)
-        mark_dirty(req); /* the transfer may wait for these */
+    if (taken > 0 && req->transfer && upstream_is_paused(req->transfer))
+        mark_dirty(req); /* the transfer waits for these */
     if (*size > 0)
         suspend(req, WAIT_UPLOAD_SPACE); /* the rest is offered again after the resume */
     return true;
@@ -799,8 +799,8 @@ static ssize_t read_body(void *data, char *buf, size_t max)
 
     if (n > 0) {
         req->bytes_sent += n;
-        if (req->transfer)
-            mark_dirty(req); /* the transfer may wait for the space */
+        if (req->transfer && upstream_is_paused(req->transfer))
+            mark_dirty(req); /* the transfer waits for the space */
         return (ssize_t)n;
     }
     if (req->upstream_done) {
@@ -864,7 +864,8 @@ static bool on_body_end(struct inbound_request *r)
         req->body_complete = true;
         if (req->transfer) {
             upstream_upload_complete(req->transfer);
-            mark_dirty(req); /* let the transfer see the end of the body */
+            if (upstream_is_paused(req->transfer))
+                mark_dirty(req); /* let the transfer see the end of the body */
         }
     }
     if (req->response_queued)

@@ -540,6 +540,11 @@ void upstream_resume(struct upstream_transfer *t)
     }
 }
 
+bool upstream_is_paused(const struct upstream_transfer *t)
+{
+    return t->read_paused || t->write_paused;
+}
+
 void upstream_upload_complete(struct upstream_transfer *t)
 {
     t->upload_complete = true;

@@ -87,6 +87,9 @@ int upstream_start(struct upstream_pool *pool, const struct upstream_spec *spec,
 /* The client put bytes into upload, marked its end, or took bytes from download: let the
  * transfer move again if it waited for that. Not from inside a callback. */
 void upstream_resume(struct upstream_transfer *transfer);
+/* Whether the transfer waits for the client: for upload bytes (or their end), or for room in
+ * download. Only then does upstream_resume have anything to do. */
+bool upstream_is_paused(const struct upstream_transfer *transfer);
 /* The request body is complete: the upload ends once upload is empty. */
 void upstream_upload_complete(struct upstream_transfer *transfer);
 /* Stop the transfer; on_done will not run. Not from inside a callback. */

@@ -639,8 +639,8 @@ void inbound_quiesce(struct inbound *in)
     }
 }
 
-int64_t inbound_housekeeping(struct inbound *in, int64_t now_ms, int64_t header_timeout_ms,
-                             bool accepting)
+void inbound_housekeeping(struct inbound *in, int64_t now_ms, int64_t header_timeout_ms,
+                          bool accepting)
 {
     if (in->fresh.head)
         fresh_expire(&in->fresh, now_ms, header_timeout_ms);
@@ -650,7 +650,6 @@ int64_t inbound_housekeeping(struct inbound *in, int64_t now_ms, int64_t header_
      * epoll is edge-triggered; see tests/fuzz/fuzz-daemon.c): running it on every tick, as on
      * every idle wake-up, keeps such a connection from waiting for its timeout. */
     run_soon(in);
-    return inbound_oldest_fresh_ms(in);
 }
 
 bool inbound_accept_stuck(const struct inbound *in)

@@ -75,9 +75,9 @@ struct inbound *inbound_free(struct inbound *in);
 void inbound_quiesce(struct inbound *in);
 /* The checks no fd announces, for the owner's housekeeping tick: close connections that sent no
  * request line within header_timeout_ms, accept for a daemon that stopped accepting for lack of
- * descriptors, and run the daemons once. Returns inbound_oldest_fresh_ms. */
-int64_t inbound_housekeeping(struct inbound *in, int64_t now_ms, int64_t header_timeout_ms,
-                             bool accepting);
+ * descriptors, and run the daemons once. */
+void inbound_housekeeping(struct inbound *in, int64_t now_ms, int64_t header_timeout_ms,
+                          bool accepting);
 /* Whether a daemon stopped accepting for lack of descriptors (housekeeping retries it). */
 bool inbound_accept_stuck(const struct inbound *in);
 /* When the oldest connection still without a request line was accepted (loop_now_ms time), or

@@ -145,11 +145,31 @@ void tracehop_random_uuid_v4(uint8_t out[TRACEHOP_TRACE_ID_SIZE]);
 
 /* --- the hop decision ---------------------------------------------------------------------- */
 
+/*
+ * The sampling rule, named as OpenTelemetry's OTEL_TRACES_SAMPLER values. "parentbased_*" keep
+ * the sampled flag of a trusted, valid incoming traceparent and apply the rest of the name to
+ * new traces; the others decide every hop themselves, overriding the caller's flag.
+ */
+enum tracehop_sampler {
+    TRACEHOP_SAMPLER_PARENTBASED_TRACEIDRATIO = 0, /* tracehop's default */
+    TRACEHOP_SAMPLER_PARENTBASED_ALWAYS_ON,
+    TRACEHOP_SAMPLER_PARENTBASED_ALWAYS_OFF,
+    TRACEHOP_SAMPLER_TRACEIDRATIO,
+    TRACEHOP_SAMPLER_ALWAYS_ON,
+    TRACEHOP_SAMPLER_ALWAYS_OFF,
+};
+
 /* Settings of the hop that change the decision (config `trace.*`). */
 struct tracehop_hop_settings {
     bool trust_incoming;   /* continue incoming traces (true) or always start a new one */
-    double sampling_ratio; /* 0..1: share of *new* traces that get the sampled flag */
+    double sampling_ratio; /* 0..1: the ratio of the *traceidratio samplers */
+    enum tracehop_sampler sampler;
 };
+
+/* The OTEL_TRACES_SAMPLER name of a sampler ("parentbased_traceidratio", ...). */
+const char *tracehop_sampler_name(enum tracehop_sampler sampler);
+/* The sampler called `name` (exact, lowercase); false when there is none. */
+bool tracehop_sampler_from_name(const char *name, enum tracehop_sampler *ret);
 
 /*
  * The trace-context header fields of one inbound request, as received. Each array lists every
@@ -223,9 +243,11 @@ struct tracehop_hop {
  * With trust_incoming false, every hop starts a new trace as in the last row, X-Trace-ID
  * included; the incoming traceparent is still parsed and reported in `incoming`, a safe
  * incoming X-Trace-ID in `incoming_x_trace_id` (status NOT_TRUSTED).
- * The sampled and random flags of a continued trace are kept; other bits are zeroed. New traces
- * are sampled by sampling_ratio applied to the trace id, so all hops of a legacy chain that share
- * an X-Trace-ID UUID make the same decision. The random flag is set when tracehop drew the id.
+ * The random flag of a continued trace is kept and other unknown bits are zeroed; the sampled
+ * flag is the sampler's decision (enum tracehop_sampler): the default, parent-based one keeps
+ * a continued trace's flag and samples new traces by sampling_ratio applied to the trace id, so
+ * all hops of a legacy chain that share an X-Trace-ID UUID make the same decision. The random
+ * flag is set when tracehop drew the id.
  */
 void tracehop_hop_decide(const struct tracehop_hop_input *input,
                          const struct tracehop_hop_settings *settings, struct tracehop_hop *ret);

@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "tracehop/tracectx.h"
+
 #define CONFIG_ERROR_MAX              512
 #define CONFIG_MAX_LOGGED_HEADERS     16
 #define CONFIG_LOGGED_HEADER_NAME_MAX 255 /* an access_log.fields name, in characters */
@@ -64,6 +66,33 @@ struct route {
     unsigned metrics_slot; /* the name's slot in common/route_slots.h, set by the loader */
 };
 
+/*
+ * Span export over OTLP/HTTP with the JSON encoding (config `otlp`, the OTEL_* variables; the
+ * keys and their precedence: docs/configuration.md, "otlp"; what is sent: docs/tracing.md).
+ * Every field is filled in after loading: defaults, then the file, then the environment.
+ */
+struct otlp_config {
+    bool enabled;   /* export on: an endpoint is set, and neither `enabled: false`,
+                       OTEL_SDK_DISABLED=true nor OTEL_TRACES_EXPORTER=none said otherwise */
+    char *endpoint; /* the full traces URL ("http://host:4318/v1/traces"); NULL = none */
+    struct header_setting *headers; /* sent with every export request (auth tokens) */
+    size_t headers_count;
+    long timeout_ms; /* one export request, connect included; default 10000 */
+    bool gzip;       /* Content-Encoding: gzip (compression "gzip"); default none */
+    char *ca_file;   /* PEM bundle to verify an https endpoint; NULL = the system store */
+    char *client_certificate, *client_key; /* PEM files for mTLS to the endpoint; NULL = none */
+    /* Resource attributes besides service.name (from service_name), service.instance.id and
+     * service.version: `resource_attributes` and OTEL_RESOURCE_ATTRIBUTES (decoded). A key
+     * given here replaces tracehop's own value for it. */
+    struct header_setting *resource_attributes; /* name = key, value = string value */
+    size_t resource_attributes_count;
+    unsigned max_queue_size;        /* spans waiting; a full queue drops new ones; 2048 */
+    unsigned max_export_batch_size; /* spans per export request; 512 */
+    long schedule_delay_ms;         /* a batch leaves at most this long after its first span;
+                                       5000 */
+    long export_timeout_ms;         /* one batch, all its retries included; 30000 */
+};
+
 struct listen_address {
     char *text;
     struct sockaddr_storage addr;
@@ -80,8 +109,9 @@ struct config {
     struct listen_address admin_listen;
     unsigned workers;
 
-    char *request_id_header; /* default "X-Trace-ID" */
-    double sampling_ratio;
+    char *request_id_header;       /* default "X-Trace-ID" */
+    double sampling_ratio;         /* the ratio of the *traceidratio samplers */
+    enum tracehop_sampler sampler; /* trace.sampler; default parentbased_traceidratio */
     bool trust_incoming;
     bool echo;
 
@@ -101,6 +131,8 @@ struct config {
 
     struct route *routes;
     size_t routes_count;
+
+    struct otlp_config otlp;
 };
 
 /* Values given on the command line or in the environment; NULL/negative = not given. */
@@ -114,6 +146,28 @@ struct config_overrides {
     const char *sampling_ratio;
     const char *trace_header;
     const char *workers;
+
+    /* OpenTelemetry's standard variables (environment only; see docs/configuration.md). The
+     * TRACES_ variant of an OTEL_EXPORTER_OTLP_ variable wins over the generic one. */
+    const char *otel_sdk_disabled;        /* OTEL_SDK_DISABLED */
+    const char *otel_traces_exporter;     /* OTEL_TRACES_EXPORTER: otlp or none */
+    const char *otel_service_name;        /* OTEL_SERVICE_NAME */
+    const char *otel_resource_attributes; /* OTEL_RESOURCE_ATTRIBUTES */
+    const char *otel_traces_sampler;      /* OTEL_TRACES_SAMPLER */
+    const char *otel_traces_sampler_arg;  /* OTEL_TRACES_SAMPLER_ARG */
+    const char *otel_endpoint;            /* OTEL_EXPORTER_OTLP_ENDPOINT (+ /v1/traces) */
+    const char *otel_traces_endpoint;     /* OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (as is) */
+    const char *otel_headers, *otel_traces_headers;
+    const char *otel_timeout, *otel_traces_timeout;
+    const char *otel_compression, *otel_traces_compression;
+    const char *otel_protocol, *otel_traces_protocol;
+    const char *otel_certificate, *otel_traces_certificate;
+    const char *otel_client_certificate, *otel_traces_client_certificate;
+    const char *otel_client_key, *otel_traces_client_key;
+    const char *otel_bsp_schedule_delay;        /* OTEL_BSP_SCHEDULE_DELAY (ms) */
+    const char *otel_bsp_max_queue_size;        /* OTEL_BSP_MAX_QUEUE_SIZE */
+    const char *otel_bsp_max_export_batch_size; /* OTEL_BSP_MAX_EXPORT_BATCH_SIZE */
+    const char *otel_bsp_export_timeout;        /* OTEL_BSP_EXPORT_TIMEOUT (ms) */
 };
 
 /*

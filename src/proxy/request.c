@@ -435,6 +435,7 @@ static void decide_trace(struct request *req, const struct head_scan *s)
     struct tracehop_hop_settings settings = {
         .trust_incoming = req->config->trust_incoming,
         .sampling_ratio = req->config->sampling_ratio,
+        .sampler = req->config->sampler,
     };
 
     if (s->traceparent_count > 2)

@@ -32,6 +32,61 @@ bool tracehop_sample_trace_id(const uint8_t trace_id[TRACEHOP_TRACE_ID_SIZE], do
     return r >= threshold;
 }
 
+static const char *const sampler_names[] = {
+    [TRACEHOP_SAMPLER_PARENTBASED_TRACEIDRATIO] = "parentbased_traceidratio",
+    [TRACEHOP_SAMPLER_PARENTBASED_ALWAYS_ON] = "parentbased_always_on",
+    [TRACEHOP_SAMPLER_PARENTBASED_ALWAYS_OFF] = "parentbased_always_off",
+    [TRACEHOP_SAMPLER_TRACEIDRATIO] = "traceidratio",
+    [TRACEHOP_SAMPLER_ALWAYS_ON] = "always_on",
+    [TRACEHOP_SAMPLER_ALWAYS_OFF] = "always_off",
+};
+
+const char *tracehop_sampler_name(enum tracehop_sampler sampler)
+{
+    if ((size_t)sampler >= sizeof(sampler_names) / sizeof(sampler_names[0]))
+        return "unknown";
+    return sampler_names[sampler];
+}
+
+bool tracehop_sampler_from_name(const char *name, enum tracehop_sampler *ret)
+{
+    for (size_t i = 0; i < sizeof(sampler_names) / sizeof(sampler_names[0]); i++)
+        if (strcmp(name, sampler_names[i]) == 0) {
+            *ret = (enum tracehop_sampler)i;
+            return true;
+        }
+    return false;
+}
+
+/*
+ * The sampled flag this hop forwards, echoes and exports by. A parent-based sampler keeps a
+ * continued trace's flag, so that every hop of a trace agrees with the first; a root is sampled
+ * by the rest of the sampler's name. Ratios look at the trace id only, so hops that share a
+ * trace id and a ratio agree without talking to each other.
+ */
+static bool decide_sampled(const struct tracehop_hop_settings *settings,
+                           const struct tracehop_hop *ret)
+{
+    bool continued = ret->origin == TRACEHOP_ORIGIN_TRACEPARENT;
+
+    switch (settings->sampler) {
+    case TRACEHOP_SAMPLER_ALWAYS_ON:
+        return true;
+    case TRACEHOP_SAMPLER_ALWAYS_OFF:
+        return false;
+    case TRACEHOP_SAMPLER_TRACEIDRATIO:
+        return tracehop_sample_trace_id(ret->trace_id, settings->sampling_ratio);
+    case TRACEHOP_SAMPLER_PARENTBASED_ALWAYS_ON:
+        return continued ? (ret->incoming.flags & TRACEHOP_FLAG_SAMPLED) != 0 : true;
+    case TRACEHOP_SAMPLER_PARENTBASED_ALWAYS_OFF:
+        return continued ? (ret->incoming.flags & TRACEHOP_FLAG_SAMPLED) != 0 : false;
+    case TRACEHOP_SAMPLER_PARENTBASED_TRACEIDRATIO:
+    default:
+        return continued ? (ret->incoming.flags & TRACEHOP_FLAG_SAMPLED) != 0
+                         : tracehop_sample_trace_id(ret->trace_id, settings->sampling_ratio);
+    }
+}
+
 static void decide_traceparent(const struct tracehop_hop_input *input, struct tracehop_hop *ret)
 {
     ret->traceparent_present = input->traceparent_count > 0;
@@ -116,8 +171,6 @@ static void start_new_trace(const struct tracehop_hop_input *input,
         ret->origin = TRACEHOP_ORIGIN_NEW;
         ret->flags = TRACEHOP_FLAG_RANDOM;
     }
-    if (tracehop_sample_trace_id(ret->trace_id, settings->sampling_ratio))
-        ret->flags |= TRACEHOP_FLAG_SAMPLED;
 }
 
 void tracehop_hop_decide(const struct tracehop_hop_input *input,
@@ -138,6 +191,10 @@ void tracehop_hop_decide(const struct tracehop_hop_input *input,
         continue_incoming_trace(input, ret);
     else
         start_new_trace(input, settings, ret);
+    if (decide_sampled(settings, ret))
+        ret->flags |= TRACEHOP_FLAG_SAMPLED;
+    else
+        ret->flags &= ~TRACEHOP_FLAG_SAMPLED;
 
     do
         tracehop_random_span_id(ret->span_id);

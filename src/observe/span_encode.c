@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Names and rules follow OpenTelemetry's stable HTTP server span conventions: the name is
- * "{method} {http.route}" (never the raw path, which would make every URL its own span name),
+ * "{method} {http.route}" (never the raw path, which would make every URL its own span name);
+ * http.route is the matched route's path prefix with a "*" (a prefix route matches everything
+ * under it, and "/api*" says so where "/api" would read as one path),
  * status stays unset for 4xx on a server span (the client's mistake, not ours) and is Error for
  * 5xx and for exchanges that broke. Values the client controls are cut to
  * SPAN_ATTRIBUTE_VALUE_MAX and escaped; invalid UTF-8 becomes U+FFFD, because OTLP strings
@@ -175,6 +177,7 @@ static void span_name(struct strbuf *b, const struct request_summary *s, bool kn
     if (s->route_path) {
         strbuf_append_char(b, ' ');
         escaped_text(b, s->route_path, strlen(s->route_path));
+        strbuf_append_char(b, '*');
     }
     strbuf_append_char(b, '"');
 }
@@ -211,8 +214,13 @@ static void attributes(struct strbuf *b, const struct request_summary *s, bool k
     ATTR_STRING_Z(&a, "url.scheme", "http");
     if (s->status)
         ATTR_INT(&a, "http.response.status_code", s->status);
-    if (s->route_path)
-        ATTR_STRING_Z(&a, "http.route", s->route_path);
+    if (s->route_path) {
+        attr_sep(&a);
+        ATTR_OPEN(b, "http.route", "stringValue");
+        strbuf_append_char(b, '"');
+        escaped_text(b, s->route_path, strlen(s->route_path));
+        strbuf_append_str(b, "*\"}}");
+    }
     if (s->host)
         server_attributes(&a, s->host);
     if (s->client_addr && s->client_addr[0])

@@ -372,9 +372,11 @@ out:
         worker_request_drain(&workers[i]);
     for (unsigned i = 0; i < started; i++)
         worker_join(&workers[i]);
-    admin = admin_stop(admin); /* after the workers: metrics stay readable while draining */
     /* The spans of the last requests get what is left of the drain budget. */
     otlp_exporter_stop(exporter, drain_budget_left_ms(drain_start_ms, config->drain_timeout_ms));
+    /* After the workers and the exporter: metrics stay readable while draining. */
+    admin = admin_stop(admin);
+    otlp_exporter_free(exporter);
     for (unsigned i = 0; i < started; i++)
         worker_destroy(&workers[i]);
     logline_thread_cleanup();

@@ -60,7 +60,7 @@ struct otlp_exporter {
     char retry_after[64], content_type[128];
     size_t retry_after_len, content_type_len;
     char curl_error[CURL_ERROR_SIZE];
-    time_t last_failure_diag;
+    time_t last_failure_diag, last_partial_diag;
 
     char version[32];
     char instance_id[37];
@@ -318,9 +318,29 @@ static bool stopping(struct otlp_exporter *e)
     return stopping;
 }
 
-/* One POST; fills `response` from what came back (status 0 when nothing did). */
-static void post_once(struct otlp_exporter *e, const struct config *c, const struct strbuf *payload,
-                      int64_t budget_ms, struct export_response *response)
+/* Errors no retry can mend within a batch's budget: the endpoint or the TLS setup is wrong. */
+static bool curl_error_is_permanent(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* One POST; fills `response` from what came back (status 0 when nothing did) and returns
+ * libcurl's result. */
+static CURLcode post_once(struct otlp_exporter *e, const struct config *c,
+                          const struct strbuf *payload, int64_t budget_ms,
+                          struct export_response *response)
 {
     long status = 0;
     struct timespec t0, t1;
@@ -351,6 +371,7 @@ static void post_once(struct otlp_exporter *e, const struct config *c, const str
     };
     if (rc != CURLE_OK && !e->curl_error[0])
         snprintf(e->curl_error, sizeof(e->curl_error), "%s", curl_easy_strerror(rc));
+    return rc;
 }
 
 /* Export `spans` (n of them) with `c`'s settings, retrying within export_timeout_ms. Returns
@@ -382,8 +403,12 @@ static bool export_batch(struct otlp_exporter *e, const struct config *c, struct
         int64_t budget = left_ms(e, deadline);
         if (budget <= 0)
             goto out_of_time;
-        post_once(e, c, payload, budget, &response);
+        CURLcode rc = post_once(e, c, payload, budget, &response);
         export_classify(&response, &result);
+        if (curl_error_is_permanent(rc)) {
+            result.verdict = EXPORT_FAILED;
+            snprintf(result.message, sizeof(result.message), "%s", e->curl_error);
+        }
         switch (result.verdict) {
         case EXPORT_OK:
             count(&e->stats.requests[EXPORT_RESULT_OK], 1);
@@ -394,8 +419,12 @@ static bool export_batch(struct otlp_exporter *e, const struct config *c, struct
             count(&e->stats.requests[EXPORT_RESULT_PARTIAL], 1);
             count(&e->stats.spans_exported, n - rejected);
             count(&e->stats.spans_rejected, rejected);
-            diag(DIAG_WARN, "otlp: the collector rejected %llu of %u spans: %s",
-                 (unsigned long long)rejected, n, result.message);
+            if (time(NULL) - e->last_partial_diag >= FAILURE_DIAG_PERIOD) {
+                e->last_partial_diag = time(NULL);
+                diag(DIAG_WARN,
+                     "otlp: the collector rejected %llu of %u spans: %s (said once a minute)",
+                     (unsigned long long)rejected, n, result.message);
+            }
             return true;
         }
         case EXPORT_FAILED:
@@ -570,11 +599,21 @@ void otlp_exporter_stop(struct otlp_exporter *e, long budget_ms)
 
     unsigned left = e->queued;
     free_nodes(e->head);
+    e->head = NULL;
+    e->tail = &e->head;
+    e->queued = 0;
+    atomic_store_explicit(&e->stats.queue_spans, 0, memory_order_relaxed);
     count(&e->stats.spans_dropped[EXPORT_DROP_SHUTDOWN], left);
     uint64_t dropped = atomic_load(&e->stats.spans_dropped[EXPORT_DROP_SHUTDOWN]);
     if (dropped > 0)
         diag(DIAG_WARN, "otlp: %llu spans dropped at shutdown: not sent within the drain budget",
              (unsigned long long)dropped);
+}
+
+void otlp_exporter_free(struct otlp_exporter *e)
+{
+    if (!e)
+        return;
     curl_slist_free_all(e->headers);
     if (e->curl)
         curl_easy_cleanup(e->curl);

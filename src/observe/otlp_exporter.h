@@ -39,10 +39,13 @@ void otlp_exporter_publish_config(struct otlp_exporter *e, const struct config *
 void otlp_exporter_submit(struct otlp_exporter *e, const struct request_summary *s);
 
 /*
- * Send what is queued, within budget_ms, then stop the thread and free everything. Spans not
- * sent by then are dropped (reason shutdown) and said once on stderr. Accepts NULL.
+ * Send what is queued, within budget_ms, then stop the thread. Spans not sent by then are
+ * dropped (reason shutdown) and said once on stderr. The counters stay readable (a last scrape
+ * sees the drops) until otlp_exporter_free. Accepts NULL.
  */
 void otlp_exporter_stop(struct otlp_exporter *e, long budget_ms);
+/* Free a stopped exporter; accepts NULL. */
+void otlp_exporter_free(struct otlp_exporter *e);
 
-/* The counters; valid until otlp_exporter_stop. */
+/* The counters; valid until otlp_exporter_free. */
 const struct export_stats *otlp_exporter_stats(const struct otlp_exporter *e);

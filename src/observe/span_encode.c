@@ -301,10 +301,13 @@ void span_encode(struct strbuf *b, const struct request_summary *s)
                                  SPAN_FLAGS_IS_REMOTE);
         strbuf_append_str(b, "}]");
     }
-    if (failed(s)) {
+    if (failed(s) && s->outcome && strcmp(s->outcome, "ok") != 0) {
         strbuf_append_str(b, ",\"status\":{\"code\":2,\"message\":");
         error_type(b, s);
         strbuf_append_str(b, "}}");
+    } else if (failed(s)) {
+        /* The status code says it all: the conventions leave the description unset. */
+        strbuf_append_str(b, ",\"status\":{\"code\":2}}");
     } else {
         strbuf_append_str(b, ",\"status\":{}}");
     }

@@ -353,7 +353,7 @@ START_TEST(test_upstream_5xx_is_error)
     req->upstream_status = 500;
     json_t *span = encode(req, 500, "ok");
 
-    assert_json(json_object_get(span, "status"), "{\"code\": 2, \"message\": \"500\"}");
+    assert_json(json_object_get(span, "status"), "{\"code\": 2}");
     assert_string_attribute(span, "error.type", "500");
     json_decref(span);
     free_request(req);

@@ -27,6 +27,7 @@
 
 #include "config/config.h"
 #include "config/config_internal.h"
+#include "common/http_syntax.h"
 #include "common/json_escape.h"
 
 /* The signal-specific variable if set, else the generic one; *name becomes the one used. */
@@ -44,9 +45,12 @@ static int parse_number(const char *text, const char *name, long long min, long 
     char *end;
     long long v;
 
+    if (text[0] < '0' || text[0] > '9') /* no sign, no space: strtoll would take them */
+        return config_fail(error, "%s: not a number%s%s: '%s'", name, unit[0] ? " of " : "", unit,
+                           text);
     errno = 0;
-    v = text[0] >= '0' && text[0] <= '9' ? strtoll(text, &end, 10) : 0;
-    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno == ERANGE)
+    v = strtoll(text, &end, 10);
+    if (*end != '\0' || errno == ERANGE)
         return config_fail(error, "%s: not a number%s%s: '%s'", name, unit[0] ? " of " : "", unit,
                            text);
     if (v < min || v > max)
@@ -176,6 +180,10 @@ static int on_header(void *context, const char *key, const char *value, size_t e
     struct config *c = context;
     const char *problem = config_otlp_header_problem(key, value);
 
+    /* A name that is not a token may be a misplaced value ("Authorization: Bearer abc"): not
+     * quoted. */
+    if (!http_is_token(key, strlen(key)))
+        return config_fail(error, "%s: entry %zu: the key is not a valid header name", name, entry);
     if (problem)
         return config_fail(error, "%s: entry %zu, header '%s': %s", name, entry, key, problem);
     return config_otlp_set_header(&c->otlp, key, value, name, error);

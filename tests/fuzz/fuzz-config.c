@@ -9,7 +9,9 @@
  *   after it                   lines of overrides: 'E' (environment) or 'F' (flag), the override's
  *                              name, '=', its value: "Eservice_name=orders", "Fupstream=http://x".
  *                              Names: listen upstream admin_listen access_log service_name
- *                              sampling_ratio trace_header workers. Other lines are ignored; a
+ *                              sampling_ratio trace_header workers, and the OTEL_* variables by
+ *                              their names ("EOTEL_EXPORTER_OTLP_HEADERS=a=b"; environment only:
+ *                              an 'F' line for one is ignored). Other lines are ignored; a
  *                              later line for the same override replaces an earlier one.
  * (A NUL inside the JSON text is therefore never seen by the loader; "\u0000" in a JSON string
  * is, and jansson refuses it without JSON_ALLOW_NUL, which the loader does not pass.)
@@ -31,7 +33,10 @@
  *     '/', an absolute socket path for unix:), a valid host if any, token methods, no managed or
  *     hop-by-hop header among set_request_headers; strings are not empty where the docs say so;
  *     access_log.fields are distinct (ASCII case-insensitively), at most 255 characters and do not
- *     end in "_raw_b64", so that they make distinct member names in the access log;
+ *     end in "_raw_b64", so that they make distinct member names in the access log; otlp: export
+ *     on only with an http(s) endpoint, headers with token names and field values, distinct
+ *     (case-insensitively), and their "Name: value" lines, bounded lists and numbers, a batch
+ *     within the queue, client certificate and key together;
  *   - round trip: config_to_text succeeds; loading its text without overrides succeeds, prints the
  *     same text again, and config_needs_restart sees no difference.
  */
@@ -57,12 +62,60 @@ enum override_name {
     O_SAMPLING_RATIO,
     O_TRACE_HEADER,
     O_WORKERS,
+    O_OTEL_SDK_DISABLED,
+    O_OTEL_TRACES_EXPORTER,
+    O_OTEL_SERVICE_NAME,
+    O_OTEL_RESOURCE_ATTRIBUTES,
+    O_OTEL_TRACES_SAMPLER,
+    O_OTEL_TRACES_SAMPLER_ARG,
+    O_OTEL_ENDPOINT,
+    O_OTEL_TRACES_ENDPOINT,
+    O_OTEL_HEADERS,
+    O_OTEL_TRACES_HEADERS,
+    O_OTEL_TIMEOUT,
+    O_OTEL_COMPRESSION,
+    O_OTEL_PROTOCOL,
+    O_OTEL_CERTIFICATE,
+    O_OTEL_CLIENT_CERTIFICATE,
+    O_OTEL_CLIENT_KEY,
+    O_OTEL_BSP_SCHEDULE_DELAY,
+    O_OTEL_BSP_MAX_QUEUE_SIZE,
+    O_OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+    O_OTEL_BSP_EXPORT_TIMEOUT,
     O_COUNT
 };
 
 static const char *const override_names[O_COUNT] = {
-    "listen",       "upstream",       "admin_listen", "access_log",
-    "service_name", "sampling_ratio", "trace_header", "workers",
+    "listen",
+    "upstream",
+    "admin_listen",
+    "access_log",
+    "service_name",
+    "sampling_ratio",
+    "trace_header",
+    "workers",
+    /* the TRACES_ variants of the exporter's variables share its code: the generic names, plus
+     * the endpoint and headers, whose TRACES_ variants differ */
+    "OTEL_SDK_DISABLED",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    "OTEL_BSP_EXPORT_TIMEOUT",
 };
 
 /* Override values, [0] environment and [1] flags; NULL = not given. */
@@ -109,7 +162,8 @@ static void split_overrides(const uint8_t *data, size_t size, struct overrides_i
     }
 }
 
-static void fill_overrides(char *const values[O_COUNT], struct config_overrides *o)
+/* values[] of one origin into o; the OTEL_* ones only from the environment. */
+static void fill_overrides(char *const values[O_COUNT], bool from_env, struct config_overrides *o)
 {
     *o = (struct config_overrides){
         .listen = values[O_LISTEN],
@@ -121,6 +175,28 @@ static void fill_overrides(char *const values[O_COUNT], struct config_overrides 
         .trace_header = values[O_TRACE_HEADER],
         .workers = values[O_WORKERS],
     };
+    if (!from_env)
+        return;
+    o->otel_sdk_disabled = values[O_OTEL_SDK_DISABLED];
+    o->otel_traces_exporter = values[O_OTEL_TRACES_EXPORTER];
+    o->otel_service_name = values[O_OTEL_SERVICE_NAME];
+    o->otel_resource_attributes = values[O_OTEL_RESOURCE_ATTRIBUTES];
+    o->otel_traces_sampler = values[O_OTEL_TRACES_SAMPLER];
+    o->otel_traces_sampler_arg = values[O_OTEL_TRACES_SAMPLER_ARG];
+    o->otel_endpoint = values[O_OTEL_ENDPOINT];
+    o->otel_traces_endpoint = values[O_OTEL_TRACES_ENDPOINT];
+    o->otel_headers = values[O_OTEL_HEADERS];
+    o->otel_traces_headers = values[O_OTEL_TRACES_HEADERS];
+    o->otel_timeout = values[O_OTEL_TIMEOUT];
+    o->otel_compression = values[O_OTEL_COMPRESSION];
+    o->otel_protocol = values[O_OTEL_PROTOCOL];
+    o->otel_certificate = values[O_OTEL_CERTIFICATE];
+    o->otel_client_certificate = values[O_OTEL_CLIENT_CERTIFICATE];
+    o->otel_client_key = values[O_OTEL_CLIENT_KEY];
+    o->otel_bsp_schedule_delay = values[O_OTEL_BSP_SCHEDULE_DELAY];
+    o->otel_bsp_max_queue_size = values[O_OTEL_BSP_MAX_QUEUE_SIZE];
+    o->otel_bsp_max_export_batch_size = values[O_OTEL_BSP_MAX_EXPORT_BATCH_SIZE];
+    o->otel_bsp_export_timeout = values[O_OTEL_BSP_EXPORT_TIMEOUT];
 }
 
 /*
@@ -237,6 +313,39 @@ static void check_route(const struct route *r)
     }
 }
 
+static void check_otlp(const struct otlp_config *o)
+{
+    FUZZ_CHECK(!o->enabled || o->endpoint);
+    if (o->endpoint)
+        FUZZ_CHECK(strncmp(o->endpoint, "http://", 7) == 0 ||
+                   strncmp(o->endpoint, "https://", 8) == 0);
+    FUZZ_CHECK(o->headers_count <= 64 && o->resource_attributes_count <= 128);
+    for (size_t i = 0; i < o->headers_count; i++) {
+        const struct header_setting *h = &o->headers[i];
+        size_t name_len = strlen(h->name);
+
+        FUZZ_CHECK(http_is_token(h->name, name_len));
+        FUZZ_CHECK(!http_header_is_hop_by_hop(h->name, name_len));
+        FUZZ_CHECK(http_is_field_value(h->value, strlen(h->value)));
+        FUZZ_CHECK(strlen(h->line) == name_len + 2 + strlen(h->value));
+        for (size_t k = 0; k < i; k++)
+            FUZZ_CHECK(strcasecmp(o->headers[k].name, h->name) != 0);
+    }
+    for (size_t i = 0; i < o->resource_attributes_count; i++) {
+        FUZZ_CHECK(o->resource_attributes[i].name[0]);
+        FUZZ_CHECK(strcmp(o->resource_attributes[i].name, "service.name") != 0);
+        for (size_t k = 0; k < i; k++)
+            FUZZ_CHECK(strcmp(o->resource_attributes[k].name, o->resource_attributes[i].name) != 0);
+    }
+    FUZZ_CHECK(o->timeout_ms >= 1 && o->timeout_ms <= 600000);
+    FUZZ_CHECK(o->max_queue_size >= 1 && o->max_queue_size <= 1000000);
+    FUZZ_CHECK(o->max_export_batch_size >= 1 && o->max_export_batch_size <= o->max_queue_size);
+    FUZZ_CHECK(o->schedule_delay_ms >= 1 && o->schedule_delay_ms <= 3600000);
+    FUZZ_CHECK(o->export_timeout_ms >= 1 && o->export_timeout_ms <= 3600000);
+    FUZZ_CHECK((o->client_certificate == NULL) == (o->client_key == NULL));
+    FUZZ_CHECK(!o->ca_file || o->ca_file[0]);
+}
+
 static void check_consistent(const struct config *c)
 {
     FUZZ_CHECK(atomic_load(&c->refs) == 1);
@@ -270,6 +379,7 @@ static void check_consistent(const struct config *c)
     FUZZ_CHECK(c->client_timeout_s >= 1 && c->client_timeout_s <= 3600);
     FUZZ_CHECK(c->drain_delay_ms >= 0 && c->drain_delay_ms <= 600000);
     FUZZ_CHECK(c->drain_timeout_ms >= 0 && c->drain_timeout_ms <= 3600000);
+    check_otlp(&c->otlp);
     FUZZ_CHECK(c->routes_count >= 1);
     for (size_t i = 0; i < c->routes_count; i++) {
         check_route(&c->routes[i]);
@@ -339,8 +449,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!offline)
         goto out;
 
-    fill_overrides(in.values[0], &env);
-    fill_overrides(in.values[1], &flags);
+    fill_overrides(in.values[0], true, &env);
+    fill_overrides(in.values[1], false, &flags);
     memset(error, 0x5a, sizeof(error));
     rc = config_load_text(SOURCE, text, text_len, &flags, &env, NULL, &config, error);
     if (rc < 0) {

@@ -139,6 +139,20 @@ static const struct scenario scenarios[] = {
                .upstream = "http://127.0.0.1:9/flag",
                .admin_listen = "127.0.0.1:10",
                .service_name = "flag-svc"}},
+    /* span export: the otlp section, then OTEL_* variables adding to and replacing its lists */
+    {.json = "{\"trace\": {\"sampler\": \"traceidratio\"}, \"otlp\": {\"endpoint\":"
+             " \"http://127.0.0.1:4318/\", \"headers\": {\"Authorization\": \"Bearer a\","
+             " \"X-A\": \"1\"}, \"ca_file\": \"/ca.pem\", \"client_certificate\": \"/c.pem\","
+             " \"client_key\": \"/k.pem\", \"resource_attributes\": {\"a\": \"1\", \"b\": \"2\"},"
+             " \"batch\": {\"max_queue_size\": 100}},"
+             " \"routes\": [{\"upstream\": \"http://127.0.0.1:1\"}]}",
+     .env = {.otel_traces_endpoint = "https://127.0.0.1:4318/v1/traces",
+             .otel_headers = "authorization=Bearer%20b, X-B = 2",
+             .otel_resource_attributes = "service.name=otel-svc,a=3,c=%34",
+             .otel_traces_sampler_arg = "0.5",
+             .otel_certificate = "/env-ca.pem",
+             .otel_traces_client_certificate = "/env-c.pem",
+             .otel_client_key = "/env-k.pem"}},
 };
 
 START_TEST(test_every_allocation_failure_is_enomem)

@@ -69,6 +69,23 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c->drain_delay_ms, 5000);
     ck_assert_int_eq(c->drain_timeout_ms, 20000);
     ck_assert_ptr_nonnull(c->source_path);
+    ck_assert_int_eq(c->sampler, TRACEHOP_SAMPLER_PARENTBASED_TRACEIDRATIO);
+
+    /* No endpoint: no export; the rest are the OpenTelemetry SDK's defaults. */
+    const struct otlp_config *o = &c->otlp;
+    ck_assert(!o->enabled);
+    ck_assert_ptr_null(o->endpoint);
+    ck_assert_uint_eq(o->headers_count, 0);
+    ck_assert_int_eq(o->timeout_ms, 10000);
+    ck_assert(!o->gzip);
+    ck_assert_ptr_null(o->ca_file);
+    ck_assert_ptr_null(o->client_certificate);
+    ck_assert_ptr_null(o->client_key);
+    ck_assert_uint_eq(o->resource_attributes_count, 0);
+    ck_assert_uint_eq(o->max_queue_size, 2048);
+    ck_assert_uint_eq(o->max_export_batch_size, 512);
+    ck_assert_int_eq(o->schedule_delay_ms, 5000);
+    ck_assert_int_eq(o->export_timeout_ms, 30000);
 
     ck_assert_uint_eq(c->routes_count, 1);
     const struct route *r = &c->routes[0];
@@ -117,7 +134,8 @@ static const char every_key[] =
     "  \"admin\": {\"listen\": \"127.0.0.1:19901\"},\n"
     "  \"workers\": 3,\n"
     "  \"trace\": {\"request_id_header\": \"X-Request-ID\", \"sampling_ratio\": 0.25,\n"
-    "            \"trust_incoming\": false, \"echo\": false},\n"
+    "            \"sampler\": \"parentbased_always_on\", \"trust_incoming\": false,\n"
+    "            \"echo\": false},\n"
     "  \"access_log\": {\"path\": \"/tmp/access.log\", \"fields\": [\"X-Tenant\", "
     "\"User-Agent\"],\n"
     "                 \"redact\": [\"token\", \"Authorization\"]},\n"
@@ -134,7 +152,18 @@ static const char every_key[] =
     "    {\"name\": \"billing\", \"upstream\": \"https://billing.example.com:8443/v2/\"},\n"
     "    {\"upstream\": \"http://[::1]:8080\"}\n"
     "  ],\n"
-    "  \"otlp\": {}\n"
+    "  \"otlp\": {\"enabled\": true, \"endpoint\": \"http://collector:4318/\",\n"
+    "           \"traces_endpoint\": \"https://collector.example.com:4318/custom/traces\",\n"
+    "           \"protocol\": \"http/json\",\n"
+    "           \"headers\": {\"Authorization\": \"Bearer abc\", \"X-Tenant\": \"acme\"},\n"
+    "           \"timeout_ms\": 2500, \"compression\": \"gzip\", \"ca_file\": "
+    "\"/etc/ssl/ca.pem\",\n"
+    "           \"client_certificate\": \"/etc/tracehop/cert.pem\",\n"
+    "           \"client_key\": \"/etc/tracehop/key.pem\",\n"
+    "           \"resource_attributes\": {\"deployment.environment\": \"prod\",\n"
+    "                                   \"k8s.pod.name\": \"orders-1\"},\n"
+    "           \"batch\": {\"max_queue_size\": 4096, \"max_export_batch_size\": 1024,\n"
+    "                     \"schedule_delay_ms\": 1000, \"export_timeout_ms\": 15000}}\n"
     "}\n";
 
 START_TEST(test_every_key_accepted)
@@ -204,6 +233,31 @@ START_TEST(test_every_key_accepted)
     r = &c->routes[2];
     ck_assert_str_eq(r->name, "route2");
     ck_assert_str_eq(r->upstream.curl_url, "http://[::1]:8080/");
+
+    ck_assert_int_eq(c->sampler, TRACEHOP_SAMPLER_PARENTBASED_ALWAYS_ON);
+    const struct otlp_config *o = &c->otlp;
+    ck_assert(o->enabled);
+    /* traces_endpoint, used as is, wins over the base endpoint */
+    ck_assert_str_eq(o->endpoint, "https://collector.example.com:4318/custom/traces");
+    ck_assert_uint_eq(o->headers_count, 2);
+    ck_assert_str_eq(o->headers[0].name, "Authorization");
+    ck_assert_str_eq(o->headers[0].value, "Bearer abc");
+    ck_assert_str_eq(o->headers[0].line, "Authorization: Bearer abc");
+    ck_assert_str_eq(o->headers[1].line, "X-Tenant: acme");
+    ck_assert_int_eq(o->timeout_ms, 2500);
+    ck_assert(o->gzip);
+    ck_assert_str_eq(o->ca_file, "/etc/ssl/ca.pem");
+    ck_assert_str_eq(o->client_certificate, "/etc/tracehop/cert.pem");
+    ck_assert_str_eq(o->client_key, "/etc/tracehop/key.pem");
+    ck_assert_uint_eq(o->resource_attributes_count, 2);
+    ck_assert_str_eq(o->resource_attributes[0].name, "deployment.environment");
+    ck_assert_str_eq(o->resource_attributes[0].value, "prod");
+    ck_assert_str_eq(o->resource_attributes[1].name, "k8s.pod.name");
+    ck_assert_str_eq(o->resource_attributes[1].value, "orders-1");
+    ck_assert_uint_eq(o->max_queue_size, 4096);
+    ck_assert_uint_eq(o->max_export_batch_size, 1024);
+    ck_assert_int_eq(o->schedule_delay_ms, 1000);
+    ck_assert_int_eq(o->export_timeout_ms, 15000);
     config_free(c);
 }
 END_TEST
@@ -350,6 +404,26 @@ static const struct {
     {"{\"routes\": [{\"upstream\": \"http://a:1\", \"match\": {\"methods\": \"GET\"}}]}",
      "routes[0].match.methods: must be a list of strings"},
     {"{\"otlp\": 5, " R1 "}", "otlp: must be an object"},
+    {"{\"otlp\": {\"bogus\": 1}, " R1 "}", "otlp.bogus: unknown key"},
+    {"{\"otlp\": {\"batch\": {\"bogus\": 1}}, " R1 "}", "otlp.batch.bogus: unknown key"},
+    {"{\"otlp\": {\"batch\": 5}, " R1 "}", "otlp.batch: must be an object"},
+    {"{\"otlp\": {\"enabled\": \"yes\"}, " R1 "}", "otlp.enabled: must be true or false"},
+    {"{\"otlp\": {\"endpoint\": 5}, " R1 "}", "otlp.endpoint: must be a string"},
+    {"{\"otlp\": {\"traces_endpoint\": true}, " R1 "}", "otlp.traces_endpoint: must be a string"},
+    {"{\"otlp\": {\"protocol\": 5}, " R1 "}", "otlp.protocol: must be a string"},
+    {"{\"otlp\": {\"protocol\": null}, " R1 "}", "otlp.protocol: must be a string"},
+    {"{\"otlp\": {\"compression\": true}, " R1 "}", "otlp.compression: must be a string"},
+    {"{\"otlp\": {\"timeout_ms\": \"5\"}, " R1 "}",
+     "otlp.timeout_ms: must be an integer in 1..600000"},
+    {"{\"otlp\": {\"ca_file\": 5}, " R1 "}", "otlp.ca_file: must be a string"},
+    {"{\"otlp\": {\"headers\": [\"X-A: 1\"]}, " R1 "}",
+     "otlp.headers: must be an object of header names to values"},
+    {"{\"otlp\": {\"headers\": {\"X-A\": 5}}, " R1 "}", "otlp.headers.X-A: must be a string"},
+    {"{\"otlp\": {\"resource_attributes\": [1]}, " R1 "}",
+     "otlp.resource_attributes: must be an object of keys to values"},
+    {"{\"otlp\": {\"resource_attributes\": {\"k\": 1}}, " R1 "}",
+     "otlp.resource_attributes.k: must be a string"},
+    {"{\"trace\": {\"sampler\": 5}, " R1 "}", "trace.sampler: must be a string"},
     /* out of range */
     {"{\"workers\": 0, " R1 "}", "workers: must be an integer in 1..64"},
     {"{\"workers\": 65, " R1 "}", "workers: must be an integer in 1..64"},
@@ -482,6 +556,92 @@ static const struct {
      "\"H8\","
      " \"H9\", \"H10\", \"H11\", \"H12\", \"H13\", \"H14\", \"H15\", \"H16\", \"H17\"]}, " R1 "}",
      "access_log.fields: at most 16 headers"},
+    /* trace.sampler: OTEL_TRACES_SAMPLER's six names, exactly */
+    {"{\"trace\": {\"sampler\": \"always\"}, " R1 "}",
+     "trace.sampler: unknown sampler 'always': use always_on, always_off, traceidratio, "
+     "parentbased_always_on, parentbased_always_off or parentbased_traceidratio"},
+    {"{\"trace\": {\"sampler\": \"ALWAYS_ON\"}, " R1 "}",
+     "trace.sampler: unknown sampler 'ALWAYS_ON': use always_on, always_off, traceidratio, "
+     "parentbased_always_on, parentbased_always_off or parentbased_traceidratio"},
+    /* otlp: endpoints */
+    {"{\"otlp\": {\"endpoint\": \"ftp://collector\"}, " R1 "}",
+     "otlp.endpoint: 'ftp://collector' is not an http:// or https:// URL"},
+    {"{\"otlp\": {\"endpoint\": \"collector:4318\"}, " R1 "}",
+     "otlp.endpoint: 'collector:4318' is not an http:// or https:// URL"},
+    {"{\"otlp\": {\"endpoint\": \"unix:/run/collector.sock\"}, " R1 "}",
+     "otlp.endpoint: 'unix:/run/collector.sock' is not an http:// or https:// URL"},
+    {"{\"otlp\": {\"traces_endpoint\": \"http://\"}, " R1 "}",
+     "otlp.traces_endpoint: 'http://': missing host"},
+    {"{\"otlp\": {\"traces_endpoint\": \"http://c:4318/v1/traces?x=1\"}, " R1 "}",
+     "otlp.traces_endpoint: 'http://c:4318/v1/traces?x=1': a query or fragment is not allowed"},
+    {"{\"otlp\": {\"endpoint\": \"http://user:pw@c:4318\"}, " R1 "}",
+     "otlp.endpoint: 'http://user:pw@c:4318': credentials in the URL are not supported"},
+    {"{\"otlp\": {\"endpoint\": \"http://c:99999\"}, " R1 "}",
+     "otlp.endpoint: 'http://c:99999': expected host, host:port or [IPv6]:port with a port in "
+     "1..65535"},
+    /* a bad base URL is refused even when the full one wins */
+    {"{\"otlp\": {\"endpoint\": \"ftp://c\", \"traces_endpoint\": \"http://c/v1/traces\"}, " R1 "}",
+     "otlp.endpoint: 'ftp://c' is not an http:// or https:// URL"},
+    {"{\"otlp\": {\"enabled\": true}, " R1 "}",
+     "otlp.enabled: true, but no endpoint is set (otlp.endpoint, otlp.traces_endpoint, "
+     "OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)"},
+    /* otlp: protocol and compression */
+    {"{\"otlp\": {\"protocol\": \"http/protobuf\"}, " R1 "}",
+     "otlp.protocol: 'http/protobuf' is not supported: tracehop exports OTLP/HTTP with the JSON "
+     "encoding; set \"http/json\""},
+    {"{\"otlp\": {\"protocol\": \"grpc\"}, " R1 "}",
+     "otlp.protocol: 'grpc' is not supported: tracehop exports OTLP/HTTP with the JSON "
+     "encoding; set \"http/json\""},
+    {"{\"otlp\": {\"protocol\": \"json\"}, " R1 "}",
+     "otlp.protocol: 'json' is not an OTLP protocol: tracehop exports OTLP/HTTP with the JSON "
+     "encoding; set \"http/json\""},
+    {"{\"otlp\": {\"compression\": \"br\"}, " R1 "}",
+     "otlp.compression: 'br' is not a compression: use \"gzip\" or \"none\""},
+    /* otlp: headers */
+    {"{\"otlp\": {\"headers\": {\"Bad Name\": \"x\"}}, " R1 "}",
+     "otlp.headers.Bad Name: not a valid header name"},
+    {"{\"otlp\": {\"headers\": {\"X-A\": \"a\\r\\nX-B: 1\"}}, " R1 "}",
+     "otlp.headers.X-A: the value must not contain control characters"},
+    {"{\"otlp\": {\"headers\": {\"Content-Type\": \"text/plain\"}}, " R1 "}",
+     "otlp.headers.Content-Type: the exporter sets this header itself"},
+    {"{\"otlp\": {\"headers\": {\"content-encoding\": \"br\"}}, " R1 "}",
+     "otlp.headers.content-encoding: the exporter sets this header itself"},
+    {"{\"otlp\": {\"headers\": {\"Connection\": \"close\"}}, " R1 "}",
+     "otlp.headers.Connection: the exporter sets this header itself"},
+    {"{\"otlp\": {\"headers\": {\"X-A\": \"1\", \"x-a\": \"2\"}}, " R1 "}",
+     "otlp.headers.x-a: given twice (header names are case-insensitive)"},
+    /* otlp: numbers */
+    {"{\"otlp\": {\"timeout_ms\": 0}, " R1 "}", "otlp.timeout_ms: must be an integer in 1..600000"},
+    {"{\"otlp\": {\"timeout_ms\": 600001}, " R1 "}",
+     "otlp.timeout_ms: must be an integer in 1..600000"},
+    {"{\"otlp\": {\"batch\": {\"max_queue_size\": 0}}, " R1 "}",
+     "otlp.batch.max_queue_size: must be an integer in 1..1000000"},
+    {"{\"otlp\": {\"batch\": {\"max_queue_size\": 1000001}}, " R1 "}",
+     "otlp.batch.max_queue_size: must be an integer in 1..1000000"},
+    {"{\"otlp\": {\"batch\": {\"max_export_batch_size\": 0}}, " R1 "}",
+     "otlp.batch.max_export_batch_size: must be an integer in 1..1000000"},
+    {"{\"otlp\": {\"batch\": {\"schedule_delay_ms\": 0}}, " R1 "}",
+     "otlp.batch.schedule_delay_ms: must be an integer in 1..3600000"},
+    {"{\"otlp\": {\"batch\": {\"export_timeout_ms\": 3600001}}, " R1 "}",
+     "otlp.batch.export_timeout_ms: must be an integer in 1..3600000"},
+    {"{\"otlp\": {\"batch\": {\"max_export_batch_size\": 4096}}, " R1 "}",
+     "otlp.batch.max_export_batch_size: 4096 is more than the queue size, 2048 (the default)"},
+    {"{\"otlp\": {\"batch\": {\"max_queue_size\": 500, \"max_export_batch_size\": 600}}, " R1 "}",
+     "otlp.batch.max_export_batch_size: 600 is more than the queue size, 500 "
+     "(otlp.batch.max_queue_size)"},
+    /* otlp: files and resource attributes */
+    {"{\"otlp\": {\"ca_file\": \"\"}, " R1 "}",
+     "otlp.ca_file: must not be empty (leave it out or null for none)"},
+    {"{\"otlp\": {\"client_certificate\": \"/c.pem\"}, " R1 "}",
+     "otlp.client_certificate: a client certificate needs its key (otlp.client_key or "
+     "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY)"},
+    {"{\"otlp\": {\"client_key\": \"/k.pem\"}, " R1 "}",
+     "otlp.client_key: a client key needs its certificate (otlp.client_certificate or "
+     "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE)"},
+    {"{\"otlp\": {\"resource_attributes\": {\"\": \"x\"}}, " R1 "}",
+     "otlp.resource_attributes: a key must not be empty"},
+    {"{\"otlp\": {\"resource_attributes\": {\"service.name\": \"x\"}}, " R1 "}",
+     "otlp.resource_attributes.service.name: set service_name instead"},
     /* nothing to forward to */
     {"{}", "routes: no route and no --upstream: nothing to forward to"},
     {"{\"routes\": []}", "routes: no route and no --upstream: nothing to forward to"},
@@ -882,6 +1042,17 @@ static const struct {
     {"{" BASE_MEMBERS ", \"limits\": {\"max_body_bytes\": 5, \"drain_delay_ms\": 1,"
      " \"drain_timeout_ms\": 2}, " R1 "}",
      NULL},
+    /* every otlp key and the sampler apply on reload */
+    {"{" BASE_MEMBERS ", \"trace\": {\"sampler\": \"always_off\"}, \"otlp\": {\"endpoint\":"
+     " \"http://127.0.0.1:4318\", \"headers\": {\"X-A\": \"1\"}, \"timeout_ms\": 5,"
+     " \"compression\": \"gzip\", \"ca_file\": \"/ca.pem\", \"client_certificate\": \"/c.pem\","
+     " \"client_key\": \"/k.pem\", \"resource_attributes\": {\"a\": \"b\"},"
+     " \"batch\": {\"max_queue_size\": 10, \"max_export_batch_size\": 5,"
+     " \"schedule_delay_ms\": 7, \"export_timeout_ms\": 9}}, " R1 "}",
+     NULL},
+    {"{" BASE_MEMBERS ", \"otlp\": {\"enabled\": false, \"traces_endpoint\":"
+     " \"https://c.example/v1/traces\"}, " R1 "}",
+     NULL},
     {"{\"listen\": \"127.0.0.1:18001\", \"admin\": {\"listen\": \"127.0.0.1:19000\"},"
      " \"workers\": 2, \"access_log\": {\"path\": \"/tmp/a.log\"}, " R1 "}",
      "listen"},
@@ -981,6 +1152,32 @@ START_TEST(test_print_is_json_with_the_effective_values)
                      "X-Request-ID");
     ck_assert(json_real_value(json_object_get(trace, "sampling_ratio")) == 0.25);
     ck_assert(json_is_false(json_object_get(trace, "trust_incoming")));
+    ck_assert_str_eq(json_string_value(json_object_get(trace, "sampler")), "parentbased_always_on");
+    json_t *otlp = json_object_get(root, "otlp");
+    ck_assert(json_is_true(json_object_get(otlp, "enabled")));
+    ck_assert(json_is_null(json_object_get(otlp, "endpoint")));
+    ck_assert_str_eq(json_string_value(json_object_get(otlp, "traces_endpoint")),
+                     "https://collector.example.com:4318/custom/traces");
+    ck_assert_str_eq(json_string_value(json_object_get(otlp, "protocol")), "http/json");
+    /* header values carry tokens: --check-config prints the names only */
+    json_t *headers = json_object_get(otlp, "headers");
+    ck_assert_uint_eq(json_object_size(headers), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(headers, "Authorization")), "[REDACTED]");
+    ck_assert_str_eq(json_string_value(json_object_get(headers, "X-Tenant")), "[REDACTED]");
+    ck_assert_msg(!strstr(text, "Bearer abc"), "a header value was printed:\n%s", text);
+    ck_assert_int_eq(json_integer_value(json_object_get(otlp, "timeout_ms")), 2500);
+    ck_assert_str_eq(json_string_value(json_object_get(otlp, "compression")), "gzip");
+    ck_assert_str_eq(json_string_value(json_object_get(otlp, "ca_file")), "/etc/ssl/ca.pem");
+    ck_assert_str_eq(json_string_value(json_object_get(otlp, "client_key")),
+                     "/etc/tracehop/key.pem");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(otlp, "resource_attributes"),
+                                                       "deployment.environment")),
+                     "prod");
+    json_t *batch = json_object_get(otlp, "batch");
+    ck_assert_int_eq(json_integer_value(json_object_get(batch, "max_queue_size")), 4096);
+    ck_assert_int_eq(json_integer_value(json_object_get(batch, "max_export_batch_size")), 1024);
+    ck_assert_int_eq(json_integer_value(json_object_get(batch, "schedule_delay_ms")), 1000);
+    ck_assert_int_eq(json_integer_value(json_object_get(batch, "export_timeout_ms")), 15000);
     json_t *limits = json_object_get(root, "limits");
     ck_assert_int_eq(json_integer_value(json_object_get(limits, "max_header_bytes")), 16384);
     ck_assert_int_eq(json_integer_value(json_object_get(limits, "drain_timeout_ms")), 7000);
@@ -1004,9 +1201,15 @@ END_TEST
  * (the same printout), so an operator can keep it as the file. */
 START_TEST(test_print_loads_back)
 {
-    static const char *const sources[] = {every_key, "{" R1 "}",
-                                          "{\"routes\": [{\"match\": {\"host\": \"a.example\"},"
-                                          " \"upstream\": \"http://127.0.0.1:1\"}]}"};
+    static const char *const sources[] = {
+        every_key,
+        "{" R1 "}",
+        "{\"routes\": [{\"match\": {\"host\": \"a.example\"},"
+        " \"upstream\": \"http://127.0.0.1:1\"}]}",
+        "{\"otlp\": {\"enabled\": false, \"endpoint\": \"http://127.0.0.1:4318\"}, " R1 "}",
+        "{\"otlp\": {\"endpoint\": \"http://127.0.0.1:4318/base/\", \"batch\": {\"max_queue_size\":"
+        " 100}}, \"trace\": {\"sampler\": \"traceidratio\", \"sampling_ratio\": 0.125}, " R1 "}",
+    };
     for (size_t i = 0; i < ARRAY_SIZE(sources); i++) {
         struct config *c = unit_config(sources[i]);
         char *first = printed(c);
@@ -1023,6 +1226,601 @@ START_TEST(test_print_loads_back)
         config_free(again);
         config_free(c);
     }
+}
+END_TEST
+
+/* --- otlp and OpenTelemetry's OTEL_* variables ----------------------------------------------- */
+
+/* A base URL gets /v1/traces (one trailing slash removed first); a full one is used as is. */
+START_TEST(test_otlp_endpoint_forms)
+{
+    static const struct {
+        const char *url;
+        bool base;
+        const char *want;
+    } cases[] = {
+        {"http://collector:4318", true, "http://collector:4318/v1/traces"},
+        {"http://collector:4318/", true, "http://collector:4318/v1/traces"},
+        {"https://otlp.example.com/prefix/", true, "https://otlp.example.com/prefix/v1/traces"},
+        {"https://otlp.example.com/prefix", true, "https://otlp.example.com/prefix/v1/traces"},
+        {"http://[::1]:4318", true, "http://[::1]:4318/v1/traces"},
+        {"http://collector:4318/custom", false, "http://collector:4318/custom"},
+        {"http://collector:4318/v1/traces/", false, "http://collector:4318/v1/traces/"},
+        {"https://collector", false, "https://collector"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char json[512], error[CONFIG_ERROR_MAX];
+        struct config *c = NULL;
+
+        /* the file's key */
+        snprintf(json, sizeof(json), "{\"otlp\": {\"%s\": \"%s\"}, " R1 "}",
+                 cases[i].base ? "endpoint" : "traces_endpoint", cases[i].url);
+        c = unit_config(json);
+        ck_assert_msg(strcmp(c->otlp.endpoint, cases[i].want) == 0, "%s: %s", json,
+                      c->otlp.endpoint);
+        ck_assert(c->otlp.enabled);
+        config_free(c);
+
+        /* the variable */
+        struct config_overrides env = {0};
+        if (cases[i].base)
+            env.otel_endpoint = cases[i].url;
+        else
+            env.otel_traces_endpoint = cases[i].url;
+        ck_assert_msg(unit_config_load("{" R1 "}", NULL, &env, &c, error) == 0, "%s", error);
+        ck_assert_msg(strcmp(c->otlp.endpoint, cases[i].want) == 0, "%s: %s", cases[i].url,
+                      c->otlp.endpoint);
+        ck_assert(c->otlp.enabled);
+        config_free(c);
+    }
+}
+END_TEST
+
+/* Every OTEL_* variable lands in its setting; the TRACES_ variant wins over the generic one, as
+ * a whole (its headers replace the generic variable's, not merge with them). */
+START_TEST(test_otel_env_every_variable)
+{
+    struct config_overrides env = {
+        .otel_traces_exporter = "otlp",
+        .otel_sdk_disabled = "false",
+        .otel_service_name = "env-svc",
+        .otel_resource_attributes = "service.name=ignored, deployment.environment = prod%20eu ,"
+                                    "team=a%3Db%2Cc",
+        .otel_traces_sampler = "traceidratio",
+        .otel_traces_sampler_arg = "0.375",
+        .otel_endpoint = "http://generic:4318",
+        .otel_traces_endpoint = "https://traces.example.com/v1/traces",
+        .otel_headers = "X-Generic=1",
+        .otel_traces_headers = "Authorization=Bearer%20abc,X-Tenant=acme",
+        .otel_timeout = "2000",
+        .otel_traces_timeout = "3000",
+        .otel_compression = "none",
+        .otel_traces_compression = "gzip",
+        .otel_protocol = "grpc", /* not used: the TRACES_ one wins */
+        .otel_traces_protocol = "http/json",
+        .otel_certificate = "/generic-ca.pem",
+        .otel_traces_certificate = "/ca.pem",
+        .otel_client_certificate = "/generic-cert.pem",
+        .otel_traces_client_certificate = "/cert.pem",
+        .otel_client_key = "/key.pem",
+        .otel_bsp_schedule_delay = "250",
+        .otel_bsp_max_queue_size = "100000",
+        .otel_bsp_max_export_batch_size = "1000",
+        .otel_bsp_export_timeout = "45000",
+    };
+    char error[CONFIG_ERROR_MAX];
+    struct config *c = NULL;
+
+    ck_assert_msg(unit_config_load("{" R1 "}", NULL, &env, &c, error) == 0, "%s", error);
+    const struct otlp_config *o = &c->otlp;
+    ck_assert_str_eq(c->service_name, "env-svc"); /* OTEL_SERVICE_NAME over service.name */
+    ck_assert_int_eq(c->sampler, TRACEHOP_SAMPLER_TRACEIDRATIO);
+    ck_assert(c->sampling_ratio == 0.375);
+    ck_assert(o->enabled);
+    ck_assert_str_eq(o->endpoint, "https://traces.example.com/v1/traces");
+    ck_assert_uint_eq(o->headers_count, 2);
+    ck_assert_str_eq(o->headers[0].line, "Authorization: Bearer abc");
+    ck_assert_str_eq(o->headers[1].line, "X-Tenant: acme");
+    ck_assert_int_eq(o->timeout_ms, 3000);
+    ck_assert(o->gzip);
+    ck_assert_str_eq(o->ca_file, "/ca.pem");
+    ck_assert_str_eq(o->client_certificate, "/cert.pem");
+    ck_assert_str_eq(o->client_key, "/key.pem");
+    ck_assert_uint_eq(o->resource_attributes_count, 2); /* service.name is not among them */
+    ck_assert_str_eq(o->resource_attributes[0].name, "deployment.environment");
+    ck_assert_str_eq(o->resource_attributes[0].value, "prod eu");
+    ck_assert_str_eq(o->resource_attributes[1].name, "team");
+    ck_assert_str_eq(o->resource_attributes[1].value, "a=b,c");
+    ck_assert_int_eq(o->schedule_delay_ms, 250);
+    ck_assert_uint_eq(o->max_queue_size, 100000);
+    ck_assert_uint_eq(o->max_export_batch_size, 1000);
+    ck_assert_int_eq(o->export_timeout_ms, 45000);
+    config_free(c);
+
+    /* The generic variables alone. */
+    env = (struct config_overrides){
+        .otel_endpoint = "http://generic:4318/",
+        .otel_headers = "X-Generic=1",
+        .otel_timeout = "2000",
+        .otel_compression = "gzip",
+        .otel_protocol = "http/json",
+        .otel_certificate = "/generic-ca.pem",
+        .otel_client_certificate = "/generic-cert.pem",
+        .otel_client_key = "/generic-key.pem",
+    };
+    ck_assert_msg(unit_config_load("{" R1 "}", NULL, &env, &c, error) == 0, "%s", error);
+    ck_assert_str_eq(c->otlp.endpoint, "http://generic:4318/v1/traces");
+    ck_assert_uint_eq(c->otlp.headers_count, 1);
+    ck_assert_str_eq(c->otlp.headers[0].line, "X-Generic: 1");
+    ck_assert_int_eq(c->otlp.timeout_ms, 2000);
+    ck_assert(c->otlp.gzip);
+    ck_assert_str_eq(c->otlp.ca_file, "/generic-ca.pem");
+    ck_assert_str_eq(c->otlp.client_certificate, "/generic-cert.pem");
+    ck_assert_str_eq(c->otlp.client_key, "/generic-key.pem");
+    config_free(c);
+}
+END_TEST
+
+/* k=v lists: trimmed, then percent-decoded (keys too); empty entries skipped; a later entry of
+ * the same name (case-insensitively for headers) replaces an earlier one. */
+START_TEST(test_otel_percent_decoding)
+{
+    static const struct {
+        const char *text;
+        const char *lines[3];
+    } cases[] = {
+        {"Authorization=Bearer%20abc", {"Authorization: Bearer abc"}},
+        {"  Authorization  =  Bearer abc  ", {"Authorization: Bearer abc"}},
+        {"X%2DKey=%e2%82%ac%2C%3D%25", {"X-Key: \xe2\x82\xac,=%"}},
+        {",a=1,,  ,b=2,", {"a: 1", "b: 2"}},
+        {"a=1,A=2", {"A: 2"}},
+        {"a=%20x%20", {"a:  x "}}, /* encoded spaces are kept */
+        {"a=", {"a: "}},
+        {"a=b=c", {"a: b=c"}},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct config_overrides env = {.otel_headers = cases[i].text};
+        char error[CONFIG_ERROR_MAX];
+        struct config *c = NULL;
+        size_t n = 0;
+
+        ck_assert_msg(unit_config_load("{" R1 "}", NULL, &env, &c, error) == 0, "'%s': %s",
+                      cases[i].text, error);
+        while (n < 3 && cases[i].lines[n])
+            n++;
+        ck_assert_msg(c->otlp.headers_count == n, "'%s': %zu headers", cases[i].text,
+                      c->otlp.headers_count);
+        for (size_t k = 0; k < n; k++)
+            ck_assert_msg(strcmp(c->otlp.headers[k].line, cases[i].lines[k]) == 0,
+                          "'%s': '%s', expected '%s'", cases[i].text, c->otlp.headers[k].line,
+                          cases[i].lines[k]);
+        config_free(c);
+    }
+}
+END_TEST
+
+/* The environment adds to the file's headers and resource attributes, replacing those of the
+ * same name (headers case-insensitively, attributes exactly). */
+START_TEST(test_otel_lists_merge_with_the_file)
+{
+    static const char json[] = "{\"otlp\": {\"headers\": {\"Authorization\": \"file\", \"X-File\":"
+                               " \"1\"}, \"resource_attributes\": {\"a\": \"file\", \"b\": \"1\"}},"
+                               " " R1 "}";
+    struct config_overrides env = {.otel_headers = "authorization=env,X-Env=2",
+                                   .otel_resource_attributes = "a=env,A=3"};
+    char error[CONFIG_ERROR_MAX];
+    struct config *c = NULL;
+
+    ck_assert_msg(unit_config_load(json, NULL, &env, &c, error) == 0, "%s", error);
+    ck_assert_uint_eq(c->otlp.headers_count, 3);
+    ck_assert_str_eq(c->otlp.headers[0].line, "authorization: env");
+    ck_assert_str_eq(c->otlp.headers[1].line, "X-File: 1");
+    ck_assert_str_eq(c->otlp.headers[2].line, "X-Env: 2");
+    ck_assert_uint_eq(c->otlp.resource_attributes_count, 3);
+    ck_assert_str_eq(c->otlp.resource_attributes[0].value, "env");
+    ck_assert_str_eq(c->otlp.resource_attributes[1].name, "b");
+    ck_assert_str_eq(c->otlp.resource_attributes[2].name, "A");
+    config_free(c);
+}
+END_TEST
+
+/* Export is on with an endpoint, from the file or the environment, unless the file says
+ * enabled: false, OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none. */
+START_TEST(test_otlp_enabled)
+{
+    static const struct {
+        const char *otlp; /* the file's otlp object */
+        struct config_overrides env;
+        bool enabled;
+    } cases[] = {
+        {"{}", {0}, false},
+        {"{\"endpoint\": \"http://c:4318\"}", {0}, true},
+        {"{\"enabled\": true, \"endpoint\": \"http://c:4318\"}", {0}, true},
+        {"{\"enabled\": false, \"endpoint\": \"http://c:4318\"}", {0}, false},
+        {"{\"enabled\": false}", {0}, false},
+        {"{}", {.otel_endpoint = "http://c:4318"}, true},
+        {"{}", {.otel_traces_endpoint = "http://c:4318/v1/traces"}, true},
+        {"{\"enabled\": true}", {.otel_endpoint = "http://c:4318"}, true},
+        {"{\"enabled\": false}", {.otel_endpoint = "http://c:4318"}, false},
+        {"{}", {.otel_endpoint = "http://c:4318", .otel_sdk_disabled = "true"}, false},
+        {"{}", {.otel_endpoint = "http://c:4318", .otel_sdk_disabled = "TRUE"}, false},
+        {"{}", {.otel_endpoint = "http://c:4318", .otel_sdk_disabled = "false"}, true},
+        {"{}", {.otel_endpoint = "http://c:4318", .otel_sdk_disabled = "False"}, true},
+        {"{\"endpoint\": \"http://c:4318\"}", {.otel_sdk_disabled = "true"}, false},
+        {"{}", {.otel_endpoint = "http://c:4318", .otel_traces_exporter = "none"}, false},
+        {"{}", {.otel_endpoint = "http://c:4318", .otel_traces_exporter = "otlp"}, true},
+        /* switched off, so no endpoint is needed */
+        {"{\"enabled\": true}", {.otel_sdk_disabled = "true"}, false},
+        {"{\"enabled\": true}", {.otel_traces_exporter = "none"}, false},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char json[512], error[CONFIG_ERROR_MAX];
+        struct config *c = NULL;
+
+        snprintf(json, sizeof(json), "{\"otlp\": %s, " R1 "}", cases[i].otlp);
+        ck_assert_msg(unit_config_load(json, NULL, &cases[i].env, &c, error) == 0, "case %zu: %s",
+                      i, error);
+        ck_assert_msg(c->otlp.enabled == cases[i].enabled, "case %zu: enabled %d", i,
+                      c->otlp.enabled);
+        config_free(c);
+    }
+}
+END_TEST
+
+/* A batch size nobody gave shrinks to a smaller queue; one that was given must fit. */
+START_TEST(test_otlp_default_batch_fits_the_queue)
+{
+    struct config_overrides env = {.otel_bsp_max_queue_size = "100"};
+    char error[CONFIG_ERROR_MAX];
+    struct config *c = unit_config("{\"otlp\": {\"batch\": {\"max_queue_size\": 200}}, " R1 "}");
+
+    ck_assert_uint_eq(c->otlp.max_queue_size, 200);
+    ck_assert_uint_eq(c->otlp.max_export_batch_size, 200);
+    config_free(c);
+    ck_assert_msg(unit_config_load("{" R1 "}", NULL, &env, &c, error) == 0, "%s", error);
+    ck_assert_uint_eq(c->otlp.max_queue_size, 100);
+    ck_assert_uint_eq(c->otlp.max_export_batch_size, 100);
+    config_free(c);
+    /* the environment's queue can make room for the file's batch */
+    env = (struct config_overrides){.otel_bsp_max_queue_size = "8192"};
+    ck_assert_msg(unit_config_load("{\"otlp\": {\"batch\": {\"max_export_batch_size\": 4096}}, " R1
+                                   "}",
+                                   NULL, &env, &c, error) == 0,
+                  "%s", error);
+    ck_assert_uint_eq(c->otlp.max_export_batch_size, 4096);
+    config_free(c);
+}
+END_TEST
+
+/* The sampler from the file and OTEL_TRACES_SAMPLER; OTEL_TRACES_SAMPLER_ARG is the ratio of the
+ * *traceidratio samplers only, and TRACEHOP_SAMPLING_RATIO wins over it. */
+START_TEST(test_sampler_and_ratio)
+{
+    static const char *const names[] = {"always_on",
+                                        "always_off",
+                                        "traceidratio",
+                                        "parentbased_always_on",
+                                        "parentbased_always_off",
+                                        "parentbased_traceidratio"};
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        char json[256], error[CONFIG_ERROR_MAX];
+        enum tracehop_sampler want;
+        struct config *c;
+
+        ck_assert(tracehop_sampler_from_name(names[i], &want));
+        snprintf(json, sizeof(json), "{\"trace\": {\"sampler\": \"%s\"}, " R1 "}", names[i]);
+        c = unit_config(json);
+        ck_assert_int_eq(c->sampler, want);
+        config_free(c);
+        struct config_overrides env = {.otel_traces_sampler = names[i],
+                                       .otel_traces_sampler_arg = "0.5"};
+        ck_assert_msg(unit_config_load("{\"trace\": {\"sampler\": \"always_off\"}, " R1 "}", NULL,
+                                       &env, &c, error) == 0,
+                      "%s", error);
+        ck_assert_int_eq(c->sampler, want);
+        bool ratio = want == TRACEHOP_SAMPLER_TRACEIDRATIO ||
+                     want == TRACEHOP_SAMPLER_PARENTBASED_TRACEIDRATIO;
+        ck_assert_msg(c->sampling_ratio == (ratio ? 0.5 : 1.0), "%s: ratio %g", names[i],
+                      c->sampling_ratio);
+        config_free(c);
+    }
+
+    /* An argument a sampler ignores is not checked either (as the specification says). */
+    struct config_overrides env = {.otel_traces_sampler = "always_on",
+                                   .otel_traces_sampler_arg = "abc"};
+    char error[CONFIG_ERROR_MAX];
+    struct config *c = NULL;
+    ck_assert_msg(unit_config_load("{" R1 "}", NULL, &env, &c, error) == 0, "%s", error);
+    config_free(c);
+}
+END_TEST
+
+/* Precedence: flags > TRACEHOP_* > OTEL_* > file > defaults, with service.name from
+ * OTEL_RESOURCE_ATTRIBUTES just below OTEL_SERVICE_NAME. */
+START_TEST(test_otel_precedence)
+{
+    static const char json[] =
+        "{\"service_name\": \"file\", \"trace\": {\"sampling_ratio\": 0.1,"
+        " \"sampler\": \"always_off\"}, \"otlp\": {\"traces_endpoint\":"
+        " \"http://file:4318/v1/traces\", \"timeout_ms\": 1000,"
+        " \"compression\": \"gzip\", \"batch\": {\"schedule_delay_ms\": 10}},"
+        " " R1 "}";
+    static const struct {
+        struct config_overrides env, flags;
+        const char *service;
+        double ratio;
+    } cases[] = {
+        {{0}, {0}, "file", 0.1},
+        {{.otel_resource_attributes = "service.name=attr"}, {0}, "attr", 0.1},
+        {{.otel_resource_attributes = "service.name=attr", .otel_service_name = "otel"},
+         {0},
+         "otel",
+         0.1},
+        {{.otel_service_name = "otel", .service_name = "tracehop-env"}, {0}, "tracehop-env", 0.1},
+        {{.otel_resource_attributes = "service.name=attr", .service_name = "tracehop-env"},
+         {0},
+         "tracehop-env",
+         0.1},
+        {{.otel_service_name = "otel", .service_name = "tracehop-env"},
+         {.service_name = "flag"},
+         "flag",
+         0.1},
+        {{.otel_traces_sampler = "traceidratio", .otel_traces_sampler_arg = "0.2"},
+         {0},
+         "file",
+         0.2},
+        {{.otel_traces_sampler = "traceidratio",
+          .otel_traces_sampler_arg = "0.2",
+          .sampling_ratio = "0.3"},
+         {0},
+         "file",
+         0.3},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char error[CONFIG_ERROR_MAX];
+        struct config *c = NULL;
+
+        ck_assert_msg(unit_config_load(json, &cases[i].flags, &cases[i].env, &c, error) == 0,
+                      "case %zu: %s", i, error);
+        ck_assert_msg(strcmp(c->service_name, cases[i].service) == 0, "case %zu: '%s'", i,
+                      c->service_name);
+        ck_assert_msg(c->sampling_ratio == cases[i].ratio, "case %zu: %g", i, c->sampling_ratio);
+        config_free(c);
+    }
+
+    /* The OTEL_* variables over the file's otlp keys and sampler. */
+    struct config_overrides env = {.otel_endpoint = "http://env:4318",
+                                   .otel_timeout = "2000",
+                                   .otel_compression = "none",
+                                   .otel_bsp_schedule_delay = "20",
+                                   .otel_traces_sampler = "always_on"};
+    char error[CONFIG_ERROR_MAX];
+    struct config *c = NULL;
+    ck_assert_msg(unit_config_load(json, NULL, &env, &c, error) == 0, "%s", error);
+    ck_assert_str_eq(c->otlp.endpoint, "http://env:4318/v1/traces");
+    ck_assert_int_eq(c->otlp.timeout_ms, 2000);
+    ck_assert(!c->otlp.gzip);
+    ck_assert_int_eq(c->otlp.schedule_delay_ms, 20);
+    ck_assert_int_eq(c->sampler, TRACEHOP_SAMPLER_ALWAYS_ON);
+    config_free(c);
+    /* and the file where they are not given */
+    c = unit_config(json);
+    ck_assert_str_eq(c->otlp.endpoint, "http://file:4318/v1/traces");
+    ck_assert_int_eq(c->otlp.timeout_ms, 1000);
+    ck_assert(c->otlp.gzip);
+    ck_assert_int_eq(c->otlp.schedule_delay_ms, 10);
+    ck_assert_int_eq(c->sampler, TRACEHOP_SAMPLER_ALWAYS_OFF);
+    config_free(c);
+}
+END_TEST
+
+#define SAMPLER_NAMES                                                                              \
+    "use always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or "   \
+    "parentbased_traceidratio"
+#define JSON_ONLY "tracehop exports OTLP/HTTP with the JSON encoding; set \"http/json\""
+
+static const struct {
+    struct config_overrides env;
+    const char *error; /* the whole message */
+} otel_errors[] = {
+    {{.otel_sdk_disabled = "yes"}, "OTEL_SDK_DISABLED: 'yes' is not true or false"},
+    {{.otel_traces_exporter = "zipkin"},
+     "OTEL_TRACES_EXPORTER: 'zipkin' is not supported: tracehop exports with \"otlp\" (or "
+     "\"none\" for no export)"},
+    {{.otel_traces_exporter = "otlp,console"},
+     "OTEL_TRACES_EXPORTER: 'otlp,console' is not supported: tracehop exports with \"otlp\" (or "
+     "\"none\" for no export)"},
+    {{.otel_traces_sampler = "jaeger_remote"},
+     "OTEL_TRACES_SAMPLER: unknown sampler 'jaeger_remote': " SAMPLER_NAMES},
+    {{.otel_traces_sampler_arg = "1.5"}, "OTEL_TRACES_SAMPLER_ARG: '1.5' is not a number in 0..1"},
+    {{.otel_traces_sampler = "traceidratio", .otel_traces_sampler_arg = "abc"},
+     "OTEL_TRACES_SAMPLER_ARG: 'abc' is not a number in 0..1"},
+    {{.otel_service_name = "\xff"}, "OTEL_SERVICE_NAME: must be valid UTF-8"},
+    {{.otel_headers = "Authorization=Bearer \xff"},
+     "OTEL_EXPORTER_OTLP_HEADERS: must be valid UTF-8"},
+    {{.otel_endpoint = "ftp://collector"},
+     "OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://collector' is not an http:// or https:// URL"},
+    {{.otel_endpoint = "collector:4318"},
+     "OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' is not an http:// or https:// URL"},
+    {{.otel_traces_endpoint = "http://"},
+     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://': missing host"},
+    /* headers: errors name the entry, never its value */
+    {{.otel_headers = "Authorization"}, "OTEL_EXPORTER_OTLP_HEADERS: entry 1 is not key=value"},
+    {{.otel_headers = "a=1,=2"}, "OTEL_EXPORTER_OTLP_HEADERS: entry 2 has an empty key"},
+    {{.otel_headers = "a=%zz"},
+     "OTEL_EXPORTER_OTLP_HEADERS: entry 1: bad percent-encoding (%XX with two hex digits, not "
+     "%00)"},
+    {{.otel_headers = "a=1,b=secret%2"},
+     "OTEL_EXPORTER_OTLP_HEADERS: entry 2: bad percent-encoding (%XX with two hex digits, not "
+     "%00)"},
+    {{.otel_headers = "a=b%00c"},
+     "OTEL_EXPORTER_OTLP_HEADERS: entry 1: bad percent-encoding (%XX with two hex digits, not "
+     "%00)"},
+    {{.otel_headers = "a=%ff"},
+     "OTEL_EXPORTER_OTLP_HEADERS: entry 1: not valid UTF-8 once percent-decoded"},
+    {{.otel_headers = "a=x%0d%0aX-Injected: 1"},
+     "OTEL_EXPORTER_OTLP_HEADERS: entry 1, header 'a': the value must not contain control "
+     "characters"},
+    {{.otel_headers = "a=1, Bad Name=x"},
+     "OTEL_EXPORTER_OTLP_HEADERS: entry 2: the key is not a valid header name"},
+    {{.otel_traces_headers = "Content-Length=5"},
+     "OTEL_EXPORTER_OTLP_TRACES_HEADERS: entry 1, header 'Content-Length': the exporter sets "
+     "this header itself"},
+    /* numbers */
+    {{.otel_timeout = "abc"}, "OTEL_EXPORTER_OTLP_TIMEOUT: not a number of milliseconds: 'abc'"},
+    {{.otel_timeout = "-5"}, "OTEL_EXPORTER_OTLP_TIMEOUT: not a number of milliseconds: '-5'"},
+    {{.otel_timeout = "99999999999999999999999"},
+     "OTEL_EXPORTER_OTLP_TIMEOUT: not a number of milliseconds: '99999999999999999999999'"},
+    {{.otel_timeout = "0"}, "OTEL_EXPORTER_OTLP_TIMEOUT: '0' is not in 1..600000 milliseconds"},
+    {{.otel_timeout = "5000", .otel_traces_timeout = "10s"},
+     "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: not a number of milliseconds: '10s'"},
+    {{.otel_bsp_schedule_delay = "0"},
+     "OTEL_BSP_SCHEDULE_DELAY: '0' is not in 1..3600000 milliseconds"},
+    {{.otel_bsp_export_timeout = "1.5"},
+     "OTEL_BSP_EXPORT_TIMEOUT: not a number of milliseconds: '1.5'"},
+    {{.otel_bsp_max_queue_size = "0"}, "OTEL_BSP_MAX_QUEUE_SIZE: '0' is not in 1..1000000"},
+    {{.otel_bsp_max_queue_size = "1000001"},
+     "OTEL_BSP_MAX_QUEUE_SIZE: '1000001' is not in 1..1000000"},
+    {{.otel_bsp_max_queue_size = "x"}, "OTEL_BSP_MAX_QUEUE_SIZE: not a number: 'x'"},
+    {{.otel_bsp_max_export_batch_size = "4096"},
+     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE: 4096 is more than the queue size, 2048 (the default)"},
+    {{.otel_bsp_max_queue_size = "100", .otel_bsp_max_export_batch_size = "200"},
+     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE: 200 is more than the queue size, 100 "
+     "(OTEL_BSP_MAX_QUEUE_SIZE)"},
+    /* protocol, compression, files */
+    {{.otel_protocol = "http/protobuf"},
+     "OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' is not supported: " JSON_ONLY},
+    {{.otel_protocol = "http/json", .otel_traces_protocol = "grpc"},
+     "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc' is not supported: " JSON_ONLY},
+    {{.otel_compression = "br"},
+     "OTEL_EXPORTER_OTLP_COMPRESSION: 'br' is not a compression: use \"gzip\" or \"none\""},
+    {{.otel_client_certificate = "/c.pem"},
+     "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: a client certificate needs its key "
+     "(otlp.client_key or OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY)"},
+    {{.otel_traces_client_key = "/k.pem"},
+     "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY: a client key needs its certificate "
+     "(otlp.client_certificate or OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE)"},
+    /* resource attributes */
+    {{.otel_resource_attributes = "service.name="},
+     "OTEL_RESOURCE_ATTRIBUTES: entry 1: service.name must not be empty"},
+    {{.otel_resource_attributes = "a=1,b"}, "OTEL_RESOURCE_ATTRIBUTES: entry 2 is not key=value"},
+    {{.otel_resource_attributes = "a=%4"},
+     "OTEL_RESOURCE_ATTRIBUTES: entry 1: bad percent-encoding (%XX with two hex digits, not %00)"},
+};
+
+START_TEST(test_otel_errors_name_the_variable)
+{
+    const char *got = refusal("{" R1 "}", NULL, &otel_errors[_i].env);
+    ck_assert_msg(strcmp(got, otel_errors[_i].error) == 0, "\n  error:    %s\n  expected: %s", got,
+                  otel_errors[_i].error);
+}
+END_TEST
+
+/* Header values never appear in errors: they carry tokens. */
+START_TEST(test_otel_errors_hide_header_values)
+{
+    static const char *const bad[] = {"Authorization=Bearer%zzsecret", "X=secret%0a", "secret",
+                                      "Authorization: Bearer secret=x"};
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        struct config_overrides env = {.otel_headers = bad[i]};
+        const char *got = refusal("{" R1 "}", NULL, &env);
+        ck_assert_msg(!strstr(got, "secret"), "%s", got);
+    }
+}
+END_TEST
+
+/* Lists are bounded: 64 headers, 128 resource attributes, whichever sources add them. */
+START_TEST(test_otlp_list_limits)
+{
+    char json[8192] = "{\"otlp\": {\"headers\": {", list[4096] = "";
+    size_t len = strlen(json), list_len = 0;
+
+    for (int i = 0; i < 65; i++) {
+        len += (size_t)snprintf(json + len, sizeof(json) - len, "%s\"X-H%d\": \"v\"", i ? ", " : "",
+                                i);
+        list_len += (size_t)snprintf(list + list_len, sizeof(list) - list_len, "%sX-H%d=v",
+                                     i ? "," : "", i);
+    }
+    snprintf(json + len, sizeof(json) - len, "}}, " R1 "}");
+    ck_assert_str_eq(refusal(json, NULL, NULL), "otlp.headers: at most 64 headers");
+    struct config_overrides env = {.otel_headers = list};
+    ck_assert_str_eq(refusal("{" R1 "}", NULL, &env),
+                     "OTEL_EXPORTER_OTLP_HEADERS: at most 64 headers");
+
+    list_len = 0;
+    for (int i = 0; i < 129; i++)
+        list_len +=
+            (size_t)snprintf(list + list_len, sizeof(list) - list_len, "%sk%d=v", i ? "," : "", i);
+    env = (struct config_overrides){.otel_resource_attributes = list};
+    ck_assert_str_eq(refusal("{" R1 "}", NULL, &env),
+                     "OTEL_RESOURCE_ATTRIBUTES: at most 128 resource attributes");
+}
+END_TEST
+
+/* config_overrides_from_env reads the OTEL_* variables; an empty one counts as unset. */
+START_TEST(test_otel_overrides_from_env)
+{
+    struct config_overrides env;
+
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318", 1);
+    setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "Authorization=Bearer%20abc", 1);
+    setenv("OTEL_TRACES_SAMPLER", "always_on", 1);
+    setenv("OTEL_BSP_MAX_QUEUE_SIZE", "4096", 1);
+    setenv("OTEL_SERVICE_NAME", "", 1);
+    unsetenv("OTEL_SDK_DISABLED");
+    config_overrides_from_env(&env);
+    ck_assert_str_eq(env.otel_endpoint, "http://collector:4318");
+    ck_assert_str_eq(env.otel_traces_headers, "Authorization=Bearer%20abc");
+    ck_assert_str_eq(env.otel_traces_sampler, "always_on");
+    ck_assert_str_eq(env.otel_bsp_max_queue_size, "4096");
+    ck_assert_ptr_null(env.otel_service_name);
+    ck_assert_ptr_null(env.otel_sdk_disabled);
+    ck_assert_ptr_null(env.otel_headers);
+
+    char error[CONFIG_ERROR_MAX];
+    struct config *c = NULL;
+    ck_assert_msg(unit_config_load("{" R1 "}", NULL, &env, &c, error) == 0, "%s", error);
+    ck_assert(c->otlp.enabled);
+    ck_assert_str_eq(c->otlp.endpoint, "http://collector:4318/v1/traces");
+    ck_assert_str_eq(c->otlp.headers[0].line, "Authorization: Bearer abc");
+    ck_assert_int_eq(c->sampler, TRACEHOP_SAMPLER_ALWAYS_ON);
+    ck_assert_uint_eq(c->otlp.max_queue_size, 4096);
+    ck_assert_str_eq(c->service_name, "tracehop");
+    config_free(c);
+
+    unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+    unsetenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+    unsetenv("OTEL_TRACES_SAMPLER");
+    unsetenv("OTEL_BSP_MAX_QUEUE_SIZE");
+    unsetenv("OTEL_SERVICE_NAME");
+}
+END_TEST
+
+/* What --check-config prints with the environment applied loads, without it, into the same
+ * export settings, header values aside (printed "[REDACTED]"). */
+START_TEST(test_print_with_otel_env_loads_back)
+{
+    struct config_overrides env = {.otel_endpoint = "http://collector:4318",
+                                   .otel_headers = "Authorization=Bearer%20abc",
+                                   .otel_resource_attributes = "team=a%2Cb",
+                                   .otel_sdk_disabled = "true"};
+    char error[CONFIG_ERROR_MAX];
+    struct config *c = NULL, *again = NULL;
+
+    ck_assert_msg(unit_config_load("{" R1 "}", NULL, &env, &c, error) == 0, "%s", error);
+    char *first = printed(c);
+    ck_assert_msg(!strstr(first, "Bearer"), "%s", first);
+    ck_assert_msg(unit_config_load(first, NULL, NULL, &again, error) == 0, "%s\n%s", error, first);
+    ck_assert(!again->otlp.enabled);
+    ck_assert_str_eq(again->otlp.endpoint, "http://collector:4318/v1/traces");
+    ck_assert_str_eq(again->otlp.headers[0].line, "Authorization: [REDACTED]");
+    ck_assert_str_eq(again->otlp.resource_attributes[0].value, "a,b");
+    char *second = printed(again);
+    ck_assert_str_eq(first, second);
+    free(second);
+    free(first);
+    config_free(again);
+    config_free(c);
 }
 END_TEST
 
@@ -1074,6 +1872,22 @@ static Suite *config_suite(void)
     tcase_add_loop_test(tc, test_needs_restart, 0, (int)ARRAY_SIZE(restarts));
     tcase_add_test(tc, test_print_is_json_with_the_effective_values);
     tcase_add_test(tc, test_print_loads_back);
+    tcase_add_test(tc, test_print_with_otel_env_loads_back);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("otlp");
+    tcase_add_test(tc, test_otlp_endpoint_forms);
+    tcase_add_test(tc, test_otel_env_every_variable);
+    tcase_add_test(tc, test_otel_percent_decoding);
+    tcase_add_test(tc, test_otel_lists_merge_with_the_file);
+    tcase_add_test(tc, test_otlp_enabled);
+    tcase_add_test(tc, test_otlp_default_batch_fits_the_queue);
+    tcase_add_test(tc, test_sampler_and_ratio);
+    tcase_add_test(tc, test_otel_precedence);
+    tcase_add_loop_test(tc, test_otel_errors_name_the_variable, 0, (int)ARRAY_SIZE(otel_errors));
+    tcase_add_test(tc, test_otel_errors_hide_header_values);
+    tcase_add_test(tc, test_otlp_list_limits);
+    tcase_add_test(tc, test_otel_overrides_from_env);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -28,6 +28,7 @@ RUN apt-get update \
         libmicrohttpd-dev \
         libcurl4-openssl-dev \
         libjansson-dev \
+        zlib1g-dev \
         libsystemd-dev \
         check \
  && rm -rf /var/lib/apt/lists/*
@@ -45,6 +46,7 @@ RUN apt-get update \
         libmicrohttpd12 \
         libcurl4 \
         libjansson4 \
+        zlib1g \
         libsystemd0 \
         ca-certificates \
  && rm -rf /var/lib/apt/lists/* \

@@ -73,6 +73,7 @@ struct config *config_free(struct config *c)
     for (size_t i = 0; i < c->routes_count; i++)
         config_route_clear(&c->routes[i]);
     free(c->routes);
+    config_otlp_clear(&c->otlp);
     free(c);
     return NULL;
 }

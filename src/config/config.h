@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /*
- * The effective configuration: defaults, then the JSON file, then environment, then flags (the
+ * The effective configuration: defaults, then the JSON file, then environment (OTEL_*, then
+ * TRACEHOP_*), then flags (the
  * precedence and every key: docs/configuration.md; reloads: its "Reloading" section). Loaded and
  * validated completely before anything listens; immutable afterwards: nothing writes into a
  * loaded config, and a reload builds a new one and swaps it whole.
@@ -12,6 +13,9 @@
  *   config_load.c       config_load, config_load_text: defaults, then the file, the environment
  *                       and the flags, then the checks across keys and the route metrics slots;
  *   config_json.c       the config file (JSON) into the model;
+ *   config_otlp.c       span export (otlp) and the sampler: defaults, the setters the file and
+ *                       the environment share, the checks once every source is in;
+ *   config_otel_env.c   OpenTelemetry's OTEL_* variables into the model;
  *   config_overrides.c  environment variables and flags into the model;
  *   config_address.c    listen addresses and upstream URLs;
  *   config_print.c      the effective config as JSON text (--check-config);
@@ -202,8 +206,8 @@ int config_load_text(const char *source, const char *text, size_t text_len,
 
 /* --- overrides (config_overrides.c) ------------------------------------------------------ */
 
-/* Read TRACEHOP_* environment variables into overrides (pointers into environ; an empty
- * variable counts as unset). */
+/* Read the TRACEHOP_* and OpenTelemetry's OTEL_* environment variables into overrides (pointers
+ * into environ; an empty variable counts as unset). */
 void config_overrides_from_env(struct config_overrides *env);
 
 /* --- the model's lifetime (config.c) ----------------------------------------------------- */

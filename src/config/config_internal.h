@@ -16,10 +16,18 @@
  * without the two forming a cycle. */
 struct config;
 struct config_overrides;
+struct otlp_config;
 struct route;
 struct upstream_target;
 
 #define CONFIG_MAX_WORKERS 64
+
+/* Bounds of the otlp settings (docs/configuration.md, "otlp"). */
+#define CONFIG_OTLP_MAX_HEADERS             64
+#define CONFIG_OTLP_MAX_RESOURCE_ATTRIBUTES 128
+#define CONFIG_OTLP_MAX_TIMEOUT_MS          600000  /* one export request */
+#define CONFIG_OTLP_MAX_QUEUE_SIZE          1000000 /* spans */
+#define CONFIG_OTLP_MAX_DELAY_MS            3600000 /* schedule delay, batch export timeout */
 
 /* "key.path: reason" into error (CONFIG_ERROR_MAX bytes; a message too long keeps its start and
  * its end). Returns -EINVAL, or -ENOMEM with "out of memory" if even that needs memory. */
@@ -56,10 +64,79 @@ int config_set_admin_listen(struct config *c, const char *text, const char *path
  * (config_address.c) */
 bool config_host_is_valid(const char *host);
 
+/* A sampling ratio as typed in a flag or variable: a number in 0..1 and nothing else. Returns 0
+ * and writes *ret, or -EINVAL. (config_overrides.c) */
+int config_parse_ratio(const char *text, double *ret);
+
+/*
+ * What loading the otlp settings remembers between the sources, for the checks that need them
+ * all (config_otlp_finish): whether the file switched export on or off, whether the environment
+ * switched it off, and who set the values that are checked against each other, so that an
+ * error names the key or variable the user wrote. Origins are static strings; NULL = default.
+ */
+struct config_otlp_state {
+    int file_enabled;  /* otlp.enabled: -1 not given, 0 false, 1 true */
+    bool env_disabled; /* OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none */
+    const char *queue_origin, *batch_origin;     /* max_queue_size, max_export_batch_size */
+    const char *certificate_origin, *key_origin; /* client_certificate, client_key */
+};
+
+/* --- otlp and the sampler, set by the file and the environment alike (config_otlp.c) ------ */
+
+/* The defaults of struct otlp_config (export off, no endpoint, the OpenTelemetry SDK's
+ * timeouts and batch sizes). Allocates nothing. */
+void config_otlp_defaults(struct otlp_config *o);
+
+/* Free everything o owns and zero it; safe on a zeroed or half-built one. */
+void config_otlp_clear(struct otlp_config *o);
+
+/* The sampler called `text` (one of OTEL_TRACES_SAMPLER's six names) into c->sampler; `name`
+ * ("trace.sampler", "OTEL_TRACES_SAMPLER") names it in errors, which list the six. */
+int config_set_sampler(struct config *c, const char *text, const char *name, char *error);
+
+/* Set o's endpoint from an http:// or https:// URL: as is, or with "/v1/traces" appended (after
+ * one trailing '/' is removed) when `append_signal_path` (a base URL: otlp.endpoint,
+ * OTEL_EXPORTER_OTLP_ENDPOINT). `name` names it in errors. On failure o is unchanged. */
+int config_otlp_set_endpoint(struct otlp_config *o, const char *url, bool append_signal_path,
+                             const char *name, char *error);
+
+/* Only "http/json" passes; "http/protobuf" and "grpc" are refused saying why. */
+int config_otlp_check_protocol(const char *text, const char *name, char *error);
+
+/* "gzip" or "none" into o->gzip. */
+int config_otlp_set_compression(struct otlp_config *o, const char *text, const char *name,
+                                char *error);
+
+/* Why a header cannot be sent with every export request (not a token, a header the exporter
+ * or the connection owns, a value with control characters), or NULL when it can. */
+const char *config_otlp_header_problem(const char *name, const char *value);
+
+/* Add the header (checked with config_otlp_header_problem), or replace the value of one with the
+ * same name compared case-insensitively. `path` names the list in the error when it would grow
+ * beyond CONFIG_OTLP_MAX_HEADERS. On failure o is unchanged. */
+int config_otlp_set_header(struct otlp_config *o, const char *name, const char *value,
+                           const char *path, char *error);
+
+/* The same for a resource attribute (keys compared exactly); CONFIG_OTLP_MAX_RESOURCE_ATTRIBUTES.
+ */
+int config_otlp_set_attribute(struct otlp_config *o, const char *key, const char *value,
+                              const char *path, char *error);
+
+/* After every source: the client certificate and key together, the batch within the queue
+ * (a batch size nobody gave shrinks to the queue), and `enabled`: an endpoint, not switched off
+ * (state). otlp.enabled true without any endpoint is an error. */
+int config_otlp_finish(struct config *c, const struct config_otlp_state *state, char *error);
+
 /* The config file into c, over the defaults: its text when given (text_len bytes), otherwise
- * read from path, which names the source in errors either way. (config_json.c) */
+ * read from path, which names the source in errors either way. Notes in otlp what the otlp
+ * section said (config_otlp_finish needs it). (config_json.c) */
 int config_parse_json(const char *path, const char *text, size_t text_len, struct config *c,
-                      char *error);
+                      struct config_otlp_state *otlp, char *error);
+
+/* OpenTelemetry's OTEL_* variables (the otel_* fields of env) into c, over the file and below
+ * the TRACEHOP_* ones; errors name the variable. (config_otel_env.c) */
+int config_apply_otel_env(struct config *c, const struct config_overrides *env,
+                          struct config_otlp_state *otlp, char *error);
 
 /* The overrides into c: from the environment (names like TRACEHOP_LISTEN in errors) or from the
  * flags ("--listen"). (config_overrides.c) */

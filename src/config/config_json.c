@@ -345,13 +345,14 @@ static int parse_routes(json_t *list, struct config *c, char *error)
 
 static int parse_trace(json_t *obj, struct config *c, char *error)
 {
-    static const char *const keys[] = {"request_id_header", "sampling_ratio", "trust_incoming",
-                                       "echo", NULL};
-    const char *header = NULL;
+    static const char *const keys[] = {"request_id_header", "sampler", "sampling_ratio",
+                                       "trust_incoming",    "echo",    NULL};
+    const char *header = NULL, *sampler = NULL;
     int rc;
 
     if ((rc = check_keys(obj, "trace", keys, error)) < 0 ||
         (rc = get_string(obj, "request_id_header", "trace", &header, error)) < 0 ||
+        (rc = get_string(obj, "sampler", "trace", &sampler, error)) < 0 ||
         (rc = get_bool(obj, "trust_incoming", "trace", &c->trust_incoming, error)) < 0 ||
         (rc = get_bool(obj, "echo", "trace", &c->echo, error)) < 0)
         return rc;
@@ -359,6 +360,8 @@ static int parse_trace(json_t *obj, struct config *c, char *error)
         if ((rc = config_set_string(&c->request_id_header, header, error)) < 0)
             return rc;
     }
+    if (sampler && (rc = config_set_sampler(c, sampler, "trace.sampler", error)) < 0)
+        return rc;
     json_t *ratio = json_object_get(obj, "sampling_ratio");
     if (ratio) {
         if (!json_is_number(ratio) || !(json_number_value(ratio) >= 0.0) ||
@@ -429,8 +432,183 @@ static int parse_limits(json_t *obj, struct config *c, char *error)
     return 0;
 }
 
+/* A string, or null for "not set" (what --check-config prints for an unset path or URL). */
+static int get_optional_string(json_t *obj, const char *key, const char *path, const char **ret,
+                               char *error)
+{
+    if (json_is_null(json_object_get(obj, key)))
+        return 0;
+    return get_string(obj, key, path, ret, error);
+}
+
+/* otlp.headers: names (tokens) to values, each name once (case-insensitively). */
+static int parse_otlp_headers(json_t *obj, struct otlp_config *o, char *error)
+{
+    const char *key;
+    json_t *value;
+    int rc;
+
+    if (!json_is_object(obj))
+        return config_fail(error, "otlp.headers: must be an object of header names to values");
+    json_object_foreach(obj, key, value)
+    {
+        if (!json_is_string(value) || strlen(json_string_value(value)) != json_string_length(value))
+            return config_fail(error, "otlp.headers.%s: must be a string", key);
+        const char *problem = config_otlp_header_problem(key, json_string_value(value));
+        if (problem)
+            return config_fail(error, "otlp.headers.%s: %s", key, problem);
+        for (size_t i = 0; i < o->headers_count; i++)
+            if (strcasecmp(o->headers[i].name, key) == 0)
+                return config_fail(error,
+                                   "otlp.headers.%s: given twice (header names are "
+                                   "case-insensitive)",
+                                   key);
+        if ((rc = config_otlp_set_header(o, key, json_string_value(value), "otlp.headers", error)) <
+            0)
+            return rc;
+    }
+    return 0;
+}
+
+/* otlp.resource_attributes: keys to string values; service.name is service_name's. */
+static int parse_otlp_attributes(json_t *obj, struct otlp_config *o, char *error)
+{
+    const char *key;
+    json_t *value;
+    int rc;
+
+    if (!json_is_object(obj))
+        return config_fail(error, "otlp.resource_attributes: must be an object of keys to values");
+    json_object_foreach(obj, key, value)
+    {
+        if (key[0] == '\0')
+            return config_fail(error, "otlp.resource_attributes: a key must not be empty");
+        if (strcmp(key, "service.name") == 0)
+            return config_fail(error,
+                               "otlp.resource_attributes.service.name: set service_name instead");
+        if (!json_is_string(value) || strlen(json_string_value(value)) != json_string_length(value))
+            return config_fail(error, "otlp.resource_attributes.%s: must be a string", key);
+        if ((rc = config_otlp_set_attribute(o, key, json_string_value(value),
+                                            "otlp.resource_attributes", error)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_otlp_batch(json_t *obj, struct otlp_config *o, struct config_otlp_state *state,
+                            char *error)
+{
+    static const char *const keys[] = {"max_queue_size", "max_export_batch_size",
+                                       "schedule_delay_ms", "export_timeout_ms", NULL};
+    const char *path = "otlp.batch";
+    long long queue = o->max_queue_size, batch = o->max_export_batch_size,
+              delay = o->schedule_delay_ms, timeout = o->export_timeout_ms;
+    int rc;
+
+    if ((rc = check_keys(obj, path, keys, error)) < 0 ||
+        (rc = get_integer(obj, "max_queue_size", path, 1, CONFIG_OTLP_MAX_QUEUE_SIZE, &queue,
+                          error)) < 0 ||
+        (rc = get_integer(obj, "max_export_batch_size", path, 1, CONFIG_OTLP_MAX_QUEUE_SIZE, &batch,
+                          error)) < 0 ||
+        (rc = get_integer(obj, "schedule_delay_ms", path, 1, CONFIG_OTLP_MAX_DELAY_MS, &delay,
+                          error)) < 0 ||
+        (rc = get_integer(obj, "export_timeout_ms", path, 1, CONFIG_OTLP_MAX_DELAY_MS, &timeout,
+                          error)) < 0)
+        return rc;
+    if (json_object_get(obj, "max_queue_size"))
+        state->queue_origin = "otlp.batch.max_queue_size";
+    if (json_object_get(obj, "max_export_batch_size"))
+        state->batch_origin = "otlp.batch.max_export_batch_size";
+    o->max_queue_size = (unsigned)queue;
+    o->max_export_batch_size = (unsigned)batch;
+    o->schedule_delay_ms = (long)delay;
+    o->export_timeout_ms = (long)timeout;
+    return 0;
+}
+
+/* A PEM file's path (ca_file, client_certificate, client_key): not empty; null = none. */
+static int parse_otlp_path(json_t *obj, const char *key, char **slot, char *error)
+{
+    const char *text = NULL;
+    int rc;
+
+    if ((rc = get_optional_string(obj, key, "otlp", &text, error)) < 0 || !text)
+        return rc;
+    if (text[0] == '\0')
+        return config_fail(error, "otlp.%s: must not be empty (leave it out or null for none)",
+                           key);
+    return config_set_string(slot, text, error);
+}
+
+/* The otlp section (docs/configuration.md, "otlp"); the environment comes later
+ * (config_otel_env.c), and config_otlp_finish decides `enabled` once both are in. */
+static int parse_otlp(json_t *obj, struct config *c, struct config_otlp_state *state, char *error)
+{
+    static const char *const keys[] = {"enabled",
+                                       "endpoint",
+                                       "traces_endpoint",
+                                       "protocol",
+                                       "headers",
+                                       "timeout_ms",
+                                       "compression",
+                                       "ca_file",
+                                       "client_certificate",
+                                       "client_key",
+                                       "resource_attributes",
+                                       "batch",
+                                       NULL};
+    struct otlp_config *o = &c->otlp;
+    const char *endpoint = NULL, *traces_endpoint = NULL, *protocol = NULL, *compression = NULL;
+    long long timeout = o->timeout_ms;
+    bool enabled = false;
+    json_t *section;
+    int rc;
+
+    if ((rc = check_keys(obj, "otlp", keys, error)) < 0 ||
+        (rc = get_bool(obj, "enabled", "otlp", &enabled, error)) < 0 ||
+        (rc = get_optional_string(obj, "endpoint", "otlp", &endpoint, error)) < 0 ||
+        (rc = get_optional_string(obj, "traces_endpoint", "otlp", &traces_endpoint, error)) < 0 ||
+        (rc = get_string(obj, "protocol", "otlp", &protocol, error)) < 0 ||
+        (rc = get_string(obj, "compression", "otlp", &compression, error)) < 0 ||
+        (rc = get_integer(obj, "timeout_ms", "otlp", 1, CONFIG_OTLP_MAX_TIMEOUT_MS, &timeout,
+                          error)) < 0)
+        return rc;
+    if (json_object_get(obj, "enabled"))
+        state->file_enabled = enabled;
+    o->timeout_ms = (long)timeout;
+    /* Both URLs are checked; the full one wins over the base. */
+    if (endpoint && (rc = config_otlp_set_endpoint(o, endpoint, true, "otlp.endpoint", error)) < 0)
+        return rc;
+    if (traces_endpoint && (rc = config_otlp_set_endpoint(o, traces_endpoint, false,
+                                                          "otlp.traces_endpoint", error)) < 0)
+        return rc;
+    if (protocol && (rc = config_otlp_check_protocol(protocol, "otlp.protocol", error)) < 0)
+        return rc;
+    if (compression &&
+        (rc = config_otlp_set_compression(o, compression, "otlp.compression", error)) < 0)
+        return rc;
+    if ((rc = parse_otlp_path(obj, "ca_file", &o->ca_file, error)) < 0 ||
+        (rc = parse_otlp_path(obj, "client_certificate", &o->client_certificate, error)) < 0 ||
+        (rc = parse_otlp_path(obj, "client_key", &o->client_key, error)) < 0)
+        return rc;
+    if (o->client_certificate)
+        state->certificate_origin = "otlp.client_certificate";
+    if (o->client_key)
+        state->key_origin = "otlp.client_key";
+    if ((section = json_object_get(obj, "headers")) &&
+        (rc = parse_otlp_headers(section, o, error)) < 0)
+        return rc;
+    if ((section = json_object_get(obj, "resource_attributes")) &&
+        (rc = parse_otlp_attributes(section, o, error)) < 0)
+        return rc;
+    if ((section = json_object_get(obj, "batch")) &&
+        (rc = parse_otlp_batch(section, o, state, error)) < 0)
+        return rc;
+    return 0;
+}
+
 int config_parse_json(const char *path, const char *contents, size_t contents_len, struct config *c,
-                      char *error)
+                      struct config_otlp_state *otlp, char *error)
 {
     static const char *const keys[] = {"service_name", "listen", "admin",  "workers", "trace",
                                        "access_log",   "limits", "routes", "otlp",    NULL};
@@ -517,10 +695,8 @@ int config_parse_json(const char *path, const char *contents, size_t contents_le
         goto out;
     if ((section = json_object_get(root, "routes")) && (rc = parse_routes(section, c, error)) < 0)
         goto out;
-    if ((section = json_object_get(root, "otlp")) && !json_is_object(section)) {
-        rc = config_fail(error, "otlp: must be an object");
+    if ((section = json_object_get(root, "otlp")) && (rc = parse_otlp(section, c, otlp, error)) < 0)
         goto out;
-    }
     rc = 0;
 out:
     json_decref(root);

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Building the effective config (docs/configuration.md): the defaults, then the config file
- * (config_json.c), then the environment and then the flags (config_overrides.c), then the checks
- * that span several keys, then each route's metrics slot (common/route_slots.h), so that the
- * config is complete when it is returned and nobody writes into it afterwards. Nothing is
- * half-applied: the caller gets a complete config or an error, and on an error, out of memory
- * included, everything built so far is freed.
+ * (config_json.c), then OpenTelemetry's OTEL_* variables (config_otel_env.c), the TRACEHOP_*
+ * variables and then the flags (config_overrides.c), then the checks that span several keys
+ * (config_otlp_finish for span export, whose sources may complete each other), then each
+ * route's metrics slot (common/route_slots.h), so that the config is complete when it is
+ * returned and nobody writes into it afterwards. Nothing is half-applied: the caller gets a
+ * complete config or an error, and on an error, out of memory included, everything built so far is
+ * freed.
  *
  * The default worker count comes from the caller (struct config_machine, probed with
  * common/cpu_probe.h): loading reads the config file and nothing else of the system.
@@ -50,6 +52,8 @@ static int set_defaults(struct config *c, const struct config_machine *machine, 
     c->client_header_timeout_ms = 10000;
     c->drain_delay_ms = 5000;    /* long enough for a load balancer to see /readyz fail */
     c->drain_timeout_ms = 20000; /* 5 + 20 s fits Kubernetes' default 30 s grace period */
+    c->sampler = TRACEHOP_SAMPLER_PARENTBASED_TRACEIDRATIO;
+    config_otlp_defaults(&c->otlp);
     if ((rc = config_set_string(&c->service_name, "tracehop", error)) < 0 ||
         (rc = config_set_string(&c->request_id_header, "X-Trace-ID", error)) < 0 ||
         (rc = config_set_string(&c->access_log_path, "-", error)) < 0 ||
@@ -96,6 +100,7 @@ static int load(const char *path, const char *text, size_t text_len,
                 const struct config_machine *machine, struct config **ret, char *error)
 {
     struct config *c = calloc(1, sizeof(*c));
+    struct config_otlp_state otlp = {.file_enabled = -1};
     int rc;
 
     if (!c)
@@ -104,12 +109,14 @@ static int load(const char *path, const char *text, size_t text_len,
         goto fail;
     if (path) {
         if ((rc = config_set_string(&c->source_path, path, error)) < 0 ||
-            (rc = config_parse_json(path, text, text_len, c, error)) < 0)
+            (rc = config_parse_json(path, text, text_len, c, &otlp, error)) < 0)
             goto fail;
     }
-    if ((rc = config_apply_overrides(c, env, true, error)) < 0 ||
+    if ((rc = config_apply_otel_env(c, env, &otlp, error)) < 0 ||
+        (rc = config_apply_overrides(c, env, true, error)) < 0 ||
         (rc = config_apply_overrides(c, flags, false, error)) < 0 ||
-        (rc = check_across_keys(c, error)) < 0 || (rc = assign_metrics_slots(c, error)) < 0)
+        (rc = config_otlp_finish(c, &otlp, error)) < 0 || (rc = check_across_keys(c, error)) < 0 ||
+        (rc = assign_metrics_slots(c, error)) < 0)
         goto fail;
     atomic_init(&c->refs, 1);
     *ret = c;

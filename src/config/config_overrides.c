@@ -7,7 +7,8 @@
  * TRACEHOP_UPSTREAM) replaces all routes with one catch-all route.
  *
  * config_apply_overrides is pure (errors into `error`, out of memory as -ENOMEM);
- * config_overrides_from_env only reads environ.
+ * config_overrides_from_env only reads environ, OpenTelemetry's OTEL_* variables included (those
+ * are applied by config_otel_env.c, below the TRACEHOP_* ones).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -19,7 +20,7 @@
 #include "config/config_internal.h"
 #include "common/json_escape.h"
 
-static int parse_ratio(const char *text, double *ret)
+int config_parse_ratio(const char *text, double *ret)
 {
     char *end;
     errno = 0;
@@ -89,7 +90,7 @@ int config_apply_overrides(struct config *c, const struct config_overrides *o, b
         if ((rc = config_set_string(&c->access_log_path, o->access_log, error)) < 0)
             return rc;
     }
-    if (o->sampling_ratio && parse_ratio(o->sampling_ratio, &c->sampling_ratio) < 0)
+    if (o->sampling_ratio && config_parse_ratio(o->sampling_ratio, &c->sampling_ratio) < 0)
         return config_fail(error, "%s: '%s' is not a number in 0..1",
                            from_env ? "TRACEHOP_SAMPLING_RATIO" : "sampling ratio",
                            o->sampling_ratio);
@@ -155,5 +156,32 @@ void config_overrides_from_env(struct config_overrides *env)
         .sampling_ratio = env_value("TRACEHOP_SAMPLING_RATIO"),
         .trace_header = env_value("TRACEHOP_TRACE_HEADER"),
         .workers = env_value("TRACEHOP_WORKERS"),
+
+        .otel_sdk_disabled = env_value("OTEL_SDK_DISABLED"),
+        .otel_traces_exporter = env_value("OTEL_TRACES_EXPORTER"),
+        .otel_service_name = env_value("OTEL_SERVICE_NAME"),
+        .otel_resource_attributes = env_value("OTEL_RESOURCE_ATTRIBUTES"),
+        .otel_traces_sampler = env_value("OTEL_TRACES_SAMPLER"),
+        .otel_traces_sampler_arg = env_value("OTEL_TRACES_SAMPLER_ARG"),
+        .otel_endpoint = env_value("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        .otel_traces_endpoint = env_value("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+        .otel_headers = env_value("OTEL_EXPORTER_OTLP_HEADERS"),
+        .otel_traces_headers = env_value("OTEL_EXPORTER_OTLP_TRACES_HEADERS"),
+        .otel_timeout = env_value("OTEL_EXPORTER_OTLP_TIMEOUT"),
+        .otel_traces_timeout = env_value("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"),
+        .otel_compression = env_value("OTEL_EXPORTER_OTLP_COMPRESSION"),
+        .otel_traces_compression = env_value("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"),
+        .otel_protocol = env_value("OTEL_EXPORTER_OTLP_PROTOCOL"),
+        .otel_traces_protocol = env_value("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
+        .otel_certificate = env_value("OTEL_EXPORTER_OTLP_CERTIFICATE"),
+        .otel_traces_certificate = env_value("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"),
+        .otel_client_certificate = env_value("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+        .otel_traces_client_certificate = env_value("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE"),
+        .otel_client_key = env_value("OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+        .otel_traces_client_key = env_value("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY"),
+        .otel_bsp_schedule_delay = env_value("OTEL_BSP_SCHEDULE_DELAY"),
+        .otel_bsp_max_queue_size = env_value("OTEL_BSP_MAX_QUEUE_SIZE"),
+        .otel_bsp_max_export_batch_size = env_value("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
+        .otel_bsp_export_timeout = env_value("OTEL_BSP_EXPORT_TIMEOUT"),
     };
 }

@@ -3,7 +3,8 @@
  * The effective config as JSON text, for --check-config (docs/configuration.md, "Checking a
  * config"): every key present, defaults filled in, flags and environment applied, in the order
  * of the example file, so that the output is itself a config file that loads, without flags or
- * environment, into the same config (fuzz-config checks that round trip). Addresses and
+ * environment, into the same config (fuzz-config checks that round trip), but for the values of
+ * otlp.headers, printed as "[REDACTED]" (otlp_json says why). Addresses and
  * upstreams are printed as the user wrote them; admin switched off is "off".
  *
  * config_to_text is pure; config_print writes to stdout.
@@ -21,6 +22,38 @@ static json_t *string_list_json(char **list, size_t n)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(a, json_string(list[i]));
     return a;
+}
+
+/* name -> value pairs as an object; the values replaced by "[REDACTED]" when `redact`. */
+static json_t *pairs_json(const struct header_setting *list, size_t n, bool redact)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, list[i].name, json_string(redact ? "[REDACTED]" : list[i].value));
+    return o;
+}
+
+/*
+ * The otlp section. The one exception to "loading the printed text gives the same config":
+ * header values are printed as "[REDACTED]", since they carry tokens and --check-config's output
+ * ends up in terminals and CI logs; loading the printout gives the same headers with those
+ * values (docs/configuration.md, "Checking a config"). The endpoint is printed as the final URL
+ * in traces_endpoint, however it was given.
+ */
+static json_t *otlp_json(const struct otlp_config *o)
+{
+    json_t *batch = json_pack(
+        "{s:I, s:I, s:I, s:I}", "max_queue_size", (json_int_t)o->max_queue_size,
+        "max_export_batch_size", (json_int_t)o->max_export_batch_size, "schedule_delay_ms",
+        (json_int_t)o->schedule_delay_ms, "export_timeout_ms", (json_int_t)o->export_timeout_ms);
+
+    return json_pack(
+        "{s:b, s:n, s:s?, s:s, s:o, s:I, s:s, s:s?, s:s?, s:s?, s:o, s:o}", "enabled", o->enabled,
+        "endpoint", "traces_endpoint", o->endpoint, "protocol", "http/json", "headers",
+        pairs_json(o->headers, o->headers_count, true), "timeout_ms", (json_int_t)o->timeout_ms,
+        "compression", o->gzip ? "gzip" : "none", "ca_file", o->ca_file, "client_certificate",
+        o->client_certificate, "client_key", o->client_key, "resource_attributes",
+        pairs_json(o->resource_attributes, o->resource_attributes_count, false), "batch", batch);
 }
 
 char *config_to_text(const struct config *c)
@@ -54,10 +87,11 @@ char *config_to_text(const struct config *c)
         root, "admin",
         json_pack("{s:s}", "listen", c->admin_enabled ? c->admin_listen.text : "off"));
     json_object_set_new(root, "workers", json_integer(c->workers));
-    json_object_set_new(root, "trace",
-                        json_pack("{s:s, s:f, s:b, s:b}", "request_id_header", c->request_id_header,
-                                  "sampling_ratio", c->sampling_ratio, "trust_incoming",
-                                  c->trust_incoming, "echo", c->echo));
+    json_object_set_new(
+        root, "trace",
+        json_pack("{s:s, s:s, s:f, s:b, s:b}", "request_id_header", c->request_id_header, "sampler",
+                  tracehop_sampler_name(c->sampler), "sampling_ratio", c->sampling_ratio,
+                  "trust_incoming", c->trust_incoming, "echo", c->echo));
     json_object_set_new(
         root, "access_log",
         json_pack("{s:s, s:o, s:o}", "path", c->access_log_path, "fields",
@@ -73,6 +107,10 @@ char *config_to_text(const struct config *c)
                   (json_int_t)c->drain_delay_ms, "drain_timeout_ms",
                   (json_int_t)c->drain_timeout_ms));
     json_object_set_new(root, "routes", routes);
+    if (json_object_set_new(root, "otlp", otlp_json(&c->otlp)) < 0) {
+        json_decref(root);
+        return NULL;
+    }
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     return text;

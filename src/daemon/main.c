@@ -33,6 +33,7 @@
 #include "common/cpu_probe.h"
 #include "common/listen_socket.h"
 #include "observe/logline.h"
+#include "observe/otlp_exporter.h"
 #include "daemon/worker.h"
 #include "common/diag.h"
 
@@ -183,7 +184,7 @@ static int load_config(const char *path, const struct config_overrides *flags,
  */
 static void reload(struct config **current, const char *path, const struct config_overrides *flags,
                    const struct config_overrides *env, struct worker *workers, unsigned count,
-                   struct admin_state *state)
+                   struct otlp_exporter *exporter, struct admin_state *state)
 {
     struct config *next = NULL;
     char error[CONFIG_ERROR_MAX], what[CONFIG_ERROR_MAX];
@@ -210,6 +211,7 @@ static void reload(struct config **current, const char *path, const struct confi
         config_ref(next);
         worker_publish_config(&workers[i], next);
     }
+    otlp_exporter_publish_config(exporter, next);
     config_unref(*current);
     *current = next;
     atomic_fetch_add(&state->reloads_ok, 1);
@@ -221,6 +223,20 @@ failed:
     atomic_fetch_add(&state->reloads_failed, 1);
     atomic_store(&state->last_reload_ok, false);
     sd_notify(0, "READY=1");
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What is left of limits.drain_timeout_ms since the drain began. */
+static long drain_budget_left_ms(int64_t drain_start_ms, long drain_timeout_ms)
+{
+    int64_t left = drain_start_ms + drain_timeout_ms - monotonic_ms();
+    return left > 0 ? (long)left : 0;
 }
 
 /* Keep serving while load balancers notice /readyz failing; a second signal cuts it short. */
@@ -261,6 +277,7 @@ static int run(struct run_context *ctx)
     struct worker *workers = NULL;
     struct listen_set sockets = {0};
     struct admin *admin = NULL;
+    struct otlp_exporter *exporter = NULL;
     struct admin_state state = {0};
     unsigned started = 0;
     sigset_t signals;
@@ -282,6 +299,13 @@ static int run(struct run_context *ctx)
     rc = open_listen_sockets(config, &sockets);
     if (rc < 0)
         goto out;
+    /* Always started: a reload may turn export on. Idle, it is one sleeping thread. */
+    rc = otlp_exporter_start(config, TRACEHOP_VERSION, &exporter);
+    if (rc < 0) {
+        diag(DIAG_ERROR, "span exporter: %s", strerror(-rc));
+        goto out;
+    }
+    state.export = otlp_exporter_stats(exporter);
     workers = calloc(config->workers, sizeof(*workers));
     state.workers = calloc(config->workers, sizeof(*state.workers));
     if (!workers || !state.workers) {
@@ -295,8 +319,9 @@ static int run(struct run_context *ctx)
     for (unsigned i = 0; i < config->workers; i++) {
         char error[256];
         state.workers[i] = &workers[i].metrics;
-        rc = worker_init(&workers[i], i, config, log, sockets.fds + i * sockets.per_worker,
-                         sockets.per_worker, error, sizeof(error));
+        rc =
+            worker_init(&workers[i], i, config, log, exporter, sockets.fds + i * sockets.per_worker,
+                        sockets.per_worker, error, sizeof(error));
         if (rc < 0) {
             diag(DIAG_ERROR, "worker %u: %s", i, error);
             worker_destroy(&workers[i]);
@@ -325,7 +350,8 @@ static int run(struct run_context *ctx)
         if (sig == SIGUSR1) {
             accesslog_request_reopen(log);
         } else if (sig == SIGHUP) {
-            reload(&config, ctx->config_path, ctx->flags, ctx->env, workers, started, &state);
+            reload(&config, ctx->config_path, ctx->flags, ctx->env, workers, started, exporter,
+                   &state);
         } else {
             atomic_store(&state.ready, false);
             sd_notify(0, "STOPPING=1");
@@ -341,11 +367,14 @@ static int run(struct run_context *ctx)
     rc = 0;
 out:
     atomic_store(&state.ready, false);
+    int64_t drain_start_ms = monotonic_ms();
     for (unsigned i = 0; i < started; i++)
         worker_request_drain(&workers[i]);
     for (unsigned i = 0; i < started; i++)
         worker_join(&workers[i]);
     admin = admin_stop(admin); /* after the workers: metrics stay readable while draining */
+    /* The spans of the last requests get what is left of the drain budget. */
+    otlp_exporter_stop(exporter, drain_budget_left_ms(drain_start_ms, config->drain_timeout_ms));
     for (unsigned i = 0; i < started; i++)
         worker_destroy(&workers[i]);
     logline_thread_cleanup();

@@ -165,8 +165,8 @@ static void *worker_main(void *arg)
 }
 
 int worker_init(struct worker *w, unsigned index, const struct config *config,
-                struct accesslog *accesslog, const int *listen_fds, size_t listen_count,
-                char *error, size_t error_size)
+                struct accesslog *accesslog, struct otlp_exporter *exporter, const int *listen_fds,
+                size_t listen_count, char *error, size_t error_size)
 {
     int rc;
 
@@ -177,6 +177,7 @@ int worker_init(struct worker *w, unsigned index, const struct config *config,
         .index = index,
         .loop = &w->loop,
         .accesslog = accesslog,
+        .exporter = exporter,
         .metrics = &w->metrics,
     };
     request_env_init(&w->requests, config);

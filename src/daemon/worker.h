@@ -20,6 +20,7 @@
 #include "proxy/request.h"
 
 struct accesslog;
+struct otlp_exporter;
 struct config;
 struct inbound;
 struct upstream_pool;
@@ -48,8 +49,8 @@ enum { WORKER_RUN = 0, WORKER_DRAIN = 1 };
  * with a reason in error; either way worker_destroy releases what was set up.
  */
 int worker_init(struct worker *w, unsigned index, const struct config *config,
-                struct accesslog *accesslog, const int *listen_fds, size_t listen_count,
-                char *error, size_t error_size);
+                struct accesslog *accesslog, struct otlp_exporter *exporter, const int *listen_fds,
+                size_t listen_count, char *error, size_t error_size);
 /* Start the thread. 0 or -errno. */
 int worker_start(struct worker *w);
 /* Ask the worker to stop accepting, finish in-flight requests (bounded), then return. */

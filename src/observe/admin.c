@@ -50,6 +50,7 @@ static enum MHD_Result serve_metrics(struct admin *a, struct MHD_Connection *con
         .last_reload_timestamp = (double)atomic_load(&s->last_reload_ms) / 1000.0,
         .last_reload_ok = atomic_load(&s->last_reload_ok),
         .ready = atomic_load(&s->ready),
+        .export = s->export,
     };
     struct accesslog_stats log_stats = {0};
     bool openmetrics = wants_openmetrics(conn);

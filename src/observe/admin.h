@@ -19,6 +19,7 @@ struct admin_state {
     struct metrics **workers;
     size_t workers_count;
     struct accesslog *accesslog;
+    const struct export_stats *export; /* NULL = no exporter */
     atomic_bool ready;
     atomic_uint_fast64_t reloads_ok, reloads_failed;
     atomic_uint_fast64_t last_reload_ms; /* ms since the epoch */

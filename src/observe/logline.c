@@ -14,6 +14,7 @@
 
 #include "observe/logline.h"
 #include "observe/accesslog.h"
+#include "observe/redact.h"
 #include "observe/request_summary.h"
 #include "tracehop/tracectx.h"
 #include "config/config.h"
@@ -75,43 +76,15 @@ static void string_value(struct strbuf *b, const char *name, const char *value, 
 /* ,"name":"value" for a client-controlled string (or null); name is a literal. */
 #define STRING_FIELD(b, name, value, len) (KEY(b, name), string_value(b, name, value, len))
 
-static bool is_redacted(const struct config *c, const char *name, size_t len)
-{
-    for (size_t i = 0; i < c->access_log_redact_count; i++)
-        if (strlen(c->access_log_redact[i]) == len &&
-            strncasecmp(c->access_log_redact[i], name, len) == 0)
-            return true;
-    return false;
-}
-
-#define REDACTED "[REDACTED]"
-
-/* The query with the values of access_log.redact parameters replaced (names compared raw,
- * case-insensitively). */
+/* The query with the values of access_log.redact parameters replaced. */
 static void query_field(struct strbuf *b, const struct config *c, const char *q, size_t len)
 {
-    if (c->access_log_redact_count == 0) {
+    if (!redact_enabled(c)) {
         STRING_FIELD(b, "query", q, len);
         return;
     }
     struct strbuf redacted = {0};
-    size_t i = 0;
-    for (;;) {
-        const char *amp = memchr(q + i, '&', len - i);
-        size_t end = amp ? (size_t)(amp - q) : len;
-        const char *eq = memchr(q + i, '=', end - i);
-        size_t name_end = eq ? (size_t)(eq - q) : end;
-        if (eq && is_redacted(c, q + i, name_end - i)) {
-            strbuf_append(&redacted, q + i, name_end - i + 1);
-            strbuf_append_str(&redacted, REDACTED);
-        } else {
-            strbuf_append(&redacted, q + i, end - i);
-        }
-        if (!amp)
-            break;
-        strbuf_append_char(&redacted, '&');
-        i = end + 1;
-    }
+    redact_query(c, q, len, &redacted);
     STRING_FIELD(b, "query", redacted.data ? redacted.data : "", redacted.len);
     strbuf_free(&redacted);
 }
@@ -132,7 +105,7 @@ static void request_headers_field(struct strbuf *b, const struct request_summary
             lower[k] = (char)tolower((unsigned char)name[k]);
         lower[n] = '\0';
         const char *value = req->logged_headers[i];
-        if (value && is_redacted(c, name, strlen(name)))
+        if (value && redact_is_listed(c, name, strlen(name)))
             value = REDACTED;
         if (i > 0)
             strbuf_append_char(b, ',');

@@ -82,9 +82,7 @@ static void observe(struct metrics_histogram *h, double seconds, const struct re
 {
     unsigned b = bucket_index(seconds);
 
-    metrics_add(&h->buckets[b], 1);
-    metrics_add(&h->sum_us, (uint64_t)(seconds * 1e6));
-    metrics_add(&h->count, 1);
+    metrics_observe_seconds(h, seconds);
     if (!r->sampled || !r->trace_id)
         return;
     struct metrics_exemplar *e = &h->exemplars[b];
@@ -100,6 +98,15 @@ static void observe(struct metrics_histogram *h, double seconds, const struct re
     atomic_store_explicit(&e->value_bits, double_bits(seconds), memory_order_relaxed);
     atomic_store_explicit(&e->timestamp_ms, now_ms, memory_order_relaxed);
     atomic_store_explicit(&e->seq, seq + 2, memory_order_release);
+}
+
+void metrics_observe_seconds(struct metrics_histogram *h, double seconds)
+{
+    unsigned b = bucket_index(seconds);
+
+    metrics_add(&h->buckets[b], 1);
+    metrics_add(&h->sum_us, (uint64_t)(seconds * 1e6));
+    metrics_add(&h->count, 1);
 }
 
 void metrics_count_request(struct metrics *m, const struct request_summary *r)
@@ -272,6 +279,62 @@ static void render_histogram(struct strbuf *b, struct metrics *const *workers, s
     }
 }
 
+static uint64_t load(const atomic_uint_fast64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* The span exporter's counters (docs/tracing.md, "Metrics"). */
+static void render_export(struct strbuf *b, const struct export_stats *s, bool openmetrics)
+{
+    static const char *const drop_reasons[EXPORT_DROP_COUNT] = {"queue_full", "export_failed",
+                                                                "shutdown"};
+    static const char *const results[EXPORT_RESULT_COUNT] = {"ok", "partial_success", "retry",
+                                                             "failed"};
+
+    header(b, "tracehop_spans_exported_total", "counter", "Spans the collector accepted.",
+           openmetrics);
+    printfb(b, "tracehop_spans_exported_total %llu\n",
+            (unsigned long long)load(&s->spans_exported));
+    header(b, "tracehop_spans_rejected_total", "counter",
+           "Spans the collector rejected in a partial success (not retried).", openmetrics);
+    printfb(b, "tracehop_spans_rejected_total %llu\n",
+            (unsigned long long)load(&s->spans_rejected));
+    header(b, "tracehop_spans_dropped_total", "counter", "Sampled spans never sent, by reason.",
+           openmetrics);
+    for (unsigned i = 0; i < EXPORT_DROP_COUNT; i++)
+        printfb(b, "tracehop_spans_dropped_total{reason=\"%s\"} %llu\n", drop_reasons[i],
+                (unsigned long long)load(&s->spans_dropped[i]));
+    header(b, "tracehop_export_requests_total", "counter",
+           "Export requests to the collector, by result (retry: answered 429, 502, 503, 504 or "
+           "not at all).",
+           openmetrics);
+    for (unsigned i = 0; i < EXPORT_RESULT_COUNT; i++)
+        printfb(b, "tracehop_export_requests_total{result=\"%s\"} %llu\n", results[i],
+                (unsigned long long)load(&s->requests[i]));
+    header(b, "tracehop_export_retries_total", "counter", "Export requests sent again.",
+           openmetrics);
+    printfb(b, "tracehop_export_retries_total %llu\n", (unsigned long long)load(&s->retries));
+    header(b, "tracehop_export_queue_spans", "gauge", "Spans waiting to be exported.", openmetrics);
+    printfb(b, "tracehop_export_queue_spans %llu\n", (unsigned long long)load(&s->queue_spans));
+    header(b, "tracehop_export_duration_seconds", "histogram",
+           "Time of one export request to the collector.", openmetrics);
+    uint64_t cumulative = 0;
+    for (unsigned i = 0; i <= METRICS_BUCKETS; i++) {
+        cumulative += load(&s->duration.buckets[i]);
+        if (i < METRICS_BUCKETS)
+            printfb(b, "tracehop_export_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                    bucket_bounds[i], (unsigned long long)cumulative);
+        else
+            printfb(b, "tracehop_export_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                    (unsigned long long)cumulative);
+    }
+    printfb(b, "tracehop_export_duration_seconds_sum %.6f\n",
+            (double)load(&s->duration.sum_us) / 1e6);
+    printfb(b, "tracehop_export_duration_seconds_count %llu\n",
+            (unsigned long long)load(&s->duration.count));
+}
+
 int metrics_render(struct metrics *const *workers, size_t count, const struct metrics_process *p,
                    bool openmetrics, char **ret, size_t *ret_len)
 {
@@ -364,6 +427,8 @@ int metrics_render(struct metrics *const *workers, size_t count, const struct me
     header(&b, "tracehop_ready", "gauge", "1 while serving; 0 before ready and while draining.",
            openmetrics);
     printfb(&b, "tracehop_ready %d\n", p->ready ? 1 : 0);
+    if (p->export)
+        render_export(&b, p->export, openmetrics);
     header(&b, "tracehop_build_info", "gauge", "Build information; the value is always 1.",
            openmetrics);
     printfb(&b, "tracehop_build_info{version=\"%s\"} 1\n", TRACEHOP_VERSION);

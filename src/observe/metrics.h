@@ -74,8 +74,40 @@ static inline void metrics_add(metrics_counter *c, uint64_t n)
 /* Count one finished request (worker thread only, on its own metrics). */
 void metrics_count_request(struct metrics *m, const struct request_summary *r);
 
+/* Count one observation in a histogram without an exemplar (its single writer only). */
+void metrics_observe_seconds(struct metrics_histogram *h, double seconds);
+
+/* What the span exporter (observe/otlp_exporter.h) counts. */
+enum export_drop_reason {
+    EXPORT_DROP_QUEUE_FULL,
+    EXPORT_DROP_EXPORT_FAILED,
+    EXPORT_DROP_SHUTDOWN,
+    EXPORT_DROP_COUNT,
+};
+
+enum export_request_result {
+    EXPORT_RESULT_OK,
+    EXPORT_RESULT_PARTIAL,
+    EXPORT_RESULT_RETRY, /* answered 429/502/503/504, or no answer */
+    EXPORT_RESULT_FAILED,
+    EXPORT_RESULT_COUNT,
+};
+
+/* What the exporter counts, for /metrics. Workers add queue drops (atomically: several
+ * workers), the exporter thread the rest. */
+struct export_stats {
+    atomic_uint_fast64_t spans_exported;
+    atomic_uint_fast64_t spans_rejected; /* by the collector, in a partial success */
+    atomic_uint_fast64_t spans_dropped[EXPORT_DROP_COUNT];
+    atomic_uint_fast64_t requests[EXPORT_RESULT_COUNT];
+    atomic_uint_fast64_t retries;
+    atomic_uint_fast64_t queue_spans;  /* waiting now */
+    struct metrics_histogram duration; /* one export request, seconds */
+};
+
 /* Process-wide values the scrape adds to the per-worker ones. */
 struct metrics_process {
+    const struct export_stats *export; /* the span exporter's; NULL = none */
     uint64_t log_lines_written, log_lines_dropped;
     uint64_t reloads_ok, reloads_failed;
     double last_reload_timestamp; /* 0 = never */

@@ -27,6 +27,8 @@ struct request_summary {
     size_t target_len;
     size_t path_len;                   /* target up to '?' */
     const char *client_addr;           /* "" when unknown */
+    const char *host;                  /* the Host header as received, NULL when absent */
+    const char *http_version;          /* "1.1" or "1.0", NULL when the head never came */
     const char *user_agent;            /* NULL when absent */
     const char *const *logged_headers; /* values of access_log.fields (NULL = absent) */
 
@@ -35,6 +37,7 @@ struct request_summary {
 
     unsigned route_slot;       /* metrics slot; 0 = no route */
     const char *route_name;    /* NULL = no route */
+    const char *route_path;    /* the route's path prefix (the span's http.route), NULL = none */
     const char *upstream_text; /* the route's upstream, as configured */
     long upstream_status;      /* -1 = no complete upstream head */
     bool has_upstream;         /* a transfer was started */

@@ -35,6 +35,7 @@
 #include "observe/logline.h"
 #include "observe/metrics.h"
 #include "observe/request_summary.h"
+#include "observe/otlp_exporter.h"
 #include "config/config.h"
 #include "common/addrfmt.h"
 #include "common/arena.h"
@@ -93,6 +94,7 @@ struct request {
     bool has_body;
     int64_t content_length; /* -1 = chunked */
     const char *host;
+    const char *http_version; /* "1.1" or "1.0" (static), NULL until the head came */
     const char *user_agent;
     const char **logged_headers; /* values of config access_log.fields (NULL = absent) */
     char client_addr[ADDRFMT_MAX];
@@ -710,6 +712,7 @@ static bool on_head(struct inbound_request *r, const char *method, const char *v
     req->started = true;
     req->method = arena_strndup(&req->arena, method, strlen(method));
     req->is_head = strcmp(method, "HEAD") == 0;
+    req->http_version = strcmp(version, "HTTP/1.0") == 0 ? "1.0" : "1.1";
     bool layout_clean = inbound_walk_headers(r, method, version, scan_field, &scan);
     decide_trace(req, &scan);
     bool walked_all = layout_clean && !scan.too_large && !scan.bad_name && !scan.bad_value;
@@ -1043,12 +1046,15 @@ static void summarize(const struct request *req, unsigned status, const char *ou
         .target_len = req->target_len,
         .path_len = req->path_len,
         .client_addr = req->client_addr,
+        .host = req->host,
+        .http_version = req->http_version,
         .user_agent = req->user_agent,
         .logged_headers = req->logged_headers,
         .status = status,
         .outcome = outcome,
         .route_slot = req->route ? req->route->metrics_slot : 0,
         .route_name = req->route ? req->route->name : NULL,
+        .route_path = req->route ? req->route->path_prefix : NULL,
         .upstream_text = req->route ? req->route->upstream.text : NULL,
         .upstream_status = req->headers_done ? req->head.status : -1,
         .has_upstream = req->upstream_started,
@@ -1075,6 +1081,7 @@ static void request_finish(struct request *req, bool complete, unsigned library_
     summarize(req, status, final_outcome(req, complete), &summary);
     logline_write(env->accesslog, &summary);
     metrics_count_request(env->metrics, &summary);
+    otlp_exporter_submit(env->exporter, &summary);
     loop_cancel(env->loop, &req->service);
     remove_live(req);
     config_pins_release(&env->configs, req->config);

@@ -29,6 +29,7 @@ struct request_env {
     struct inbound *inbound; /* set once the inbound side runs with request_handlers */
     struct upstream_pool *upstream;
     struct accesslog *accesslog;
+    struct otlp_exporter *exporter; /* NULL = no span export */
     struct metrics *metrics;
     struct config_pins configs; /* the config new requests start with, and the older ones */
     bool draining;              /* answers say Connection: close */

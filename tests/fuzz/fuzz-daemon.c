@@ -1629,7 +1629,7 @@ static void setup(void)
     FUZZ_CHECK(listen_bound_address(fd, &bound, &bound_len) == 0);
     memcpy(&g.daemon_addr, &bound, sizeof(g.daemon_addr));
 
-    if (worker_init(&g.worker, 0, g.config, g.log, &fd, 1, error, sizeof(error)) < 0) {
+    if (worker_init(&g.worker, 0, g.config, g.log, NULL, &fd, 1, error, sizeof(error)) < 0) {
         fprintf(stderr, "fuzz-daemon: worker: %s\n", error);
         abort();
     }

@@ -31,6 +31,8 @@ struct logline_request {
     double upstream_connect_ms, upstream_ttfb_ms;
     uint64_t bytes_received, bytes_sent;
     char client_addr[ADDRFMT_MAX];
+    const char *host;         /* the Host header as received, NULL when absent */
+    const char *http_version; /* "1.1" or "1.0", NULL when the head never came */
     const char *user_agent;
     const char **logged_headers;
 };
@@ -53,12 +55,15 @@ static inline void logline_request_summary(const struct logline_request *req, un
         .target_len = req->target_len,
         .path_len = req->path_len,
         .client_addr = req->client_addr,
+        .host = req->host,
+        .http_version = req->http_version,
         .user_agent = req->user_agent,
         .logged_headers = req->logged_headers,
         .status = status,
         .outcome = outcome,
         .route_slot = req->route ? req->route->metrics_slot : 0,
         .route_name = req->route ? req->route->name : NULL,
+        .route_path = req->route ? req->route->path_prefix : NULL,
         .upstream_text = req->route ? req->route->upstream.text : NULL,
         .upstream_status = req->headers_done ? req->upstream_status : -1,
         .has_upstream = req->upstream_started,

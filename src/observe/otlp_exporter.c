@@ -107,7 +107,11 @@ void otlp_exporter_submit(struct otlp_exporter *e, const struct request_summary 
     if (b.oom)
         goto dropped;
 
-    struct span_node *node = (struct span_node *)(void *)b.data;
+    /* Give back the reserve: a full queue then holds max_queue_size spans of their own size,
+     * not of the buffer's. Shrinking in place is what allocators do, so this rarely copies. */
+    struct span_node *node = realloc(b.data, b.len);
+    if (!node)
+        node = (struct span_node *)(void *)b.data;
     node->next = NULL;
     node->queued_ms = clock_ms(CLOCK_MONOTONIC_COARSE);
     node->len = b.len - sizeof(struct span_node);

@@ -77,6 +77,14 @@ static void attr_sep(struct attrs *a)
 
 #define ATTR_STRING_Z(a, key, s) ATTR_STRING(a, key, (s), strlen(s))
 
+/* A value tracehop made or validated to printable ASCII without '"' and '\\' (a known method,
+ * an outcome, a formatted address, a safe X-Trace-ID): copied without the escaping pass. */
+#define ATTR_PLAIN(a, key, s, len)                                                                 \
+    (attr_sep(a), ATTR_OPEN((a)->b, key, "stringValue"), strbuf_append_char((a)->b, '"'),          \
+     strbuf_append((a)->b, (s), (len)), strbuf_append((a)->b, "\"}}", 3))
+
+#define ATTR_PLAIN_Z(a, key, s) ATTR_PLAIN(a, key, (s), strlen(s))
+
 /* A non-negative double with three decimals, without printf's floating-point path. */
 static void milliseconds(struct strbuf *b, double ms)
 {
@@ -109,17 +117,20 @@ static void nanos_string(struct strbuf *b, const char *key, uint64_t ns)
     strbuf_append_char(b, '"');
 }
 
-/* server.address and server.port from the Host header ("name", "name:port", "[v6]:port"). */
+/* server.address and server.port from the Host header ("name", "name:port", "[v6]:port"). An
+ * IPv6 literal is recorded without its brackets, as client.address is and as OpenTelemetry's
+ * SDKs split a host and port: the brackets belong to the URI syntax, not to the address. */
 static void server_attributes(struct attrs *a, const char *host)
 {
     size_t len = strlen(host), name_len = len;
     const char *port = NULL;
 
-    if (host[0] == '[') {
+    if (host[0] == '[' && memchr(host, ']', len)) {
         const char *close = memchr(host, ']', len);
-        if (close && close[1] == ':')
+        if (close[1] == ':')
             port = close + 2;
-        name_len = close ? (size_t)(close - host) + 1 : len;
+        host++;
+        name_len = (size_t)(close - host);
     } else {
         const char *colon = memchr(host, ':', len);
         if (colon) {
@@ -127,8 +138,9 @@ static void server_attributes(struct attrs *a, const char *host)
             name_len = (size_t)(colon - host);
         }
     }
-    if (name_len > 0)
-        ATTR_STRING(a, "server.address", host, name_len);
+    if (name_len == 0)
+        return; /* server.port goes with a server.address */
+    ATTR_STRING(a, "server.address", host, name_len);
     if (port && *port && strspn(port, "0123456789") == strlen(port) && strlen(port) <= 5) {
         uint64_t value = 0;
         for (const char *p = port; *p; p++)
@@ -166,14 +178,12 @@ static void escaped_text(struct strbuf *b, const char *s, size_t n)
     b->data[b->len] = '\0';
 }
 
+/* "{method} {http.route}", or "{method}" without a route; {method} is "HTTP" for a method the
+ * conventions do not know (http.request.method "_OTHER") and when the head never came. */
 static void span_name(struct strbuf *b, const struct request_summary *s, bool known)
 {
-    if (!s->method || !known) {
-        strbuf_append_str(b, "\"HTTP\"");
-        return;
-    }
     strbuf_append_char(b, '"');
-    strbuf_append_str(b, s->method); /* a known method: no escaping needed */
+    strbuf_append_str(b, known ? s->method : "HTTP"); /* a known method: no escaping needed */
     if (s->route_path) {
         strbuf_append_char(b, ' ');
         escaped_text(b, s->route_path, strlen(s->route_path));
@@ -190,9 +200,9 @@ static void attributes(struct strbuf *b, const struct request_summary *s, bool k
     strbuf_append_str(b, ",\"attributes\":[");
     if (s->method) {
         if (known) {
-            ATTR_STRING_Z(&a, "http.request.method", s->method);
+            ATTR_PLAIN_Z(&a, "http.request.method", s->method);
         } else {
-            ATTR_STRING_Z(&a, "http.request.method", "_OTHER");
+            ATTR_PLAIN_Z(&a, "http.request.method", "_OTHER");
             ATTR_STRING_Z(&a, "http.request.method_original", s->method);
         }
     }
@@ -211,7 +221,7 @@ static void attributes(struct strbuf *b, const struct request_summary *s, bool k
             }
         }
     }
-    ATTR_STRING_Z(&a, "url.scheme", "http");
+    ATTR_PLAIN_Z(&a, "url.scheme", "http");
     if (s->status)
         ATTR_INT(&a, "http.response.status_code", s->status);
     if (s->route_path) {
@@ -224,11 +234,11 @@ static void attributes(struct strbuf *b, const struct request_summary *s, bool k
     if (s->host)
         server_attributes(&a, s->host);
     if (s->client_addr && s->client_addr[0])
-        ATTR_STRING_Z(&a, "client.address", s->client_addr);
+        ATTR_PLAIN_Z(&a, "client.address", s->client_addr);
     if (s->user_agent)
         ATTR_STRING_Z(&a, "user_agent.original", s->user_agent);
     if (s->http_version)
-        ATTR_STRING_Z(&a, "network.protocol.version", s->http_version);
+        ATTR_PLAIN_Z(&a, "network.protocol.version", s->http_version);
     if (failed(s)) {
         attr_sep(&a);
         ATTR_OPEN(b, "error.type", "stringValue");
@@ -249,9 +259,9 @@ static void attributes(struct strbuf *b, const struct request_summary *s, bool k
         ATTR_MS(&a, "tracehop.upstream.first_byte_ms", s->upstream_ttfb_ms);
     }
     if (s->outcome)
-        ATTR_STRING_Z(&a, "tracehop.outcome", s->outcome);
+        ATTR_PLAIN_Z(&a, "tracehop.outcome", s->outcome);
     if (hop->x_trace_id_len > 0)
-        ATTR_STRING(&a, "tracehop.x_trace_id", hop->x_trace_id, hop->x_trace_id_len);
+        ATTR_PLAIN(&a, "tracehop.x_trace_id", hop->x_trace_id, hop->x_trace_id_len);
     strbuf_append_char(b, ']');
 }
 
@@ -319,9 +329,12 @@ void span_encode_body_open(struct strbuf *b, const struct config *c, const char 
         ATTR_STRING_Z(&a, "service.instance.id", instance_id);
     if (!resource_has(c, "service.version"))
         ATTR_STRING_Z(&a, "service.version", version);
-    ATTR_STRING_Z(&a, "telemetry.sdk.name", "tracehop");
-    ATTR_STRING_Z(&a, "telemetry.sdk.language", "c");
-    ATTR_STRING_Z(&a, "telemetry.sdk.version", version);
+    if (!resource_has(c, "telemetry.sdk.name"))
+        ATTR_STRING_Z(&a, "telemetry.sdk.name", "tracehop");
+    if (!resource_has(c, "telemetry.sdk.language"))
+        ATTR_STRING_Z(&a, "telemetry.sdk.language", "c");
+    if (!resource_has(c, "telemetry.sdk.version"))
+        ATTR_STRING_Z(&a, "telemetry.sdk.version", version);
     for (size_t i = 0; i < c->otlp.resource_attributes_count; i++) {
         const struct header_setting *r = &c->otlp.resource_attributes[i];
         if (strcmp(r->name, "service.name") == 0)

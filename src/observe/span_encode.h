@@ -24,7 +24,8 @@ struct strbuf;
 /*
  * Start an ExportTraceServiceRequest: one resource (service.name from service_name,
  * service.instance.id, service.version, telemetry.sdk.*, then otlp.resource_attributes, which
- * replace tracehop's own value of a key they name) and tracehop's instrumentation scope, up to
+ * replace tracehop's own value of a key they name; a service.name among them is ignored, since
+ * service_name is the one place the name is set) and tracehop's instrumentation scope, up to
  * and including `"spans":[`. `version` is tracehop's.
  */
 void span_encode_body_open(struct strbuf *b, const struct config *c, const char *instance_id,

@@ -99,7 +99,7 @@ int harness_spawn(struct harness_process *p, char *const argv[], const char *std
             size_t name_len = eq ? (size_t)(eq - env_extra[i]) + 1 : strlen(env_extra[i]);
             replaced = strncmp(*e, env_extra[i], name_len) == 0;
         }
-        if (strncmp(*e, "TRACEHOP_", 9) != 0 && !replaced)
+        if (strncmp(*e, "TRACEHOP_", 9) != 0 && strncmp(*e, "OTEL_", 5) != 0 && !replaced)
             envp[k++] = *e;
     }
     for (size_t i = 0; i < n_extra; i++)

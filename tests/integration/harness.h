@@ -19,9 +19,9 @@
  *
  * The helpers are grouped by job, one file each, in the order of the sections below:
  * harness-process.c, harness-files.c, harness-jsonl.c, harness-servers.c,
- * harness-access-log.c, harness-response.c, harness-http.c, harness-socket.c, harness-data.c
- * and harness-check.c. What they share among themselves is in harness-internal.h; the tests
- * include this header only.
+ * harness-access-log.c, harness-response.c, harness-http.c, harness-socket.c, harness-data.c,
+ * harness-otlp.c and harness-check.c. What they share among themselves is in harness-internal.h;
+ * the tests include this header only.
  */
 #include <check.h>
 #include <curl/curl.h>
@@ -46,7 +46,8 @@ struct harness_process {
 
 /*
  * Start argv[0] with stdin from /dev/null and stdout/stderr appended to the given files (NULL:
- * /dev/null). TRACEHOP_* variables are removed from the child's environment, then each
+ * /dev/null). TRACEHOP_* and OTEL_* variables are removed from the child's environment (a
+ * developer's shell must not change a test's result), then each
  * "NAME=value" of env_extra (NULL-terminated, may be NULL) is added (replacing an inherited NAME).
  * Returns 0 or -errno.
  */
@@ -354,6 +355,101 @@ void harness_pattern_fill(char *buf, size_t len, uint64_t offset);
 uint64_t harness_pattern_hash(uint64_t n);
 /* The 16-hex-digit form of a hash, as the echo upstream writes it (out: 17 bytes). */
 void harness_hash_hex(uint64_t hash, char out[17]);
+
+/* --- an OTLP/HTTP receiver (harness-otlp.c) ----------------------------------------------- */
+
+/*
+ * A thread in the test process listening on 127.0.0.1:0 that speaks enough HTTP/1.1 for an
+ * OTLP/HTTP exporter (keep-alive; bodies framed by Content-Length or chunked), records every
+ * request (gunzipping a Content-Encoding: gzip body and parsing it as JSON) and answers as the
+ * test scripted. Each connection has a thread of its own, so a hanging answer blocks only its
+ * connection. Check forks a process per test: start the receiver inside the test (or a checked
+ * fixture), never in an unchecked one, or its threads stay behind in the parent.
+ */
+enum harness_otlp_action {
+    HARNESS_OTLP_OK,      /* 200 {} */
+    HARNESS_OTLP_PARTIAL, /* 200 {"partialSuccess":{"rejectedSpans":"<rejected>",...}} */
+    HARNESS_OTLP_STATUS,  /* `status` with a google.rpc.Status body (code 3 for 400, 14 for 503,
+                             8 for 429, 2 otherwise) and Retry-After if retry_after_s >= 0 */
+    HARNESS_OTLP_HANG,    /* read the request, never answer until the receiver stops */
+    HARNESS_OTLP_CLOSE,   /* read the request, close the connection without a response */
+};
+
+struct harness_otlp_reply {
+    enum harness_otlp_action action;
+    int status;        /* HARNESS_OTLP_STATUS */
+    int retry_after_s; /* Retry-After seconds; -1: no header */
+    long rejected;     /* HARNESS_OTLP_PARTIAL */
+    const char *message;
+};
+
+/* One request as received; never changes once recorded. */
+struct harness_otlp_request {
+    char method[16];
+    char target[256];
+    struct harness_header *headers; /* in arrival order, as sent */
+    size_t headers_count;
+    char *raw_body; /* as received (gzip-compressed when so sent); NUL-terminated */
+    size_t raw_len;
+    char *body; /* decoded (gunzipped); NULL if it could not be decoded */
+    size_t body_len;
+    json_t *json;        /* the body parsed; NULL if it is not JSON */
+    char error[256];     /* why body or json is NULL */
+    int64_t received_ms; /* CLOCK_MONOTONIC ms when the body was complete */
+    int answered_status; /* the status sent back, 0 when none (hang, close, down) */
+};
+
+struct harness_otlp;
+
+/* Start a receiver; NULL on failure (said on stderr). Default answer: 200 {}. */
+struct harness_otlp *harness_otlp_start(void);
+unsigned harness_otlp_port(const struct harness_otlp *r);
+/* "http://127.0.0.1:PORT" (no path). */
+const char *harness_otlp_url(const struct harness_otlp *r);
+/* Answers for the next requests, one each in order; afterwards the default answer. */
+void harness_otlp_script(struct harness_otlp *r, const struct harness_otlp_reply *replies,
+                         size_t n);
+/* The answer once the script is used up. */
+void harness_otlp_set_default(struct harness_otlp *r, const struct harness_otlp_reply *reply);
+/* Close the listener and every connection (hanging ones too): the receiver is down; new
+ * connections are refused. Requests recorded so far stay readable. */
+void harness_otlp_down(struct harness_otlp *r);
+/* Stop it (down first) and free everything, the records included. NULL is fine. */
+void harness_otlp_stop(struct harness_otlp *r);
+
+/* Requests recorded so far. */
+size_t harness_otlp_count(struct harness_otlp *r);
+/* Wait (condition variable, at most timeout_ms) until at least n requests are recorded; returns
+ * the count then (less than n on timeout, which is said on stderr). */
+size_t harness_otlp_wait(struct harness_otlp *r, size_t n, int timeout_ms);
+/* Request i (0-based) in arrival order; NULL if there is none yet. Valid until stop. */
+const struct harness_otlp_request *harness_otlp_request(struct harness_otlp *r, size_t i);
+/* First value of a request header (any case), NULL if absent. */
+const char *harness_otlp_header(const struct harness_otlp_request *rq, const char *name);
+
+/* Every span of every recorded request, in order, as an array (a new reference). Each element
+ * is the span itself (a borrowed-then-increfed object of the request's JSON). */
+json_t *harness_otlp_spans(struct harness_otlp *r);
+/* The spans of one request. */
+json_t *harness_otlp_request_spans(const struct harness_otlp_request *rq);
+/*
+ * Wait until `want` spans with the string attribute `key` equal to `value` were received (e.g.
+ * url.path = a unique path), for at most timeout_ms; return all such spans seen (possibly fewer;
+ * the timeout is said on stderr unless timeout_ms is 0).
+ */
+json_t *harness_otlp_wait_spans(struct harness_otlp *r, const char *key, const char *value,
+                                size_t want, int timeout_ms);
+/* The one span with attribute url.path = path, waiting up to HARNESS_WAIT_MS; NULL if none. */
+json_t *harness_otlp_span_by_path(struct harness_otlp *r, const char *path);
+/* The value object ({"stringValue": ...}) of attribute `key` of a span or resource; NULL if
+ * absent. Borrowed. */
+json_t *harness_otlp_attr(json_t *owner, const char *key);
+/* The attribute's stringValue / intValue (decimal string) / doubleValue, or NULL/false. */
+const char *harness_otlp_attr_str(json_t *owner, const char *key);
+const char *harness_otlp_attr_int(json_t *owner, const char *key);
+bool harness_otlp_attr_double(json_t *owner, const char *key, double *ret);
+/* How many attributes named key the owner has (each key must appear once). */
+size_t harness_otlp_attr_count(json_t *owner, const char *key);
 
 /* --- Check (harness-check.c) -------------------------------------------------------------- */
 

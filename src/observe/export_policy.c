@@ -7,8 +7,8 @@
  * its ExportTraceServiceResponse may carry partialSuccess (rejectedSpans and/or errorMessage;
  * a message with 0 rejected is a warning, still reported); only 429, 502, 503 and 504 and a
  * missing response are retryable, every other status is final. An error body may be a
- * google.rpc.Status whose "message" is the best reason to log. Bodies are JSON only in the
- * protobuf JSON mapping: lowerCamelCase keys (snake_case accepted, as protobuf JSON parsers do),
+ * google.rpc.Status whose "message" is the best reason to log. Bodies are read in protobuf's
+ * JSON mapping: lowerCamelCase keys (snake_case accepted, as protobuf JSON parsers do),
  * 64-bit counts as a decimal string or a number. A body we cannot read never changes the verdict
  * the status gave; it only loses detail.
  *

@@ -118,7 +118,9 @@ void otlp_exporter_submit(struct otlp_exporter *e, const struct request_summary 
     pthread_mutex_lock(&e->lock);
     if (e->stopping || e->queued >= s->config->otlp.max_queue_size) {
         pthread_mutex_unlock(&e->lock);
-        goto dropped;
+        free(node); /* b's buffer, possibly moved by realloc: b is stale now */
+        count(&e->stats.spans_dropped[EXPORT_DROP_QUEUE_FULL], 1);
+        return;
     }
     *e->tail = node;
     e->tail = &node->next;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cli/log_json.h"
+#include "common/http_syntax.h"
 
 /* Bytes that end the fast path inside a string: the quote, the backslash and C0 controls. */
 static const uint8_t string_stop[256] = {
@@ -24,17 +25,6 @@ static const uint8_t string_stop[256] = {
     [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1,
     [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, ['"'] = 1,  ['\\'] = 1,
 };
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static bool is_digit(char c)
 {
@@ -97,8 +87,8 @@ static const char *scan_string(const char *p, const char *end, bool *ret_escaped
             p++;
             break;
         case 'u':
-            if (end - p < 5 || hex_digit(p[1]) < 0 || hex_digit(p[2]) < 0 || hex_digit(p[3]) < 0 ||
-                hex_digit(p[4]) < 0)
+            if (end - p < 5 || http_hexdig_value(p[1]) < 0 || http_hexdig_value(p[2]) < 0 ||
+                http_hexdig_value(p[3]) < 0 || http_hexdig_value(p[4]) < 0)
                 return NULL;
             p += 5;
             break;
@@ -329,8 +319,8 @@ static size_t put_utf8(char *out, unsigned cp)
 
 static unsigned hex4(const char *p)
 {
-    return (unsigned)(hex_digit(p[0]) << 12 | hex_digit(p[1]) << 8 | hex_digit(p[2]) << 4 |
-                      hex_digit(p[3]));
+    return (unsigned)(http_hexdig_value(p[0]) << 12 | http_hexdig_value(p[1]) << 8 |
+                      http_hexdig_value(p[2]) << 4 | http_hexdig_value(p[3]));
 }
 
 size_t log_json_decode_string(const struct log_json_value *v, char *out)

@@ -34,3 +34,15 @@ bool http_connection_lists(const char *list, size_t list_len, const char *name, 
 /* A Content-Length value without surrounding whitespace: 1*DIGIT, at most 18 digits (so that it
  * fits in int64). Writes *ret only on success. */
 bool http_parse_length(const char *v, size_t n, int64_t *ret);
+/* The value of an HEXDIG (RFC 5234; either case, as in percent-encoding and JSON's \u
+ * escapes), or -1. */
+static inline int http_hexdig_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

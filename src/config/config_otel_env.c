@@ -65,17 +65,6 @@ static bool is_space(char c)
     return c == ' ' || c == '\t';
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* len bytes of s, percent-decoded, into a new string. -EINVAL for a bad escape or one that
  * decodes to NUL, -ENOMEM. */
 static int percent_decode(const char *s, size_t len, char **ret)
@@ -90,8 +79,8 @@ static int percent_decode(const char *s, size_t len, char **ret)
             out[n++] = s[i];
             continue;
         }
-        int hi = i + 1 < len ? hex_value(s[i + 1]) : -1;
-        int lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
+        int hi = i + 1 < len ? http_hexdig_value(s[i + 1]) : -1;
+        int lo = i + 2 < len ? http_hexdig_value(s[i + 2]) : -1;
         if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
             free(out);
             return -EINVAL;

@@ -8,6 +8,7 @@
  */
 #include "harness-internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,4 +181,27 @@ void harness_http_on(CURL *easy, unsigned port, const struct harness_request *rq
 void harness_http(unsigned port, const struct harness_request *rq, struct harness_response *rs)
 {
     harness_http_on(NULL, port, rq, rs);
+}
+
+double harness_metric_value(unsigned admin_port, const char *series)
+{
+    struct harness_request rq = {.target = "/metrics"};
+    struct harness_response rs;
+    double value = NAN;
+
+    harness_http(admin_port, &rq, &rs);
+    ck_assert_msg(rs.result == CURLE_OK && rs.status == 200, "GET /metrics: %s (%ld)", rs.error,
+                  rs.status);
+    size_t n = strlen(series);
+    for (const char *line = rs.body; line && *line;) {
+        if (strncmp(line, series, n) == 0 && line[n] == ' ') {
+            value = strtod(line + n + 1, NULL);
+            break;
+        }
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    harness_response_free(&rs);
+    return value;
 }

@@ -332,3 +332,25 @@ json_t *harness_bad_event(struct harness_bad *b, const char *event, const char *
     json_decref(all);
     return first;
 }
+
+static bool is_ready_diagnostic(json_t *object, const void *arg)
+{
+    const char *message = harness_json_str(object, "message");
+    (void)arg;
+    return message && strncmp(message, "tracehop ", 9) == 0 && strstr(message, " ready: ");
+}
+
+unsigned harness_daemon_admin_port(struct harness_daemon *d)
+{
+    struct harness_field_match m = {"message", "admin listening on 127.0.0.1:"};
+    json_t *line = harness_jsonl_wait_one(d->stderr_path, harness_match_field_prefix, &m);
+    ck_assert_msg(line != NULL, "no 'admin listening on 127.0.0.1:' diagnostic");
+    unsigned port =
+        (unsigned)strtoul(harness_json_str(line, "message") + strlen(m.value), NULL, 10);
+    json_decref(line);
+    ck_assert_uint_gt(port, 0);
+    line = harness_jsonl_wait_one(d->stderr_path, is_ready_diagnostic, NULL);
+    ck_assert_msg(line != NULL, "no readiness diagnostic");
+    json_decref(line);
+    return port;
+}

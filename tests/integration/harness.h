@@ -169,6 +169,12 @@ int harness_daemon_start_env(struct harness_daemon *d, const char *dir, const ch
 int harness_daemon_stop(struct harness_daemon *d);
 /* Copy the daemon's stderr to ours (for failure reports). */
 void harness_daemon_dump_stderr(const struct harness_daemon *d);
+/*
+ * The admin port of a daemon started with admin.listen 127.0.0.1:0: from its "admin listening on
+ * 127.0.0.1:PORT" diagnostic, then waiting for its readiness diagnostic too (the admin listener
+ * comes up just before the process is ready, and /readyz says 503 until then). Asserts both.
+ */
+unsigned harness_daemon_admin_port(struct harness_daemon *d);
 
 /* One echo upstream plus one daemon in a private directory: the usual test fixture. */
 struct harness_env {
@@ -287,6 +293,9 @@ void harness_transfer_free(struct harness_transfer *t);
 
 /* One blocking request. rs must be freed with harness_response_free. */
 void harness_http(unsigned port, const struct harness_request *rq, struct harness_response *rs);
+/* The value of one series (name and labels exactly as rendered) on GET /metrics of the admin
+ * port, NAN when absent. Asserts that the scrape answered 200. */
+double harness_metric_value(unsigned admin_port, const char *series);
 /* The same on a given easy handle, so that its connection is reused. */
 void harness_http_on(CURL *easy, unsigned port, const struct harness_request *rq,
                      struct harness_response *rs);

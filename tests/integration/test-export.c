@@ -140,18 +140,6 @@ static void otlp_text(char *out, size_t size, const char *endpoint_key, const ch
     ck_assert_msg(n > 0 && (size_t)n < size, "otlp config too long");
 }
 
-static unsigned admin_port(struct harness_daemon *d)
-{
-    struct harness_field_match m = {"message", "admin listening on 127.0.0.1:"};
-    json_t *line = harness_jsonl_wait_one(d->stderr_path, harness_match_field_prefix, &m);
-    ck_assert_msg(line != NULL, "no 'admin listening on 127.0.0.1:' diagnostic");
-    unsigned port =
-        (unsigned)strtoul(harness_json_str(line, "message") + strlen(m.value), NULL, 10);
-    json_decref(line);
-    ck_assert_uint_gt(port, 0);
-    return port;
-}
-
 static void start_daemon_env(const char *otlp, const char *trace, const char *limits,
                              char *const env[])
 {
@@ -161,7 +149,7 @@ static void start_daemon_env(const char *otlp, const char *trace, const char *li
     config_text(config, sizeof(config), otlp, trace, limits);
     int rc = harness_daemon_start_env(&f.d, f.dir, config, NULL, args, env);
     ck_assert_msg(rc == 0, "tracehop did not start (%d) with config:\n%s", rc, config);
-    f.admin = admin_port(&f.d);
+    f.admin = harness_daemon_admin_port(&f.d);
 }
 
 /* The daemon exporting to the receiver with the usual otlp object plus `extra`. */
@@ -247,30 +235,6 @@ static size_t spans_now(const char *path)
 /* --- metrics -----------------------------------------------------------------------------------
  */
 
-/* The value of a series on /metrics (NAN when absent). */
-static double metric(const char *series)
-{
-    struct harness_request rq = {.target = "/metrics", .headers = NULL};
-    struct harness_response rs;
-    double value = NAN;
-
-    harness_http(f.admin, &rq, &rs);
-    ck_assert_msg(rs.result == CURLE_OK && rs.status == 200, "GET /metrics: %s (%ld)", rs.error,
-                  rs.status);
-    size_t n = strlen(series);
-    for (const char *line = rs.body; line && *line;) {
-        if (strncmp(line, series, n) == 0 && line[n] == ' ') {
-            value = strtod(line + n + 1, NULL);
-            break;
-        }
-        line = strchr(line, '\n');
-        if (line)
-            line++;
-    }
-    harness_response_free(&rs);
-    return value;
-}
-
 /*
  * Wait until the series has a value >= want (bounded). The metrics give no event to wait on, so
  * this scrapes every 20 ms, like test-metrics. Returns the last value.
@@ -280,7 +244,7 @@ static double wait_metric_at_least(const char *series, double want, int timeout_
     int64_t deadline = mono_ms() + timeout_ms;
     double v;
     for (;;) {
-        v = metric(series);
+        v = harness_metric_value(f.admin, series);
         if ((!isnan(v) && v >= want) || mono_ms() >= deadline)
             break;
         struct timespec ts = {0, 20 * 1000 * 1000};
@@ -884,9 +848,9 @@ START_TEST(test_400_is_not_retried)
     json_decref(span_of(second));
     ck_assert_uint_eq(harness_otlp_count(f.rx), 2);
     ck_assert_uint_eq(spans_now(first), 1);
-    ck_assert_double_eq(metric(RETRIES), 0);
-    ck_assert_double_eq(metric(REQUESTS_RETRY), 0);
-    ck_assert_double_eq(metric(DROPPED_FAILED), 1);
+    ck_assert_double_eq(harness_metric_value(f.admin, RETRIES), 0);
+    ck_assert_double_eq(harness_metric_value(f.admin, REQUESTS_RETRY), 0);
+    ck_assert_double_eq(harness_metric_value(f.admin, DROPPED_FAILED), 1);
     ck_assert_double_eq(wait_metric_at_least(EXPORTED, 1, HARNESS_WAIT_MS), 1);
 }
 END_TEST
@@ -916,11 +880,11 @@ static void retried_once(int status, int retry_after_s, int min_gap_ms)
     json_decref(sa);
     json_decref(sb);
     ck_assert_double_eq(wait_metric_at_least(REQUESTS_OK, 1, HARNESS_WAIT_MS), 1);
-    ck_assert_double_eq(metric(REQUESTS_RETRY), 1);
-    ck_assert_double_eq(metric(RETRIES), 1);
-    ck_assert_double_eq(metric(EXPORTED), 1);
-    ck_assert_double_eq(metric(REQUESTS_FAILED), 0);
-    ck_assert_double_eq(metric(DROPPED_FAILED), 0);
+    ck_assert_double_eq(harness_metric_value(f.admin, REQUESTS_RETRY), 1);
+    ck_assert_double_eq(harness_metric_value(f.admin, RETRIES), 1);
+    ck_assert_double_eq(harness_metric_value(f.admin, EXPORTED), 1);
+    ck_assert_double_eq(harness_metric_value(f.admin, REQUESTS_FAILED), 0);
+    ck_assert_double_eq(harness_metric_value(f.admin, DROPPED_FAILED), 0);
 }
 
 START_TEST(test_429_with_retry_after_is_retried_after_it)
@@ -947,13 +911,13 @@ START_TEST(test_partial_success_is_counted_not_retried)
     ck_assert_int_eq(get(first, NULL), 200);
     ck_assert_uint_eq(harness_otlp_wait(f.rx, 1, HARNESS_WAIT_MS), 1);
     ck_assert_double_eq(wait_metric_at_least(REJECTED, 1, HARNESS_WAIT_MS), 1);
-    ck_assert_double_eq(metric(REQUESTS_PARTIAL), 1);
+    ck_assert_double_eq(harness_metric_value(f.admin, REQUESTS_PARTIAL), 1);
     unique_path(second, sizeof(second), "/api/", "after-partial");
     ck_assert_int_eq(get(second, NULL), 200);
     json_decref(span_of(second));
     ck_assert_uint_eq(harness_otlp_count(f.rx), 2);
     ck_assert_uint_eq(spans_now(first), 1);
-    ck_assert_double_eq(metric(RETRIES), 0);
+    ck_assert_double_eq(harness_metric_value(f.admin, RETRIES), 0);
 }
 END_TEST
 
@@ -971,8 +935,8 @@ START_TEST(test_receiver_down_drops_after_export_timeout)
         harness_response_free(&rs);
     }
     ck_assert_double_eq(wait_metric_at_least(DROPPED_FAILED, 5, 15000), 5);
-    ck_assert_double_eq(metric(EXPORTED), 0);
-    ck_assert_double_eq(metric(QUEUE_SPANS), 0);
+    ck_assert_double_eq(harness_metric_value(f.admin, EXPORTED), 0);
+    ck_assert_double_eq(harness_metric_value(f.admin, QUEUE_SPANS), 0);
 }
 END_TEST
 
@@ -1206,7 +1170,7 @@ START_TEST(test_hanging_receiver_never_slows_requests)
     double dropped = wait_metric_at_least(DROPPED_QUEUE, 1, HARNESS_WAIT_MS);
     ck_assert_msg(dropped >= 150, "only %g spans dropped for a full queue (200 sent, queue 4)",
                   dropped);
-    ck_assert_double_le(metric(QUEUE_SPANS), 4);
+    ck_assert_double_le(harness_metric_value(f.admin, QUEUE_SPANS), 4);
 }
 END_TEST
 

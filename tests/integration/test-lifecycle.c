@@ -199,32 +199,6 @@ START_TEST(test_drain_timeout_bounds_the_exit)
 }
 END_TEST
 
-/* The admin port, from the "admin listening on 127.0.0.1:PORT" diagnostic. */
-/* "tracehop 0.1.0 ready: 2 workers, ..." */
-static bool is_ready_diagnostic(json_t *object, const void *arg)
-{
-    const char *message = harness_json_str(object, "message");
-    (void)arg;
-    return message && strncmp(message, "tracehop ", 9) == 0 && strstr(message, " ready: ");
-}
-
-static unsigned admin_port(struct harness_daemon *d)
-{
-    struct harness_field_match m = {"message", "admin listening on 127.0.0.1:"};
-    json_t *line = harness_jsonl_wait_one(d->stderr_path, harness_match_field_prefix, &m);
-    ck_assert_msg(line != NULL, "no admin listening diagnostic");
-    unsigned port =
-        (unsigned)strtoul(harness_json_str(line, "message") + strlen(m.value), NULL, 10);
-    json_decref(line);
-    ck_assert_uint_gt(port, 0);
-    /* The admin listener comes up just before the process declares itself ready (the harness
-     * waits only for the proxy's listener): wait for that too, or /readyz may still say 503. */
-    line = harness_jsonl_wait_one(d->stderr_path, is_ready_diagnostic, NULL);
-    ck_assert_msg(line != NULL, "no readiness diagnostic");
-    json_decref(line);
-    return port;
-}
-
 static long get_status(unsigned port, const char *target)
 {
     struct harness_response rs;
@@ -246,7 +220,7 @@ START_TEST(test_sigterm_fails_readiness_at_once_and_serves_through_the_drain_del
                                           " \"routes\": [{\"upstream\": \"{ECHO}\"}]}",
                                           echo.url, args),
                      0);
-    unsigned admin = admin_port(&d);
+    unsigned admin = harness_daemon_admin_port(&d);
     ck_assert_int_eq(get_status(admin, "/readyz"), 200);
     ck_assert_int_eq(get_status(admin, "/healthz"), 200);
 

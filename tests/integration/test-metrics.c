@@ -67,19 +67,6 @@ static void start_daemon(struct harness_daemon *d)
     ck_assert_int_eq(harness_daemon_start(d, dir, config, echo.url, args), 0);
 }
 
-/* The admin port, from the "admin listening on 127.0.0.1:PORT" diagnostic. */
-static unsigned admin_port(struct harness_daemon *d)
-{
-    struct harness_field_match m = {"message", "admin listening on 127.0.0.1:"};
-    json_t *line = harness_jsonl_wait_one(d->stderr_path, harness_match_field_prefix, &m);
-    ck_assert_msg(line != NULL, "no 'admin listening on 127.0.0.1:' diagnostic");
-    unsigned port =
-        (unsigned)strtoul(harness_json_str(line, "message") + strlen(m.value), NULL, 10);
-    json_decref(line);
-    ck_assert_uint_gt(port, 0);
-    return port;
-}
-
 static long request(unsigned port, const char *method, const char *target,
                     const char *const *headers)
 {
@@ -167,7 +154,7 @@ START_TEST(test_metrics_count_requests_by_route_method_and_status_class)
     struct harness_daemon d;
 
     start_daemon(&d);
-    unsigned admin = admin_port(&d);
+    unsigned admin = harness_daemon_admin_port(&d);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(request(d.port, NULL, "/api/ok", NULL), 200);
     ck_assert_int_eq(request(d.port, "POST", "/api/ok", NULL), 200);
@@ -228,7 +215,7 @@ START_TEST(test_admin_endpoints)
     struct harness_response rs;
 
     start_daemon(&d);
-    unsigned admin = admin_port(&d);
+    unsigned admin = harness_daemon_admin_port(&d);
     static const struct {
         const char *method, *target;
         long status;
@@ -271,7 +258,7 @@ START_TEST(test_openmetrics_exemplar_of_a_sampled_request)
     char trace_id[33], unsampled_id[33], parent[17], tp[80], tp_unsampled[80];
 
     start_daemon(&d);
-    unsigned admin = admin_port(&d);
+    unsigned admin = harness_daemon_admin_port(&d);
     harness_random_hex(trace_id, 32);
     harness_random_hex(unsampled_id, 32);
     harness_random_hex(parent, 16);
@@ -415,7 +402,7 @@ START_TEST(test_prometheus_server_scrapes_the_admin_port)
     char trace_id[33], parent[17], tp[80];
 
     start_daemon(&d);
-    unsigned admin = admin_port(&d);
+    unsigned admin = harness_daemon_admin_port(&d);
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(request(d.port, NULL, "/api/counted", NULL), 200);
     ck_assert_int_eq(request(d.port, NULL, "/dead/x", NULL), 502);

@@ -166,29 +166,6 @@ static long get(struct harness_daemon *d, const char *target, json_t **ret_echo)
     return status;
 }
 
-/* The value of a series on /metrics (-1 when absent). */
-static double metric(unsigned admin, const char *series)
-{
-    struct harness_request rq = {.target = "/metrics"};
-    struct harness_response rs;
-    double value = -1;
-
-    harness_http(admin, &rq, &rs);
-    ck_assert_int_eq(rs.status, 200);
-    size_t n = strlen(series);
-    for (const char *line = rs.body; line && *line;) {
-        if (strncmp(line, series, n) == 0 && line[n] == ' ') {
-            value = strtod(line + n + 1, NULL);
-            break;
-        }
-        line = strchr(line, '\n');
-        if (line)
-            line++;
-    }
-    harness_response_free(&rs);
-    return value;
-}
-
 #define RELOADS_OK     "tracehop_config_reloads_total{result=\"ok\"}"
 #define RELOADS_FAILED "tracehop_config_reloads_total{result=\"failed\"}"
 #define RELOAD_SUCCESS "tracehop_config_last_reload_success"
@@ -235,12 +212,13 @@ START_TEST(test_reload_adds_a_route_and_changes_an_upstream)
     ck_assert_int_eq(harness_json_int(line, "status", 0), 200);
     json_decref(line);
 
-    ck_assert(metric(admin, RELOADS_OK) == 1);
-    ck_assert(metric(admin, RELOADS_FAILED) == 0);
-    ck_assert(metric(admin, RELOAD_SUCCESS) == 1);
+    ck_assert(harness_metric_value(admin, RELOADS_OK) == 1);
+    ck_assert(harness_metric_value(admin, RELOADS_FAILED) == 0);
+    ck_assert(harness_metric_value(admin, RELOAD_SUCCESS) == 1);
     /* The new route has its own series; the metrics slot of "a" is kept. */
-    ck_assert(metric(admin, "tracehop_requests_total{route=\"b\",method=\"GET\",status_class="
-                            "\"2xx\"}") >= 0);
+    ck_assert(harness_metric_value(
+                  admin, "tracehop_requests_total{route=\"b\",method=\"GET\",status_class="
+                         "\"2xx\"}") >= 0);
     ck_assert_int_eq(harness_daemon_stop(&d), 0);
 }
 END_TEST
@@ -263,8 +241,8 @@ START_TEST(test_invalid_config_is_refused_and_the_old_one_serves)
     ck_assert_msg(strstr(message, d.config_path) != NULL, "the message names no file: %s", message);
     free(message);
     ck_assert_int_eq(get(&d, "/a/2", NULL), 200);
-    ck_assert(metric(admin, RELOADS_FAILED) == 1);
-    ck_assert(metric(admin, RELOAD_SUCCESS) == 0);
+    ck_assert(harness_metric_value(admin, RELOADS_FAILED) == 1);
+    ck_assert(harness_metric_value(admin, RELOAD_SUCCESS) == 0);
 
     /* Valid JSON, invalid config: the message names the key. */
     format(routes, sizeof(routes),
@@ -284,8 +262,8 @@ START_TEST(test_invalid_config_is_refused_and_the_old_one_serves)
     free(message);
     ck_assert_int_eq(get(&d, "/a/4", NULL), 200);
 
-    ck_assert(metric(admin, RELOADS_OK) == 0);
-    ck_assert(metric(admin, RELOADS_FAILED) == 3);
+    ck_assert(harness_metric_value(admin, RELOADS_OK) == 0);
+    ck_assert(harness_metric_value(admin, RELOADS_FAILED) == 3);
 
     /* A good file again: accepted, the counters say so. */
     format(routes, sizeof(routes), "[{\"name\": \"all\", \"upstream\": \"%s\"}]", echo.url);
@@ -294,9 +272,9 @@ START_TEST(test_invalid_config_is_refused_and_the_old_one_serves)
     message = reload_and_wait(&d, "config reloaded", 1);
     free(message);
     ck_assert_int_eq(get(&d, "/elsewhere", NULL), 200);
-    ck_assert(metric(admin, RELOADS_OK) == 1);
-    ck_assert(metric(admin, RELOADS_FAILED) == 3);
-    ck_assert(metric(admin, RELOAD_SUCCESS) == 1);
+    ck_assert(harness_metric_value(admin, RELOADS_OK) == 1);
+    ck_assert(harness_metric_value(admin, RELOADS_FAILED) == 3);
+    ck_assert(harness_metric_value(admin, RELOAD_SUCCESS) == 1);
     ck_assert_int_eq(harness_daemon_stop(&d), 0);
 }
 END_TEST
@@ -365,8 +343,8 @@ START_TEST(test_change_that_needs_a_restart_is_refused)
     json_decref(line);
     if (restart_keys[_i].change == 0)
         ck_assert_msg(harness_wait_port_refused(closed, 1000), "the new address accepts");
-    ck_assert(metric(admin, RELOADS_FAILED) == 1);
-    ck_assert(metric(admin, RELOADS_OK) == 0);
+    ck_assert(harness_metric_value(admin, RELOADS_FAILED) == 1);
+    ck_assert(harness_metric_value(admin, RELOADS_OK) == 0);
     ck_assert_int_eq(harness_daemon_stop(&d), 0);
 }
 END_TEST
@@ -466,7 +444,7 @@ START_TEST(test_reload_applies_while_many_generations_have_requests_in_flight)
                       "generation %s (%u earlier generations hold a request in flight)",
                       k, gen, k);
     }
-    ck_assert(metric(admin, RELOADS_OK) == GENERATIONS);
+    ck_assert(harness_metric_value(admin, RELOADS_OK) == GENERATIONS);
     ck_assert_int_eq(harness_daemon_stop(&d), 0); /* drain_timeout_ms cuts the slow ones */
     for (unsigned k = 0; k < GENERATIONS; k++) {
         if (!in_flight[k])
@@ -711,9 +689,10 @@ START_TEST(test_reloads_under_load_lose_nothing)
     json_decref(with_a);
     json_decref(with_b);
 
-    ck_assert(metric(admin, RELOADS_OK) == LOAD_RELOADS);
-    ck_assert(metric(admin, RELOADS_FAILED) == 0);
-    ck_assert(metric(admin, "tracehop_access_log_lines_total{result=\"dropped\"}") == 0);
+    ck_assert(harness_metric_value(admin, RELOADS_OK) == LOAD_RELOADS);
+    ck_assert(harness_metric_value(admin, RELOADS_FAILED) == 0);
+    ck_assert(harness_metric_value(admin, "tracehop_access_log_lines_total{result=\"dropped\"}") ==
+              0);
     pthread_cond_destroy(&r.progress);
     pthread_mutex_destroy(&r.lock);
     ck_assert_int_eq(harness_daemon_stop(&d), 0);

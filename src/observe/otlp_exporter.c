@@ -100,6 +100,13 @@ void otlp_exporter_submit(struct otlp_exporter *e, const struct request_summary 
 
     if (!e || !s->sampled || !s->config->otlp.enabled)
         return;
+    /* A full queue (a dead or slow collector) drops the span before it costs an encoding; the
+     * check under the lock below stays the one that counts. */
+    if (atomic_load_explicit(&e->stats.queue_spans, memory_order_relaxed) >=
+        s->config->otlp.max_queue_size) {
+        count(&e->stats.spans_dropped[EXPORT_DROP_QUEUE_FULL], 1);
+        return;
+    }
     if (!strbuf_reserve(&b, sizeof(struct span_node) + SPAN_TEXT_RESERVE))
         goto dropped;
     b.len = sizeof(struct span_node);

@@ -15,9 +15,11 @@
  *     child;
  *   - a legacy app b with a free-form X-Trace-ID: tracehop c starts another trace id, and
  *     c still joins through the shared x_trace_id (asked for by a's trace id).
- * The fixture (six processes) is shared by the tests; every test uses its own trace ids, which
- * is also what --trace-id has to tell apart. A last test follows a file through truncation and
- * rotation. Every wait is bounded (see harness.h).
+ * The three sidecars also export their spans to one OTLP receiver: the spans of a chain must form
+ * the same tree as the log lines, with the same ids.
+ * The fixture (six processes and the receiver) is shared by the tests; every test uses its own
+ * trace ids, which is also what --trace-id has to tell apart. A last test follows a file through
+ * truncation and rotation. Every wait is bounded (see harness.h).
  */
 #include <check.h>
 #include <stdio.h>
@@ -38,18 +40,43 @@ static struct {
     char sub[HOPS][HARNESS_PATH_MAX + 8];
     struct harness_echo app[HOPS];
     struct harness_daemon proxy[HOPS];
+    struct harness_otlp *otlp;
 } chain;
 
-static void chain_setup(void)
+/* The chain; with export, the sidecars send their spans to a receiver of this process (so it
+ * must run in the test's own process: Check forks a child per test, and the receiver's thread
+ * would stay in the parent). */
+static void chain_start(bool export)
 {
+    char endpoint[128];
+    char *env[] = {endpoint, "OTEL_BSP_SCHEDULE_DELAY=100", NULL};
+
     ck_assert_int_eq(harness_tmpdir(chain.dir, sizeof(chain.dir)), 0);
+    if (export) {
+        chain.otlp = harness_otlp_start();
+        ck_assert_ptr_nonnull(chain.otlp);
+        snprintf(endpoint, sizeof(endpoint), "OTEL_EXPORTER_OTLP_ENDPOINT=%s",
+                 harness_otlp_url(chain.otlp));
+    }
     for (size_t i = 0; i < HOPS; i++) {
         snprintf(chain.sub[i], sizeof(chain.sub[i]), "%s/%s", chain.dir, names[i]);
         ck_assert_int_eq(mkdir(chain.sub[i], 0755), 0);
         ck_assert_int_eq(harness_echo_start(&chain.app[i], chain.sub[i], false), 0);
         const char *args[] = {"--upstream", chain.app[i].url, "--service-name", names[i], NULL};
-        ck_assert_int_eq(harness_daemon_start(&chain.proxy[i], chain.sub[i], NULL, NULL, args), 0);
+        ck_assert_int_eq(harness_daemon_start_env(&chain.proxy[i], chain.sub[i], NULL, NULL, args,
+                                                  export ? env : NULL),
+                         0);
     }
+}
+
+static void chain_setup(void)
+{
+    chain_start(false);
+}
+
+static void chain_setup_with_export(void)
+{
+    chain_start(true);
 }
 
 static void chain_teardown(void)
@@ -60,6 +87,8 @@ static void chain_teardown(void)
         if (chain.app[i].proc.pid > 0)
             harness_echo_stop(&chain.app[i]);
     }
+    harness_otlp_stop(chain.otlp);
+    chain.otlp = NULL;
     harness_tmpdir_remove(chain.dir);
 }
 
@@ -305,6 +334,73 @@ START_TEST(test_chain_with_traceparent_is_one_tree)
 }
 END_TEST
 
+/* The span of trace_id whose resource says service.name = service (waiting for it). */
+static json_t *span_of_service(const char *trace_id, const char *service)
+{
+    /* Each round scans what came and waits for one more request: the hops' batches arrive in
+     * any order (c's span ends first), one request per hop at most for this trace. */
+    for (int round = 0; round <= HOPS; round++) {
+        size_t n = harness_otlp_count(chain.otlp);
+        for (size_t i = 0; i < n; i++) {
+            const struct harness_otlp_request *rq = harness_otlp_request(chain.otlp, i);
+            json_t *rs = json_object_get(rq->json, "resourceSpans");
+            for (size_t k = 0; k < json_array_size(rs); k++) {
+                json_t *resource = json_object_get(json_array_get(rs, k), "resource");
+                const char *name = harness_otlp_attr_str(resource, "service.name");
+                json_t *spans = json_object_get(
+                    json_array_get(json_object_get(json_array_get(rs, k), "scopeSpans"), 0),
+                    "spans");
+                for (size_t s = 0; name && strcmp(name, service) == 0 && s < json_array_size(spans);
+                     s++) {
+                    json_t *span = json_array_get(spans, s);
+                    if (strcmp(harness_json_str(span, "traceId"), trace_id) == 0)
+                        return json_incref(span);
+                }
+            }
+        }
+        /* Not yet: every hop's batch leaves within 100 ms of its span. */
+        if (harness_otlp_wait(chain.otlp, n + 1, HARNESS_WAIT_MS) <= n)
+            break;
+    }
+    return NULL;
+}
+
+/* The chain as spans: one trace, c's parent is b's span, b's parent is a's, a's is the caller's;
+ * every span id is its hop's access-log span_id. */
+START_TEST(test_chain_exports_one_span_per_hop)
+{
+    char trace_id[33], parent[17], trace_id_back[33], traceparent[80];
+    struct harness_field_match m = {"trace_id", trace_id};
+
+    harness_random_hex(trace_id, 32);
+    harness_random_hex(parent, 16);
+    snprintf(traceparent, sizeof(traceparent), "traceparent: 00-%s-%s-01", trace_id, parent);
+    const char *headers[] = {traceparent, NULL};
+    send_chain(false, headers, trace_id_back);
+    wait_for_hops("trace_id", trace_id);
+
+    const char *expected_parent = parent;
+    json_t *previous = NULL;
+    for (size_t i = 0; i < HOPS; i++) {
+        json_t *span = span_of_service(trace_id, names[i]);
+        ck_assert_msg(span != NULL, "no span of tracehop %s for trace %s", names[i], trace_id);
+        json_t *lines = harness_jsonl_wait(chain.proxy[i].access_log, harness_match_field, &m, 1,
+                                           HARNESS_WAIT_MS, NULL);
+        json_t *line = json_array_get(lines, 0);
+        ck_assert_str_eq(harness_json_str(span, "spanId"), harness_json_str(line, "span_id"));
+        ck_assert_str_eq(harness_json_str(span, "parentSpanId"), expected_parent);
+        ck_assert_str_eq(harness_json_str(span, "parentSpanId"),
+                         harness_json_str(line, "parent_span_id"));
+        ck_assert_int_eq(json_integer_value(json_object_get(span, "kind")), 2);
+        json_decref(lines);
+        json_decref(previous);
+        previous = span;
+        expected_parent = harness_json_str(span, "spanId");
+    }
+    json_decref(previous);
+}
+END_TEST
+
 START_TEST(test_legacy_hop_with_uuid_x_trace_id_is_inferred)
 {
     char trace_id[33], uuid[37];
@@ -489,6 +585,12 @@ static Suite *chain_suite(void)
     tcase_add_test(tc, test_filters_and_exit_codes);
     tcase_add_test(tc, test_follow_survives_truncation_and_rotation);
     suite_add_tcase(s, tc);
+
+    TCase *spans = tcase_create("spans");
+    tcase_add_checked_fixture(spans, chain_setup_with_export, chain_teardown);
+    harness_tcase_timeout(spans, 120);
+    tcase_add_test(spans, test_chain_exports_one_span_per_hop);
+    suite_add_tcase(s, spans);
     return s;
 }
 

@@ -933,6 +933,103 @@ START_TEST(test_new_trace_sampling_follows_trace_id)
 }
 END_TEST
 
+/*
+ * The six samplers (OTEL_TRACES_SAMPLER): for a sampled caller, an unsampled caller and no
+ * caller, the sampled flag the hop decides, which is the one it forwards and exports by.
+ * Parent-based ones keep a trusted caller's flag; with trust_incoming false every request is a
+ * root. The trace ids are chosen on either side of the ratio 0.5 (random part 0x80...: kept;
+ * 0x7f...: dropped), so that the ratio samplers' decisions are known.
+ */
+struct sampler_row {
+    enum tracehop_sampler sampler;
+    bool trust;
+    const char *trace_id;              /* incoming (and, for "none", irrelevant) */
+    bool from_sampled, from_unsampled; /* a caller's 01 and 00 */
+    bool from_none;                    /* no traceparent: a new random trace id */
+    bool none_is_ratio;                /* from_none is tracehop_sample_trace_id(new id, 0.5) */
+};
+
+#define KEPT    "4bf92f3577b34da6a380000000000001" /* kept at ratio 0.5 */
+#define DROPPED "4bf92f3577b34da6a37ffffffffffff0" /* dropped at ratio 0.5 */
+
+static const struct sampler_row sampler_rows[] = {
+    {TRACEHOP_SAMPLER_PARENTBASED_TRACEIDRATIO, true, DROPPED, true, false, false, true},
+    {TRACEHOP_SAMPLER_PARENTBASED_TRACEIDRATIO, true, KEPT, true, false, false, true},
+    {TRACEHOP_SAMPLER_PARENTBASED_ALWAYS_ON, true, DROPPED, true, false, true, false},
+    {TRACEHOP_SAMPLER_PARENTBASED_ALWAYS_OFF, true, KEPT, true, false, false, false},
+    {TRACEHOP_SAMPLER_TRACEIDRATIO, true, KEPT, true, true, false, true},
+    {TRACEHOP_SAMPLER_TRACEIDRATIO, true, DROPPED, false, false, false, true},
+    {TRACEHOP_SAMPLER_ALWAYS_ON, true, DROPPED, true, true, true, false},
+    {TRACEHOP_SAMPLER_ALWAYS_OFF, true, KEPT, false, false, false, false},
+    /* Not trusted: the caller's flag counts for nothing; a new id is drawn every time. */
+    {TRACEHOP_SAMPLER_PARENTBASED_ALWAYS_ON, false, KEPT, true, true, true, false},
+    {TRACEHOP_SAMPLER_PARENTBASED_ALWAYS_OFF, false, KEPT, false, false, false, false},
+};
+
+static bool sampler_decides(const struct sampler_row *row, const char *flags,
+                            struct tracehop_hop *hop)
+{
+    char traceparent[64];
+    struct tracehop_slice slice = {traceparent, 0};
+    struct tracehop_hop_input input = {0};
+    struct tracehop_hop_settings settings = {
+        .trust_incoming = row->trust, .sampling_ratio = 0.5, .sampler = row->sampler};
+
+    if (flags) {
+        slice.len = (size_t)snprintf(traceparent, sizeof(traceparent), "00-%s-00f067aa0ba902b7-%s",
+                                     row->trace_id, flags);
+        input.traceparent = &slice;
+        input.traceparent_count = 1;
+    }
+    tracehop_hop_decide(&input, &settings, hop);
+    return (hop->flags & TRACEHOP_FLAG_SAMPLED) != 0;
+}
+
+START_TEST(test_samplers)
+{
+    const struct sampler_row *row = &sampler_rows[_i];
+    const char *name = tracehop_sampler_name(row->sampler);
+    struct tracehop_hop hop;
+
+    ck_assert_msg(sampler_decides(row, "01", &hop) == row->from_sampled, "%s (trust %d): caller 01",
+                  name, row->trust);
+    ck_assert_int_eq(hop.has_parent, row->trust);
+    ck_assert_msg(sampler_decides(row, "03", &hop) == row->from_sampled, "%s: caller 03", name);
+    if (row->trust) /* the random flag of a continued trace is kept */
+        ck_assert_int_ne(hop.flags & TRACEHOP_FLAG_RANDOM, 0);
+    ck_assert_msg(sampler_decides(row, "00", &hop) == row->from_unsampled,
+                  "%s (trust %d): caller 00", name, row->trust);
+    bool sampled = sampler_decides(row, NULL, &hop);
+    bool want = row->none_is_ratio ? tracehop_sample_trace_id(hop.trace_id, 0.5) : row->from_none;
+    ck_assert_msg(sampled == want, "%s (trust %d): no caller", name, row->trust);
+    ck_assert_int_ne(hop.flags & TRACEHOP_FLAG_RANDOM, 0);
+}
+END_TEST
+
+/* Every name maps back to its sampler; anything else (other case, blanks) is no sampler. */
+START_TEST(test_sampler_names)
+{
+    static const char *const names[] = {"parentbased_traceidratio",
+                                        "parentbased_always_on",
+                                        "parentbased_always_off",
+                                        "traceidratio",
+                                        "always_on",
+                                        "always_off"};
+    static const char *const bad[] = {"", "ALWAYS_ON", "always_on ", "parentbased",
+                                      "jaeger_remote"};
+    enum tracehop_sampler sampler;
+
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        ck_assert(tracehop_sampler_from_name(names[i], &sampler));
+        ck_assert_int_eq(sampler, (int)i);
+        ck_assert_str_eq(tracehop_sampler_name(sampler), names[i]);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+        ck_assert_msg(!tracehop_sampler_from_name(bad[i], &sampler), "'%s' accepted", bad[i]);
+    ck_assert_str_eq(tracehop_sampler_name((enum tracehop_sampler)99), "unknown");
+}
+END_TEST
+
 struct sample_vector {
     const char *name;
     const char *trace_id;
@@ -1019,6 +1116,8 @@ static Suite *hop_suite(void)
     tcase_add_loop_test(sampling, test_sample_vectors, 0, (int)ARRAY_SIZE(sample_vectors));
     tcase_add_test(sampling, test_new_trace_sampling_follows_trace_id);
     tcase_add_test(sampling, test_sample_statistics);
+    tcase_add_loop_test(sampling, test_samplers, 0, (int)ARRAY_SIZE(sampler_rows));
+    tcase_add_test(sampling, test_sampler_names);
     tcase_set_timeout(sampling, 60);
     suite_add_tcase(suite, sampling);
     return suite;

@@ -81,9 +81,10 @@ static void usage(FILE *out)
           "Environment: TRACEHOP_LISTEN, TRACEHOP_UPSTREAM, TRACEHOP_ACCESS_LOG,\n"
           "TRACEHOP_ADMIN_LISTEN, TRACEHOP_SERVICE_NAME, TRACEHOP_SAMPLING_RATIO,\n"
           "TRACEHOP_TRACE_HEADER, TRACEHOP_WORKERS, TRACEHOP_CONFIG (flags win over\n"
-          "environment over file). Span export (docs/tracing.md) also reads OpenTelemetry's\n"
-          "OTEL_EXPORTER_OTLP_*, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER*,\n"
-          "OTEL_BSP_* and OTEL_SDK_DISABLED (below the TRACEHOP_* ones, above the file).\n",
+          "environment over file). Span export (docs/tracing.md) also reads\n"
+          "OpenTelemetry's OTEL_EXPORTER_OTLP_*, OTEL_SERVICE_NAME,\n"
+          "OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER*, OTEL_BSP_* and OTEL_SDK_DISABLED\n"
+          "(below the TRACEHOP_* ones, above the file).\n",
           out);
 }
 

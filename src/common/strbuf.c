@@ -54,13 +54,31 @@ void strbuf_append_u64(struct strbuf *b, uint64_t v)
     strbuf_append(b, tmp + i, sizeof(tmp) - i);
 }
 
-void strbuf_append_json_string(struct strbuf *b, const char *s, size_t n)
+void strbuf_append_json_escaped(struct strbuf *b, const char *s, size_t n)
 {
     /* Worst case: every byte becomes "\u00XX" (6 characters). */
+    if (!strbuf_reserve(b, n * 6))
+        return;
+    b->len += json_escape(b->data + b->len, s, n, NULL);
+    b->data[b->len] = '\0';
+}
+
+void strbuf_append_json_string(struct strbuf *b, const char *s, size_t n)
+{
+    /* One reservation for the quotes and the text: this runs for most fields of a log line. */
     if (!strbuf_reserve(b, n * 6 + 2))
         return;
     b->data[b->len++] = '"';
     b->len += json_escape(b->data + b->len, s, n, NULL);
     b->data[b->len++] = '"';
     b->data[b->len] = '\0';
+}
+
+void strbuf_append_milli(struct strbuf *b, double v)
+{
+    uint64_t thousandths = v > 0 ? (uint64_t)(v * 1000.0 + 0.5) : 0;
+    char frac[4] = {'.', (char)('0' + thousandths / 100 % 10), (char)('0' + thousandths / 10 % 10),
+                    (char)('0' + thousandths % 10)};
+    strbuf_append_u64(b, thousandths / 1000);
+    strbuf_append(b, frac, 4);
 }

@@ -56,3 +56,8 @@ static inline void strbuf_append_char(struct strbuf *b, char c)
 void strbuf_append_u64(struct strbuf *b, uint64_t v);
 /* Append a JSON string literal (with quotes), escaping per json_escape.h. */
 void strbuf_append_json_string(struct strbuf *b, const char *s, size_t n);
+/* The same without the quotes, for a string built from several pieces. */
+void strbuf_append_json_escaped(struct strbuf *b, const char *s, size_t n);
+/* A non-negative number with three decimals ("12.345"; negative as 0), without printf's
+ * floating-point path, which shows in profiles of the per-request log line and span. */
+void strbuf_append_milli(struct strbuf *b, double v);

@@ -129,17 +129,7 @@ static void hex_value(struct strbuf *b, const uint8_t *bytes, size_t n)
 
 #define HEX_FIELD(b, name, bytes, n) (KEY(b, name), hex_value(b, bytes, n))
 
-/* ms with three decimals, without printf's floating-point path (it shows in profiles). */
-static void milliseconds_value(struct strbuf *b, double ms)
-{
-    uint64_t us = ms > 0 ? (uint64_t)(ms * 1000.0 + 0.5) : 0;
-    char frac[4] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
-                    (char)('0' + us % 10)};
-    strbuf_append_u64(b, us / 1000);
-    strbuf_append(b, frac, 4);
-}
-
-#define MILLISECONDS_FIELD(b, name, ms) (KEY(b, name), milliseconds_value(b, ms))
+#define MILLISECONDS_FIELD(b, name, ms) (KEY(b, name), strbuf_append_milli(b, ms))
 #define NUMBER_FIELD(b, name, v)        (KEY(b, name), strbuf_append_u64(b, v))
 
 int logline_format(struct strbuf *b, const struct request_summary *req)

@@ -18,7 +18,6 @@
 #include "observe/request_summary.h"
 #include "tracehop/tracectx.h"
 #include "config/config.h"
-#include "common/json_escape.h"
 #include "common/strbuf.h"
 
 /* OTLP enum values (opentelemetry-proto trace.proto). */
@@ -85,18 +84,8 @@ static void attr_sep(struct attrs *a)
 
 #define ATTR_PLAIN_Z(a, key, s) ATTR_PLAIN(a, key, (s), strlen(s))
 
-/* A non-negative double with three decimals, without printf's floating-point path. */
-static void milliseconds(struct strbuf *b, double ms)
-{
-    uint64_t us = ms > 0 ? (uint64_t)(ms * 1000.0 + 0.5) : 0;
-    char frac[4] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
-                    (char)('0' + us % 10)};
-    strbuf_append_u64(b, us / 1000);
-    strbuf_append(b, frac, 4);
-}
-
 #define ATTR_MS(a, key, ms)                                                                        \
-    (attr_sep(a), ATTR_OPEN((a)->b, key, "doubleValue"), milliseconds((a)->b, (ms)),               \
+    (attr_sep(a), ATTR_OPEN((a)->b, key, "doubleValue"), strbuf_append_milli((a)->b, (ms)),        \
      strbuf_append((a)->b, "}}", 2))
 
 static void hex_string(struct strbuf *b, const char *key, const uint8_t *bytes, size_t n)
@@ -169,15 +158,6 @@ static void error_type(struct strbuf *b, const struct request_summary *s)
     }
 }
 
-/* JSON-escaped text without the quotes, for a string built from several pieces. */
-static void escaped_text(struct strbuf *b, const char *s, size_t n)
-{
-    if (!strbuf_reserve(b, n * 6))
-        return;
-    b->len += json_escape(b->data + b->len, s, n, NULL);
-    b->data[b->len] = '\0';
-}
-
 /* "{method} {http.route}", or "{method}" without a route; {method} is "HTTP" for a method the
  * conventions do not know (http.request.method "_OTHER") and when the head never came. */
 static void span_name(struct strbuf *b, const struct request_summary *s, bool known)
@@ -186,7 +166,7 @@ static void span_name(struct strbuf *b, const struct request_summary *s, bool kn
     strbuf_append_str(b, known ? s->method : "HTTP"); /* a known method: no escaping needed */
     if (s->route_path) {
         strbuf_append_char(b, ' ');
-        escaped_text(b, s->route_path, strlen(s->route_path));
+        strbuf_append_json_escaped(b, s->route_path, strlen(s->route_path));
         strbuf_append_char(b, '*');
     }
     strbuf_append_char(b, '"');
@@ -228,7 +208,7 @@ static void attributes(struct strbuf *b, const struct request_summary *s, bool k
         attr_sep(&a);
         ATTR_OPEN(b, "http.route", "stringValue");
         strbuf_append_char(b, '"');
-        escaped_text(b, s->route_path, strlen(s->route_path));
+        strbuf_append_json_escaped(b, s->route_path, strlen(s->route_path));
         strbuf_append_str(b, "*\"}}");
     }
     if (s->host)

@@ -30,13 +30,12 @@ RUN apt-get update \
         libjansson-dev \
         zlib1g-dev \
         libsystemd-dev \
-        check \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
 COPY . .
-RUN packaging/container-build.sh /src /build /out \
- && install -D -m 0644 config/tracehop.json /out/usr/share/doc/tracehop/examples/tracehop.json
+# meson install also puts the example config in /usr/share/doc/tracehop/examples/.
+RUN packaging/container-build.sh /src /build /out
 
 # --- runtime ---------------------------------------------------------------------------------
 FROM debian:12-slim AS runtime

@@ -24,10 +24,14 @@ destdir=$3
 # silently because libsystemd-dev is missing.
 # -Dwerror=false: a packaging build must not fail on a warning that a newer compiler invents;
 # CI's own builds (tests/run-all) keep -Werror. b_ndebug follows the buildtype (if-release).
+# -Dtests=disabled: no test code is compiled, and Check is not needed.
+# meson install puts, besides the binary, the systemd units in /usr/lib/systemd/system, the man
+# page tracehop(8) and the example config in /usr/share/doc/tracehop/examples/.
 meson setup "$build_dir" "$source_dir" \
     --buildtype=release \
     --prefix=/usr \
     -Dsystemd=enabled \
+    -Dtests=disabled \
     -Dwerror=false
 meson compile -C "$build_dir"
 meson install -C "$build_dir" --destdir "$destdir" --strip

@@ -1023,6 +1023,34 @@ START_TEST(test_overrides_from_env)
 }
 END_TEST
 
+/* An empty TRACEHOP_* variable counts as unset (docs/configuration.md, Environment variables):
+ * an orchestrator can blank a variable the image sets, and the file or the default decides. */
+START_TEST(test_empty_variables_count_as_unset)
+{
+    static const char *const names[] = {
+        "TRACEHOP_CONFIG",         "TRACEHOP_LISTEN",       "TRACEHOP_UPSTREAM",
+        "TRACEHOP_ADMIN_LISTEN",   "TRACEHOP_ACCESS_LOG",   "TRACEHOP_SERVICE_NAME",
+        "TRACEHOP_SAMPLING_RATIO", "TRACEHOP_TRACE_HEADER", "TRACEHOP_WORKERS",
+    };
+    struct config_overrides env;
+
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+        setenv(names[i], "", 1);
+    config_overrides_from_env(&env);
+    ck_assert_ptr_null(env.config);
+    ck_assert_ptr_null(env.listen);
+    ck_assert_ptr_null(env.upstream);
+    ck_assert_ptr_null(env.admin_listen);
+    ck_assert_ptr_null(env.access_log);
+    ck_assert_ptr_null(env.service_name);
+    ck_assert_ptr_null(env.sampling_ratio);
+    ck_assert_ptr_null(env.trace_header);
+    ck_assert_ptr_null(env.workers);
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+        unsetenv(names[i]);
+}
+END_TEST
+
 /* --- config_needs_restart -------------------------------------------------------------------- */
 
 #define BASE_MEMBERS                                                                               \
@@ -1866,6 +1894,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_upstream_replaces_routes);
     tcase_add_test(tc, test_admin_off);
     tcase_add_test(tc, test_overrides_from_env);
+    tcase_add_test(tc, test_empty_variables_count_as_unset);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("reload-and-print");

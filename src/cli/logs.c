@@ -89,8 +89,8 @@ struct run {
     bool set_grew;
     size_t tree_drawn_count; /* hops in the last tree drawn (follow draws again if it grew) */
 
-    /* what was skipped */
-    uint64_t not_json, not_access_log;
+    /* what was skipped: never a row, never a hop */
+    uint64_t not_json, not_access_log, diagnostics;
 
     struct strbuf out;
     int exit_code;
@@ -127,8 +127,11 @@ static void usage(FILE *out)
           "  -h, --help           show this text\n"
           "\n"
           "Filters combine with AND. Output is text unless --json is given, whether or not\n"
-          "stdout is a terminal. Lines that are not JSON objects, or are longer than 1 MiB, are\n"
-          "skipped and counted on stderr. The schema and a walk-through: docs/access-log.md.\n"
+          "stdout is a terminal. Only access-log records are requests: daemon diagnostics\n"
+          "(kubectl logs and docker logs mix them in), other JSON, text and lines longer than\n"
+          "1 MiB are skipped and counted in one note on stderr. A time stamp or [pod/container]\n"
+          "prefix before the JSON (kubectl logs --timestamps --prefix, docker logs -t) is taken\n"
+          "off. The schema and a walk-through: docs/access-log.md.\n"
           "Exit status: 0 done (also when nothing matched), 1 a file could not be read,\n"
           "2 bad usage.\n",
           out);
@@ -226,6 +229,10 @@ static int consider_line(struct run *run, size_t source, const char *line, size_
     }
     if (rc == LOG_RECORD_NOT_ACCESS_LOG) {
         run->not_access_log++;
+        return 0;
+    }
+    if (rc == LOG_RECORD_DIAGNOSTIC) {
+        run->diagnostics++;
         return 0;
     }
     if (rc < 0)
@@ -569,29 +576,39 @@ static int follow(struct run *run)
 
 /* --- main ------------------------------------------------------------------------------------ */
 
+/* One note at the end, on stderr whatever the output mode: what was not taken as a request. */
 static void report_skipped(const struct run *run)
 {
     uint64_t overlong = 0;
 
     for (size_t i = 0; i < run->count; i++)
         overlong += run->sources[i].reader.overlong;
-    if (!run->not_json && !run->not_access_log && !overlong)
+    const struct {
+        uint64_t count;
+        const char *one, *many;
+    } kinds[] = {
+        {run->diagnostics, "diagnostic", "diagnostics"},
+        {run->not_json, "not JSON", "not JSON"},
+        {run->not_access_log, "other JSON", "other JSON"},
+        {overlong, "longer than 1 MiB", "longer than 1 MiB"},
+    };
+    uint64_t total = 0;
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+        total += kinds[k].count;
+    if (total == 0)
         return;
-    fputs("tracehop logs: skipped lines:", stderr);
-    const char *sep = " ";
-    if (run->not_json) {
-        fprintf(stderr, "%snot a JSON object: %llu", sep, (unsigned long long)run->not_json);
+    fprintf(stderr, "tracehop logs: skipped %llu %s (", (unsigned long long)total,
+            total == 1 ? "line that is not an access-log record"
+                       : "lines that are not access-log records");
+    const char *sep = "";
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        if (!kinds[k].count)
+            continue;
+        fprintf(stderr, "%s%llu %s", sep, (unsigned long long)kinds[k].count,
+                kinds[k].count == 1 ? kinds[k].one : kinds[k].many);
         sep = ", ";
     }
-    if (run->not_access_log) {
-        fprintf(stderr, "%sJSON without the time and trace_id of an access-log line: %llu", sep,
-                (unsigned long long)run->not_access_log);
-        sep = ", ";
-    }
-    if (overlong)
-        fprintf(stderr, "%slonger than %d bytes: %llu", sep, LOG_READER_MAX_LINE,
-                (unsigned long long)overlong);
-    fputc('\n', stderr);
+    fputs(")\n", stderr);
 }
 
 static int parse_options(int argc, char **argv, struct options *opt)

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The `tracehop logs` command as a whole (src/cli/logs.c): files in a private temporary
+ * directory, tracehop_logs_main called in this process with stdout and stderr redirected to
+ * files, and the exact rows, tree and notes it printed. What the modules do alone is tested in
+ * the other test-logs-*.c; this is about what a user sees: which lines become rows, what is
+ * counted as skipped, usage errors and their exit status.
+ */
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/logs.h"
+#include "unit-test.h"
+
+static char dir[64];
+
+static void make_dir(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/tracehop-unit-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    unsetenv("NO_COLOR");
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void remove_dir(void)
+{
+    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* dir/name with `text` in it; returns the path (static storage, one per name slot). */
+static const char *write_log(const char *name, const char *text)
+{
+    static char paths[4][128];
+    static unsigned next;
+    char *path = paths[next++ % 4];
+
+    snprintf(path, sizeof(paths[0]), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fputs(text, f) >= 0, 1);
+    ck_assert_int_eq(fclose(f), 0);
+    return path;
+}
+
+static char *read_whole(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char *text = calloc(1, 1 << 20);
+    ck_assert_ptr_nonnull(text);
+    size_t n = fread(text, 1, (1 << 20) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+struct result {
+    int status;
+    char *out, *err;
+};
+
+/* Run `tracehop logs <args...>` (NULL-terminated) with stdout and stderr captured. */
+static struct result run_logs(const char *first, ...)
+{
+    char *argv[32] = {"logs"};
+    int argc = 1;
+    va_list ap;
+    char out_path[128], err_path[128];
+    struct result res;
+
+    va_start(ap, first);
+    for (const char *a = first; a; a = va_arg(ap, const char *)) {
+        ck_assert_int_lt(argc, 31);
+        argv[argc++] = (char *)a;
+    }
+    va_end(ap);
+    snprintf(out_path, sizeof(out_path), "%s/stdout", dir);
+    snprintf(err_path, sizeof(err_path), "%s/stderr", dir);
+    fflush(stdout);
+    fflush(stderr);
+    int saved_out = dup(STDOUT_FILENO), saved_err = dup(STDERR_FILENO);
+    int out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int err_fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ck_assert(saved_out >= 0 && saved_err >= 0 && out_fd >= 0 && err_fd >= 0);
+    dup2(out_fd, STDOUT_FILENO);
+    dup2(err_fd, STDERR_FILENO);
+    res.status = tracehop_logs_main(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved_out, STDOUT_FILENO);
+    dup2(saved_err, STDERR_FILENO);
+    close(saved_out);
+    close(saved_err);
+    close(out_fd);
+    close(err_fd);
+    res.out = read_whole(out_path);
+    res.err = read_whole(err_path);
+    return res;
+}
+
+static void result_free(struct result *res)
+{
+    free(res->out);
+    free(res->err);
+}
+
+static size_t count_lines(const char *text, const char *containing)
+{
+    size_t n = 0;
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char *copy = strndup(line, len);
+        ck_assert_ptr_nonnull(copy);
+        n += strstr(copy, containing) != NULL;
+        free(copy);
+        line += len + (end ? 1 : 0);
+    }
+    return n;
+}
+
+/* --- access-log lines of one trace, and what else a mixed stream holds --------------------- */
+
+#define TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
+
+/* An access-log line of service `svc` (no spaces in the arguments' text). */
+#define ACCESS(time, svc, span, parent, path, status, outcome)                                     \
+    "{\"time\":\"2025-01-31T12:00:" time "Z\",\"service\":\"" svc "\",\"trace_id\":\"" TRACE       \
+    "\",\"span_id\":\"" span "\",\"parent_span_id\":" parent ",\"trace_flags\":\"01\","            \
+    "\"x_trace_id\":\"4bf92f35-77b3-4da6-a3ce-929d0e0e4736\",\"method\":\"GET\",\"path\":\"" path  \
+    "\",\"query\":null,\"status\":" status ",\"duration_ms\":5.000,\"upstream_duration_ms\":4.0,"  \
+    "\"outcome\":\"" outcome "\"}\n"
+
+/* What src/common/diag.c writes about a request: time, trace_id and span_id of that trace. */
+#define DIAGNOSTIC(time, span)                                                                     \
+    "{\"time\":\"2025-01-31T12:00:" time "Z\",\"level\":\"warn\",\"message\":\"upstream slow\","   \
+    "\"trace_id\":\"" TRACE "\",\"span_id\":\"" span "\"}\n"
+
+static const char mixed_log[] = ACCESS(
+    "00.000", "a", "00000000000000a1", "null", "/one", "200",
+    "ok") DIAGNOSTIC("00.001",
+                     "00000000000000a1") "tracehop: starting\n" DIAGNOSTIC("00.002",
+                                                                           "00000000000000d9")
+    ACCESS(
+        "00.001", "b", "00000000000000b1", "\"00000000000000a1\"", "/two", "200",
+        "ok") "{\"time\":\"2025-01-31T12:00:00Z\",\"trace_id\":\"" TRACE "\"}\n"
+              "2025-01-31T12:00:00.003456789Z " DIAGNOSTIC(
+                  "00.003",
+                  "00000000000000b1") "2025-01-31T12:00:00.003456789Z " ACCESS("00.002", "c",
+                                                                               "00000000000000c1",
+                                                                               "\"00000000000000b1"
+                                                                               "\"",
+                                                                               "/three", "503",
+                                                                               "upstream_timeout");
+
+START_TEST(test_mixed_stream_gives_only_access_rows)
+{
+    const char *path = write_log("mixed.log", mixed_log);
+    struct result res = run_logs(path, NULL);
+
+    ck_assert_int_eq(res.status, 0);
+    ck_assert_uint_eq(count_lines(res.out, TRACE), 3);
+    ck_assert_uint_eq(count_lines(res.out, " - - "), 0);
+    ck_assert_uint_eq(count_lines(res.out, "/one"), 1);
+    ck_assert_uint_eq(count_lines(res.out, "/two"), 1);
+    ck_assert_uint_eq(count_lines(res.out, "/three"), 1);
+    ck_assert_str_eq(res.err, "tracehop logs: skipped 5 lines that are not access-log records "
+                              "(3 diagnostics, 1 not JSON, 1 other JSON)\n");
+    result_free(&res);
+}
+END_TEST
+
+START_TEST(test_mixed_stream_gives_a_correct_tree)
+{
+    const char *path = write_log("mixed.log", mixed_log);
+    struct result res = run_logs("--trace-id", TRACE, path, NULL);
+
+    ck_assert_int_eq(res.status, 0);
+    ck_assert_msg(strstr(res.out, "3 hops, 3 services"), "%s", res.out);
+    ck_assert_msg(strstr(res.out, "  a GET /one "), "%s", res.out);
+    ck_assert_msg(strstr(res.out, "  `- b GET /two "), "%s", res.out);
+    ck_assert_msg(strstr(res.out, "     `- c GET /three "), "%s", res.out);
+    ck_assert_uint_eq(count_lines(res.out, "- - -"), 0);
+    ck_assert_uint_eq(count_lines(res.out, "not in these logs"), 0);
+    ck_assert_msg(strstr(res.err, "(3 diagnostics, 1 not JSON, 1 other JSON)"), "%s", res.err);
+    result_free(&res);
+}
+END_TEST
+
+START_TEST(test_json_output_says_the_skipped_count_on_stderr)
+{
+    const char *path = write_log("mixed.log", mixed_log);
+    struct result res = run_logs("--json", path, NULL);
+
+    ck_assert_int_eq(res.status, 0);
+    ck_assert_uint_eq(count_lines(res.out, "\"service\""), 3);
+    ck_assert_uint_eq(count_lines(res.out, "\"level\""), 0);
+    /* The kubectl time stamp is taken off: the output is JSON lines again. */
+    ck_assert_uint_eq(count_lines(res.out, "2025-01-31T12:00:00.003456789Z"), 0);
+    for (const char *line = res.out; *line; line = strchr(line, '\n') + 1)
+        ck_assert_int_eq(line[0], '{');
+    ck_assert_msg(strstr(res.err, "skipped 5 lines"), "%s", res.err);
+    result_free(&res);
+}
+END_TEST
+
+static Suite *logs_command_suite(void)
+{
+    Suite *s = suite_create("logs-command");
+    TCase *skip = tcase_create("skip");
+
+    tcase_add_checked_fixture(skip, make_dir, remove_dir);
+    tcase_add_test(skip, test_mixed_stream_gives_only_access_rows);
+    tcase_add_test(skip, test_mixed_stream_gives_a_correct_tree);
+    tcase_add_test(skip, test_json_output_says_the_skipped_count_on_stderr);
+    suite_add_tcase(s, skip);
+    return s;
+}
+
+int main(void)
+{
+    return unit_run(logs_command_suite());
+}

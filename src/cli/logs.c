@@ -59,7 +59,8 @@
 #define FOLLOW_POLL_MS   200
 #define MAX_EXTRA_PASSES 8
 #define TRACE_LINES_MAX  100000 /* lines of one trace kept for the listing and the tree */
-#define ERROR_TEXT       256
+#define ERROR_TEXT       512
+#define HELP_COLUMNS     88
 
 struct options {
     struct log_filter filter;
@@ -113,18 +114,32 @@ static void usage(FILE *out)
           "                       (2025-01-31T12:00:00Z; UTC without an offset), now, or a time\n"
           "                       ago (15m, 2h, 1d)\n"
           "      --until T        requests that started before T (same forms)\n"
-          "      --status S       a code (500), a class (5xx) or none (no response was sent);\n"
-          "                       repeat or separate with commas for several\n"
+          "      --status S       a code (100..599), a class (1xx..5xx) or none (no response\n"
+          "                       was sent); repeat or separate with commas for several\n"
           "      --service NAME   lines of this service; repeatable, or NAME,NAME\n"
-          "      --outcome NAME   ok, no_route, upstream_connect_failed, upstream_timeout,\n"
-          "                       upstream_reset, client_aborted, bad_request, too_large;\n"
-          "                       repeatable\n"
+          "      --outcome NAME   one of the outcomes below; repeatable, or NAME,NAME\n"
           "      --slow MS        duration_ms >= MS (250, or with a unit: 1.5s)\n"
           "  -f, --follow         after reading, keep printing new matching lines as the files\n"
           "                       grow; truncated and rotated files are read from their start;\n"
           "                       Ctrl-C or SIGTERM ends it\n"
           "      --json           print the matching lines exactly as read (JSON lines), no tree\n"
           "  -h, --help           show this text\n"
+          "\n"
+          "Outcomes:",
+          out);
+    size_t column = strlen("Outcomes:");
+    for (size_t i = 0; log_filter_outcomes[i]; i++) {
+        size_t width = strlen(log_filter_outcomes[i]) + 2;
+        if (i > 0)
+            fputc(',', out);
+        if (column + width > HELP_COLUMNS) {
+            fputs("\n         ", out);
+            column = strlen("Outcomes:");
+        }
+        fprintf(out, " %s", log_filter_outcomes[i]);
+        column += width;
+    }
+    fputs("\n"
           "\n"
           "Filters combine with AND. Output is text unless --json is given, whether or not\n"
           "stdout is a terminal. Only access-log records are requests: daemon diagnostics\n"

@@ -217,6 +217,62 @@ START_TEST(test_json_output_says_the_skipped_count_on_stderr)
 }
 END_TEST
 
+/* --- usage errors ------------------------------------------------------------------------ */
+
+START_TEST(test_impossible_filters_are_usage_errors)
+{
+    static const char *const bad[][2] = {
+        {"--outcome", "timeout"}, {"--outcome", "ok,OK"}, {"--status", "600"},
+        {"--status", "99"},       {"--status", "6xx"},    {"--status", "0"},
+    };
+    const char *path = write_log("a.log", mixed_log);
+
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        struct result res = run_logs(bad[i][0], bad[i][1], path, NULL);
+        ck_assert_msg(res.status == 2, "%s %s: exit %d", bad[i][0], bad[i][1], res.status);
+        ck_assert_str_eq(res.out, "");
+        ck_assert_msg(strstr(res.err, "Try 'tracehop logs --help'."), "%s", res.err);
+        result_free(&res);
+    }
+    struct result res = run_logs("--outcome", "bogus", path, NULL);
+    ck_assert_msg(strstr(res.err, "ok, no_route, upstream_connect_failed"), "%s", res.err);
+    result_free(&res);
+    res = run_logs("--outcome", "upstream_timeout", "--status", "5xx", path, NULL);
+    ck_assert_int_eq(res.status, 0);
+    ck_assert_uint_eq(count_lines(res.out, TRACE), 1);
+    ck_assert_uint_eq(count_lines(res.out, "/three"), 1);
+    result_free(&res);
+}
+END_TEST
+
+/* The outcomes of docs/access-log.md ("Fields"). */
+static const char *const documented_outcomes[] = {
+    "ok",
+    "no_route",
+    "upstream_connect_failed",
+    "upstream_timeout",
+    "upstream_reset",
+    "client_aborted",
+    "bad_request",
+    "too_large",
+};
+
+START_TEST(test_help_lists_every_outcome)
+{
+    struct result res = run_logs("--help", NULL);
+
+    ck_assert_int_eq(res.status, 0);
+    ck_assert_msg(strstr(res.out, "\nOutcomes: ok, no_route,"), "%s", res.out);
+    for (size_t i = 0; i < ARRAY_SIZE(documented_outcomes); i++) {
+        char needle[64];
+        snprintf(needle, sizeof(needle), " %s%c", documented_outcomes[i],
+                 i + 1 < ARRAY_SIZE(documented_outcomes) ? ',' : '\n');
+        ck_assert_msg(strstr(res.out, needle), "--help does not list %s", needle);
+    }
+    result_free(&res);
+}
+END_TEST
+
 static Suite *logs_command_suite(void)
 {
     Suite *s = suite_create("logs-command");
@@ -227,6 +283,12 @@ static Suite *logs_command_suite(void)
     tcase_add_test(skip, test_mixed_stream_gives_a_correct_tree);
     tcase_add_test(skip, test_json_output_says_the_skipped_count_on_stderr);
     suite_add_tcase(s, skip);
+
+    TCase *options = tcase_create("options");
+    tcase_add_checked_fixture(options, make_dir, remove_dir);
+    tcase_add_test(options, test_impossible_filters_are_usage_errors);
+    tcase_add_test(options, test_help_lists_every_outcome);
+    suite_add_tcase(s, options);
     return s;
 }
 

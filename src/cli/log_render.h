@@ -25,7 +25,8 @@ void log_render_line(struct strbuf *out, const struct log_record *r);
 /*
  * Append the drawing of a tree: a summary (trace ids, X-Trace-IDs, hop and service counts,
  * total time), then one row per hop in depth-first order: offset from the trace start, the
- * hop (indented under its parent, "`-" for a span link, "`~" for an inferred one), status,
+ * hop (indented under its parent, "`-" for a span link, "`~" for an inferred one, "`+" for the
+ * start of a new trace under its caller at a trust_incoming: false edge), status,
  * duration, self time, overhead (ms, "-" when unknown) and a bar `bar_columns` wide.
  */
 void log_render_tree(struct strbuf *out, const struct log_tree *t, unsigned bar_columns);

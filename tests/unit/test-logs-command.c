@@ -273,6 +273,48 @@ START_TEST(test_help_lists_every_outcome)
 }
 END_TEST
 
+/* --- --trace-id across an edge with trust_incoming: false ------------------------------------ */
+
+#define NEW_TRACE "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2"
+
+/* The edge's own trace is new; what the caller sent is logged as incoming_*. */
+static const char untrusting_edge[] =
+    "{\"time\":\"2025-01-31T12:00:00.001Z\",\"service\":\"edge\",\"trace_id\":\"" NEW_TRACE
+    "\",\"span_id\":\"00000000000000e1\",\"parent_span_id\":null,\"x_trace_id\":"
+    "\"bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbb2\",\"method\":\"GET\",\"path\":\"/edge\",\"status\":200,"
+    "\"duration_ms\":3.0,\"upstream_duration_ms\":2.5,\"outcome\":\"ok\",\"incoming_trace_id\":"
+    "\"" TRACE "\",\"incoming_parent_span_id\":\"00000000000000a1\"}\n"
+    "{\"time\":\"2025-01-31T12:00:00.002Z\",\"service\":\"inner\",\"trace_id\":\"" NEW_TRACE
+    "\",\"span_id\":\"00000000000000f1\",\"parent_span_id\":\"00000000000000e1\",\"method\":"
+    "\"GET\",\"path\":\"/inner\",\"status\":200,\"duration_ms\":1.0,\"upstream_duration_ms\":0.9,"
+    "\"outcome\":\"ok\"}\n";
+
+START_TEST(test_trace_id_crosses_an_untrusting_edge)
+{
+    const char *caller = write_log(
+        "caller.log", ACCESS("00.000", "a", "00000000000000a1", "null", "/one", "200", "ok"));
+    const char *edge = write_log("edge.log", untrusting_edge);
+
+    /* Asked for the caller's trace: the edge joins by incoming_trace_id, inner by the new one. */
+    struct result res = run_logs("--trace-id", TRACE, caller, edge, NULL);
+    ck_assert_int_eq(res.status, 0);
+    ck_assert_msg(strstr(res.out, "3 hops, 3 services"), "%s", res.out);
+    ck_assert_msg(strstr(res.out, "  a GET /one "), "%s", res.out);
+    ck_assert_msg(strstr(res.out, "  `+ edge GET /edge ") &&
+                      strstr(res.out, "(new trace " NEW_TRACE ")"),
+                  "%s", res.out);
+    ck_assert_msg(strstr(res.out, "     `- inner GET /inner "), "%s", res.out);
+    ck_assert_ptr_nonnull(strstr(res.out, "`+ a new trace started here"));
+    result_free(&res);
+
+    /* Asked for the new trace: the caller joins through the edge's incoming id. */
+    res = run_logs("--trace-id", NEW_TRACE, caller, edge, NULL);
+    ck_assert_int_eq(res.status, 0);
+    ck_assert_msg(strstr(res.out, "3 hops, 3 services"), "%s", res.out);
+    result_free(&res);
+}
+END_TEST
+
 static Suite *logs_command_suite(void)
 {
     Suite *s = suite_create("logs-command");
@@ -288,6 +330,7 @@ static Suite *logs_command_suite(void)
     tcase_add_checked_fixture(options, make_dir, remove_dir);
     tcase_add_test(options, test_impossible_filters_are_usage_errors);
     tcase_add_test(options, test_help_lists_every_outcome);
+    tcase_add_test(options, test_trace_id_crosses_an_untrusting_edge);
     suite_add_tcase(s, options);
     return s;
 }

@@ -135,6 +135,24 @@ void log_render_line(struct strbuf *out, const struct log_record *r)
     strbuf_append_char(out, '\n');
 }
 
+void log_render_header(struct strbuf *out)
+{
+    /* Labels start where log_render_line's columns start; "duration" ends where its do. */
+    appendf(out, "%-24s  %-8s  %-6s%9s  %s  %s\n", "time", "service", "status", "duration",
+            "request [outcome unless ok]", "trace_id");
+}
+
+const char *log_render_colour(const struct log_record *r)
+{
+    bool not_ok = r->outcome && strcmp(r->outcome, "ok") != 0;
+
+    if (r->status >= 500 || r->status < 0 || (not_ok && r->status < 400))
+        return LOG_RENDER_RED;
+    if (r->status >= 400)
+        return LOG_RENDER_YELLOW;
+    return NULL;
+}
+
 /* --- the tree ------------------------------------------------------------------------------ */
 
 /* "a, b, c" of the distinct values get(node) over the tree, at most SUMMARY_IDS_MAX. */

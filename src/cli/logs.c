@@ -11,9 +11,11 @@
  *   with --trace-id the selected records are kept instead, sorted, printed, and drawn as a
  *   hop tree (log_tree, log_render);
  *   --follow then keeps reading the sources as they grow (log_follow waits for changes).
+ *   -n N keeps only the last N selected records of each source in a ring while reading, and
+ *   prints them, merged in time order, once the reading is done.
  *
- * Memory is bounded by the reader buffers, the merge's reorder window and, with --trace-id,
- * the lines of that one trace: a file is never loaded whole.
+ * Memory is bounded by the reader buffers, the merge's reorder window, the -n rings and, with
+ * --trace-id, the lines of that one trace: a file is never loaded whole.
  *
  * --trace-id and the second pass: a line joins the trace when it shares a trace_id or an
  * x_trace_id with the set built so far, so an id can be learnt after lines carrying it were
@@ -60,13 +62,19 @@
 #define MAX_EXTRA_PASSES 8
 #define TRACE_LINES_MAX  100000 /* lines of one trace kept for the listing and the tree */
 #define ERROR_TEXT       512
+#define TAIL_MAX         100000 /* -n: records kept per input */
 #define HELP_COLUMNS     88
+
+enum colour_mode { COLOUR_AUTO, COLOUR_ALWAYS, COLOUR_NEVER };
 
 struct options {
     struct log_filter filter;
     const char *trace_id;
     bool json;
     bool follow;
+    bool has_tail;
+    size_t tail; /* -n: the last this many records of each input */
+    enum colour_mode colour;
     char **paths; /* argv's, or "-" */
     size_t paths_count;
 };
@@ -89,6 +97,16 @@ struct run {
     uint64_t *reread_until; /* per source: read again up to here after the set grew */
     bool set_grew;
     size_t tree_drawn_count; /* hops in the last tree drawn (follow draws again if it grew) */
+
+    /* -n: per source, a ring of its last selected records (while the first reading lasts) */
+    struct tail_ring {
+        struct log_record **slots;
+        size_t next, count;
+    } * tails;
+    bool collecting_tail;
+
+    bool colour;      /* rows get SGR colours */
+    bool header_done; /* the column names were printed */
 
     /* what was skipped: never a row, never a hop */
     uint64_t not_json, not_access_log, diagnostics;
@@ -120,10 +138,15 @@ static void usage(FILE *out)
           "      --service NAME   lines of this service; repeatable, or NAME,NAME\n"
           "      --outcome NAME   one of the outcomes below; repeatable, or NAME,NAME\n"
           "      --slow MS        duration_ms >= MS (250, or with a unit: 1.5s)\n"
+          "  -n, --tail N         only the last N matching lines of each FILE (N = 0: none);\n"
+          "                       with --follow, then the new ones\n"
           "  -f, --follow         after reading, keep printing new matching lines as the files\n"
           "                       grow; truncated and rotated files are read from their start;\n"
           "                       Ctrl-C or SIGTERM ends it\n"
           "      --json           print the matching lines exactly as read (JSON lines), no tree\n"
+          "      --color WHEN     auto (the default: when stdout is a terminal and NO_COLOR is\n"
+          "                       not set), always or never: 4xx rows yellow, 5xx and broken\n"
+          "                       requests red\n"
           "  -h, --help           show this text\n"
           "\n"
           "Outcomes:",
@@ -142,12 +165,12 @@ static void usage(FILE *out)
     }
     fputs("\n"
           "\n"
-          "Filters combine with AND. Output is text unless --json is given, whether or not\n"
-          "stdout is a terminal. Only access-log records are requests: daemon diagnostics\n"
-          "(kubectl logs and docker logs mix them in), other JSON, text and lines longer than\n"
-          "1 MiB are skipped and counted in one note on stderr. A time stamp or [pod/container]\n"
-          "prefix before the JSON (kubectl logs --timestamps --prefix, docker logs -t) is taken\n"
-          "off. The schema and a walk-through: docs/access-log.md.\n"
+          "Filters combine with AND. Output is text with a header row unless --json is given,\n"
+          "whether or not stdout is a terminal. Only access-log records are requests: daemon\n"
+          "diagnostics (kubectl logs and docker logs mix them in), other JSON, text and lines\n"
+          "longer than 1 MiB are skipped and counted in one note on stderr. A time stamp or\n"
+          "[pod/container] prefix before the JSON (kubectl logs --timestamps --prefix,\n"
+          "docker logs -t) is taken off. The schema and a walk-through: docs/access-log.md.\n"
           "Exit status: 0 done (also when nothing matched), 1 a file could not be read,\n"
           "2 bad usage.\n",
           out);
@@ -187,7 +210,19 @@ static void print_record(struct run *run, const struct log_record *r)
         strbuf_append(&run->out, r->line, r->line_len);
         strbuf_append_char(&run->out, '\n');
     } else {
-        log_render_line(&run->out, r);
+        const char *colour = run->colour ? log_render_colour(r) : NULL;
+        if (!run->header_done) {
+            log_render_header(&run->out);
+            run->header_done = true;
+        }
+        if (colour) {
+            strbuf_append_str(&run->out, colour);
+            log_render_line(&run->out, r);
+            run->out.len--; /* the colour ends before the newline */
+            strbuf_append_str(&run->out, LOG_RENDER_RESET "\n");
+        } else {
+            log_render_line(&run->out, r);
+        }
     }
     if (run->out.len >= OUTPUT_FLUSH)
         flush_output(run);
@@ -276,10 +311,64 @@ static int consider_line(struct run *run, size_t source, const char *line, size_
     return *ret_keep ? 1 : -ENOMEM;
 }
 
+static int compare_records(const void *a, const void *b)
+{
+    return log_record_compare(*(struct log_record *const *)a, *(struct log_record *const *)b);
+}
+
+/* -n: keep r as one of the last records of its source; the oldest kept is dropped. */
+static void keep_in_tail(struct run *run, struct log_record *r)
+{
+    struct tail_ring *ring = &run->tails[r->source];
+
+    if (run->opt->tail == 0) {
+        log_record_free(r);
+        return;
+    }
+    if (ring->count == run->opt->tail)
+        log_record_free(ring->slots[ring->next]);
+    else
+        ring->count++;
+    ring->slots[ring->next] = r;
+    ring->next = (ring->next + 1) % run->opt->tail;
+}
+
+/* -n: print what the rings hold, in time order across the sources, and empty them. */
+static int print_tails(struct run *run)
+{
+    size_t total = 0, n = 0;
+    struct log_record **all;
+
+    for (size_t i = 0; i < run->count; i++)
+        total += run->tails[i].count;
+    all = malloc((total ? total : 1) * sizeof(*all));
+    if (!all)
+        return -ENOMEM;
+    for (size_t i = 0; i < run->count && run->opt->tail > 0; i++) {
+        struct tail_ring *ring = &run->tails[i];
+        size_t oldest = (ring->next + run->opt->tail - ring->count) % run->opt->tail;
+        for (size_t k = 0; k < ring->count; k++)
+            all[n++] = ring->slots[(oldest + k) % run->opt->tail];
+        ring->count = ring->next = 0;
+    }
+    if (n > 1)
+        qsort(all, n, sizeof(*all), compare_records);
+    for (size_t k = 0; k < n; k++) {
+        print_record(run, all[k]);
+        log_record_free(all[k]);
+    }
+    free(all);
+    return 0;
+}
+
 /* A selected record: printed now, or kept for the trace (ownership passes here). */
 static void take_record(struct run *run, struct log_record *r, bool print_now)
 {
     if (!run->trace_mode) {
+        if (run->collecting_tail) {
+            keep_in_tail(run, r);
+            return;
+        }
         print_record(run, r);
         log_record_free(r);
         return;
@@ -433,11 +522,6 @@ static int extra_passes(struct run *run)
     return rc < 0 ? rc : 0;
 }
 
-static int compare_selected(const void *a, const void *b)
-{
-    return log_record_compare(*(struct log_record *const *)a, *(struct log_record *const *)b);
-}
-
 static int draw_tree(struct run *run)
 {
     struct log_tree tree;
@@ -456,14 +540,36 @@ static int draw_tree(struct run *run)
 static void sort_selected(struct run *run)
 {
     if (run->selected_count > 1)
-        qsort(run->selected, run->selected_count, sizeof(*run->selected), compare_selected);
+        qsort(run->selected, run->selected_count, sizeof(*run->selected), compare_records);
+}
+
+/* -n with --trace-id: whether selected[i] is among the last N of its source's lines. */
+static bool in_trace_tail(const struct run *run, size_t i, const size_t *after)
+{
+    return !run->opt->has_tail || after[i] < run->opt->tail;
 }
 
 static int print_trace(struct run *run)
 {
+    size_t *after = NULL; /* per selected line: how many later lines its source has */
+
     sort_selected(run);
+    if (run->opt->has_tail) {
+        size_t *seen = calloc(run->count, sizeof(*seen));
+        after = calloc(run->selected_count ? run->selected_count : 1, sizeof(*after));
+        if (!seen || !after) {
+            free(seen);
+            free(after);
+            return -ENOMEM;
+        }
+        for (size_t i = run->selected_count; i-- > 0;)
+            after[i] = seen[run->selected[i]->source]++;
+        free(seen);
+    }
     for (size_t i = 0; i < run->selected_count; i++)
-        print_record(run, run->selected[i]);
+        if (in_trace_tail(run, i, after))
+            print_record(run, run->selected[i]);
+    free(after);
     flush_output(run);
     if (run->selected_dropped)
         fprintf(stderr, "tracehop logs: the trace has more than %d lines; %zu were left out\n",
@@ -627,6 +733,36 @@ static void report_skipped(const struct run *run)
     fputs(")\n", stderr);
 }
 
+/* -n N: a decimal count 0..TAIL_MAX. Returns 0 or -EINVAL. */
+static int parse_tail(const char *text, size_t *ret)
+{
+    size_t n = 0;
+
+    if (!*text)
+        return -EINVAL;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -EINVAL;
+        n = n * 10 + (size_t)(*p - '0');
+        if (n > TAIL_MAX)
+            return -EINVAL;
+    }
+    *ret = n;
+    return 0;
+}
+
+/* Colours on: --color=always, or auto with a terminal on stdout and no NO_COLOR (no-color.org). */
+static bool want_colour(const struct options *opt)
+{
+    const char *no_colour = getenv("NO_COLOR");
+
+    if (opt->json || opt->colour == COLOUR_NEVER)
+        return false;
+    if (opt->colour == COLOUR_ALWAYS)
+        return true;
+    return isatty(STDOUT_FILENO) && !(no_colour && *no_colour);
+}
+
 static int parse_options(int argc, char **argv, struct options *opt)
 {
     enum {
@@ -638,6 +774,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
         OPT_OUTCOME,
         OPT_SLOW,
         OPT_JSON,
+        OPT_COLOR,
     };
     static const struct option long_options[] = {
         {"trace-id", required_argument, NULL, OPT_TRACE_ID},
@@ -648,6 +785,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
         {"outcome", required_argument, NULL, OPT_OUTCOME},
         {"slow", required_argument, NULL, OPT_SLOW},
         {"json", no_argument, NULL, OPT_JSON},
+        {"tail", required_argument, NULL, 'n'},
+        {"color", required_argument, NULL, OPT_COLOR},
+        {"colour", required_argument, NULL, OPT_COLOR},
         {"follow", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -658,7 +798,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":fh", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":fhn:", long_options, NULL)) != -1) {
         switch (c) {
         case OPT_TRACE_ID:
             if (opt->trace_id)
@@ -688,6 +828,22 @@ static int parse_options(int argc, char **argv, struct options *opt)
             break;
         case 'f':
             opt->follow = true;
+            break;
+        case 'n':
+            if (parse_tail(optarg, &opt->tail) < 0)
+                return usage_error("-n/--tail: '%.64s' is not a number of lines (0..%d)", optarg,
+                                   TAIL_MAX);
+            opt->has_tail = true;
+            break;
+        case OPT_COLOR:
+            if (strcmp(optarg, "auto") == 0)
+                opt->colour = COLOUR_AUTO;
+            else if (strcmp(optarg, "always") == 0)
+                opt->colour = COLOUR_ALWAYS;
+            else if (strcmp(optarg, "never") == 0)
+                opt->colour = COLOUR_NEVER;
+            else
+                return usage_error("--color: '%.64s' is not auto, always or never", optarg);
             break;
         case 'h':
             usage(stdout);
@@ -720,6 +876,13 @@ static void run_free(struct run *run)
     for (size_t i = 0; i < run->selected_count; i++)
         log_record_free(run->selected[i]);
     free(run->selected);
+    for (size_t i = 0; run->tails && i < run->count; i++) {
+        struct tail_ring *ring = &run->tails[i];
+        for (size_t k = 0; k < ring->count; k++)
+            log_record_free(ring->slots[(ring->next + run->opt->tail - 1 - k) % run->opt->tail]);
+        free(ring->slots);
+    }
+    free(run->tails);
     free(run->sources);
     free(run->opened);
     free(run->reread_until);
@@ -763,6 +926,15 @@ int tracehop_logs_main(int argc, char **argv)
     rc = run.sources && run.opened && run.reread_until ? 0 : -ENOMEM;
     if (rc == 0 && run.trace_mode)
         rc = log_trace_set_init(&run.set, &query);
+    if (rc == 0 && opt.has_tail && !run.trace_mode) {
+        run.tails = calloc(run.count, sizeof(*run.tails));
+        rc = run.tails ? 0 : -ENOMEM;
+        for (size_t i = 0; rc == 0 && opt.tail > 0 && i < run.count; i++)
+            if (!(run.tails[i].slots = calloc(opt.tail, sizeof(*run.tails[i].slots))))
+                rc = -ENOMEM;
+        run.collecting_tail = true;
+    }
+    run.colour = want_colour(&opt);
     for (size_t i = 0; rc == 0 && i < run.count; i++) {
         int open_rc = log_source_open(&run.sources[i], opt.paths[i], 0);
         if (open_rc == -ENOMEM) {
@@ -783,6 +955,10 @@ int tracehop_logs_main(int argc, char **argv)
     }
     if (rc == 0)
         rc = first_pass(&run);
+    if (rc == 0 && run.collecting_tail) {
+        run.collecting_tail = false;
+        rc = print_tails(&run);
+    }
     if (rc == 0 && run.trace_mode) {
         rc = extra_passes(&run);
         if (rc == 0)

@@ -222,8 +222,9 @@ END_TEST
 START_TEST(test_impossible_filters_are_usage_errors)
 {
     static const char *const bad[][2] = {
-        {"--outcome", "timeout"}, {"--outcome", "ok,OK"}, {"--status", "600"},
-        {"--status", "99"},       {"--status", "6xx"},    {"--status", "0"},
+        {"--outcome", "timeout"}, {"--outcome", "ok,OK"}, {"--status", "600"}, {"--status", "99"},
+        {"--status", "6xx"},      {"--status", "0"},      {"--tail", "-1"},    {"-n", "x"},
+        {"--color", "sometimes"},
     };
     const char *path = write_log("a.log", mixed_log);
 
@@ -269,6 +270,107 @@ START_TEST(test_help_lists_every_outcome)
                  i + 1 < ARRAY_SIZE(documented_outcomes) ? ',' : '\n');
         ck_assert_msg(strstr(res.out, needle), "--help does not list %s", needle);
     }
+    ck_assert_ptr_nonnull(strstr(res.out, "--tail N"));
+    ck_assert_ptr_nonnull(strstr(res.out, "--color WHEN"));
+    result_free(&res);
+}
+END_TEST
+
+/* --- the text output: header row, colour ---------------------------------------------------- */
+
+#define HEADER_START "time                      service   status duration  request"
+
+START_TEST(test_text_has_a_header_row_and_json_has_none)
+{
+    const char *path = write_log("a.log", mixed_log);
+    struct result res = run_logs(path, NULL);
+
+    ck_assert_msg(strncmp(res.out, HEADER_START, strlen(HEADER_START)) == 0, "%s", res.out);
+    ck_assert_uint_eq(count_lines(res.out, "time "), 1);
+    /* Its columns start where the rows' do. */
+    const char *row = strchr(res.out, '\n') + 1;
+    ck_assert_int_eq(row[26], 'a');
+    ck_assert_int_eq(res.out[26], 's');
+    ck_assert_int_eq(row[36], '2');
+    ck_assert_int_eq(res.out[36], 's');
+    ck_assert_int_eq(row[53], 'G');
+    ck_assert_int_eq(res.out[53], 'r');
+    result_free(&res);
+
+    res = run_logs("--json", path, NULL);
+    ck_assert_uint_eq(count_lines(res.out, "time "), 0);
+    result_free(&res);
+
+    res = run_logs("--service", "nobody", path, NULL); /* nothing matched: no header either */
+    ck_assert_str_eq(res.out, "");
+    result_free(&res);
+}
+END_TEST
+
+START_TEST(test_colour_only_when_asked_or_on_a_terminal)
+{
+    const char *path = write_log("a.log", mixed_log);
+    struct result res = run_logs("--color=always", path, NULL);
+
+    ck_assert_int_eq(res.status, 0);
+    ck_assert_uint_eq(count_lines(res.out, "\033["), 1); /* only c's 503 */
+    ck_assert_msg(strstr(res.out, "\033[31m2025-01-31T12:00:00.002Z  c "), "%s", res.out);
+    ck_assert_msg(strstr(res.out, "4bf92f3577b34da6a3ce929d0e0e4736\033[0m\n"), "%s", res.out);
+    result_free(&res);
+
+    /* auto: stdout is a file here, so none; NO_COLOR does not overrule --color=always. */
+    res = run_logs(path, NULL);
+    ck_assert_ptr_null(strstr(res.out, "\033["));
+    result_free(&res);
+    setenv("NO_COLOR", "1", 1);
+    res = run_logs("--color=always", path, NULL);
+    ck_assert_ptr_nonnull(strstr(res.out, "\033[31m"));
+    result_free(&res);
+    res = run_logs("--color=never", path, NULL);
+    ck_assert_ptr_null(strstr(res.out, "\033["));
+    result_free(&res);
+    res = run_logs("--json", "--color=always", path, NULL);
+    ck_assert_ptr_null(strstr(res.out, "\033["));
+    result_free(&res);
+}
+END_TEST
+
+/* --- -n / --tail ----------------------------------------------------------------------------- */
+
+START_TEST(test_tail_keeps_the_last_records_of_each_file)
+{
+    const char *a = write_log("a.log", mixed_log);
+    const char *b = write_log(
+        "b.log", ACCESS("01.000", "x", "00000000000000e1", "null", "/x1", "200", "ok")
+                     ACCESS("01.500", "x", "00000000000000e2", "null", "/x2", "200", "ok")
+                         ACCESS("00.500", "x", "00000000000000e3", "null", "/x3", "200", "ok"));
+    struct result res = run_logs("-n", "2", a, b, NULL);
+
+    ck_assert_int_eq(res.status, 0);
+    /* a.log's last two are /two and /three, b.log's /x1 and /x2 (b.log's last two by time);
+       printed in time order across the files. */
+    ck_assert_uint_eq(count_lines(res.out, TRACE), 4);
+    const char *two = strstr(res.out, "/two"), *three = strstr(res.out, "/three");
+    const char *x1 = strstr(res.out, "/x1"), *x2 = strstr(res.out, "/x2");
+    ck_assert(two && three && x1 && x2);
+    ck_assert(two < three && three < x1 && x1 < x2);
+    ck_assert_ptr_null(strstr(res.out, "/one"));
+    ck_assert_ptr_null(strstr(res.out, "/x3"));
+    result_free(&res);
+
+    res = run_logs("--tail", "0", a, NULL);
+    ck_assert_int_eq(res.status, 0);
+    ck_assert_str_eq(res.out, "");
+    result_free(&res);
+
+    res = run_logs("--json", "-n", "1", "--status", "2xx", a, NULL);
+    ck_assert_uint_eq(count_lines(res.out, "\"service\""), 1);
+    ck_assert_ptr_nonnull(strstr(res.out, "/two"));
+    result_free(&res);
+
+    res = run_logs("-n", "1", "--trace-id", TRACE, a, NULL);
+    ck_assert_uint_eq(count_lines(res.out, "Z  "), 1); /* one listing row ... */
+    ck_assert_ptr_nonnull(strstr(res.out, "3 hops"));  /* ... and the whole tree */
     result_free(&res);
 }
 END_TEST
@@ -330,6 +432,9 @@ static Suite *logs_command_suite(void)
     tcase_add_checked_fixture(options, make_dir, remove_dir);
     tcase_add_test(options, test_impossible_filters_are_usage_errors);
     tcase_add_test(options, test_help_lists_every_outcome);
+    tcase_add_test(options, test_text_has_a_header_row_and_json_has_none);
+    tcase_add_test(options, test_colour_only_when_asked_or_on_a_terminal);
+    tcase_add_test(options, test_tail_keeps_the_last_records_of_each_file);
     tcase_add_test(options, test_trace_id_crosses_an_untrusting_edge);
     suite_add_tcase(s, options);
     return s;

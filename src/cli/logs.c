@@ -24,7 +24,8 @@
  * MAX_EXTRA_PASSES times). Lines already selected are recognised by a digest of their bytes, so
  * a second pass (or the same file given twice) never duplicates a hop. In the usual case (every
  * hop logs the same trace id, and an x_trace_id that is that id as a UUID) the set never grows
- * and there is no second pass. Stdin cannot be read twice; that case is reported.
+ * and there is no second pass. Stdin cannot be read twice; that case is reported. (The
+ * incoming ids of a trust_incoming: false edge count as a line's ids too: log_trace.h.)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -79,6 +80,12 @@ struct options {
     size_t paths_count;
 };
 
+/* -n: the last selected records of one source, oldest first from slots[(next - count) % N]. */
+struct tail_ring {
+    struct log_record **slots; /* N of them */
+    size_t next, count;
+};
+
 struct run {
     const struct options *opt;
     struct log_source *sources;
@@ -98,11 +105,7 @@ struct run {
     bool set_grew;
     size_t tree_drawn_count; /* hops in the last tree drawn (follow draws again if it grew) */
 
-    /* -n: per source, a ring of its last selected records (while the first reading lasts) */
-    struct tail_ring {
-        struct log_record **slots;
-        size_t next, count;
-    } * tails;
+    struct tail_ring *tails; /* -n: per source, while the first reading lasts */
     bool collecting_tail;
 
     bool colour;      /* rows get SGR colours */
@@ -218,7 +221,8 @@ static void print_record(struct run *run, const struct log_record *r)
         if (colour) {
             strbuf_append_str(&run->out, colour);
             log_render_line(&run->out, r);
-            run->out.len--; /* the colour ends before the newline */
+            if (!run->out.oom) /* the colour ends before the newline */
+                run->out.data[--run->out.len] = '\0';
             strbuf_append_str(&run->out, LOG_RENDER_RESET "\n");
         } else {
             log_render_line(&run->out, r);

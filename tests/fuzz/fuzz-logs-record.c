@@ -10,7 +10,7 @@
  *  - the result is 0 or one of the documented LOG_RECORD_* codes;
  *  - a record's `line` is a suffix of the input (only a prefix is ever taken off), the part
  *    taken off is at most LOG_RECORD_PREFIXES space-ended tokens, and the JSON that remains
- *    starts with '{' after optional blanks; parsing that JSON alone gives the same record
+ *    starts with '{' after optional JSON whitespace; parsing that JSON alone gives the same record
  *    (prefix removal is idempotent);
  *  - decoded ids have their documented shapes, status is -1 or 0..99999, durations are NaN or
  *    within 0..10^12 ms;
@@ -100,8 +100,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             spaces += line[i] == ' ';
         FUZZ_CHECK(spaces <= LOG_RECORD_PREFIXES);
         FUZZ_CHECK(skipped == 0 || line[skipped - 1] == ' ');
-        while (at < r.line_len && (r.line[at] == ' ' || r.line[at] == '\t'))
-            at++;
+        while (at < r.line_len && strchr(" \t\r\n", r.line[at]) && r.line[at] != '\0')
+            at++; /* JSON whitespace (RFC 8259) */
         FUZZ_CHECK(at < r.line_len && r.line[at] == '{');
         check_fields(&r);
         check_row(&r);

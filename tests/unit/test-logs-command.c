@@ -9,8 +9,9 @@
  */
 
 #include <fcntl.h>
-#include <stdarg.h>
 #include <ftw.h>
+#include <pty.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -335,6 +336,56 @@ START_TEST(test_colour_only_when_asked_or_on_a_terminal)
 }
 END_TEST
 
+/*
+ * `tracehop logs <path>` with stdout on a pseudo-terminal (what --color=auto looks for); returns
+ * what it printed there. The output is a few hundred bytes: it fits the terminal's buffer, so
+ * the command never blocks on it before it is read here.
+ */
+static char *run_logs_on_a_terminal(const char *path)
+{
+    char *argv[] = {"logs", (char *)path, NULL};
+    int master, slave;
+    char *text = calloc(1, 65536);
+    size_t len = 0;
+    ssize_t n;
+
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    fflush(stdout);
+    int saved_out = dup(STDOUT_FILENO);
+    ck_assert_int_ge(saved_out, 0);
+    dup2(slave, STDOUT_FILENO);
+    ck_assert_int_eq(tracehop_logs_main(2, argv), 0);
+    fflush(stdout);
+    dup2(saved_out, STDOUT_FILENO);
+    close(saved_out);
+    close(slave);
+    /* Once the slave side is closed, reading the master drains it and then fails with EIO. */
+    while (len < 65535 && (n = read(master, text + len, 65535 - len)) > 0)
+        len += (size_t)n;
+    close(master);
+    return text;
+}
+
+START_TEST(test_colour_on_a_terminal_unless_no_color)
+{
+    const char *path = write_log("a.log", mixed_log);
+    char *out = run_logs_on_a_terminal(path);
+
+    ck_assert_msg(strstr(out, "\033[31m"), "no colour on a terminal: %s", out);
+    free(out);
+    setenv("NO_COLOR", "", 1); /* empty: as if unset (no-color.org) */
+    out = run_logs_on_a_terminal(path);
+    ck_assert_ptr_nonnull(strstr(out, "\033[31m"));
+    free(out);
+    setenv("NO_COLOR", "1", 1);
+    out = run_logs_on_a_terminal(path);
+    ck_assert_msg(!strstr(out, "\033["), "colour despite NO_COLOR: %s", out);
+    ck_assert_ptr_nonnull(strstr(out, "/three")); /* the rows themselves are there */
+    free(out);
+}
+END_TEST
+
 /* --- -n / --tail ----------------------------------------------------------------------------- */
 
 START_TEST(test_tail_keeps_the_last_records_of_each_file)
@@ -434,6 +485,7 @@ static Suite *logs_command_suite(void)
     tcase_add_test(options, test_help_lists_every_outcome);
     tcase_add_test(options, test_text_has_a_header_row_and_json_has_none);
     tcase_add_test(options, test_colour_only_when_asked_or_on_a_terminal);
+    tcase_add_test(options, test_colour_on_a_terminal_unless_no_color);
     tcase_add_test(options, test_tail_keeps_the_last_records_of_each_file);
     tcase_add_test(options, test_trace_id_crosses_an_untrusting_edge);
     suite_add_tcase(s, options);

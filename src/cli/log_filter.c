@@ -15,6 +15,23 @@
 #include "cli/log_filter.h"
 #include "cli/log_time.h"
 
+/*
+ * Keep in step with docs/access-log.md ("outcome" under "Fields"). Outcomes that other branches
+ * add to the daemon (a TLS failure towards the upstream, a request cut off by draining, a
+ * response broken off mid-body) belong here too when they are merged.
+ */
+const char *const log_filter_outcomes[] = {
+    "ok",
+    "no_route",
+    "upstream_connect_failed",
+    "upstream_timeout",
+    "upstream_reset",
+    "client_aborted",
+    "bad_request",
+    "too_large",
+    NULL,
+};
+
 void log_filter_init(struct log_filter *f)
 {
     *f = (struct log_filter){0};
@@ -49,11 +66,14 @@ static bool status_bit(const struct log_filter *f, int code)
 static int add_one_status(struct log_filter *f, const char *item, size_t len, char *err,
                           size_t err_size)
 {
-    bool digits = len == 3 && item[0] >= '1' && item[0] <= '9';
+    const char lowest_class = '0' + LOG_FILTER_STATUS_LOWEST / 100;
+    const char highest_class = '0' + LOG_FILTER_STATUS_HIGHEST / 100;
+    bool in_range = len == 3 && item[0] >= lowest_class && item[0] <= highest_class;
+    bool digits = in_range;
     for (size_t i = 1; digits && i < 3; i++)
         digits = item[i] >= '0' && item[i] <= '9';
-    bool is_class = len == 3 && item[0] >= '1' && item[0] <= '9' &&
-                    (item[1] == 'x' || item[1] == 'X') && (item[2] == 'x' || item[2] == 'X');
+    bool is_class =
+        in_range && (item[1] == 'x' || item[1] == 'X') && (item[2] == 'x' || item[2] == 'X');
 
     if (len == 4 && memcmp(item, "none", 4) == 0) {
         f->status_null = true;
@@ -65,8 +85,9 @@ static int add_one_status(struct log_filter *f, const char *item, size_t len, ch
             set_status_bit(f, code);
     } else {
         snprintf(err, err_size,
-                 "--status: '%.*s' is not a status code (100..999), a class (1xx..9xx) or 'none'",
-                 (int)(len > 64 ? 64 : len), item);
+                 "--status: '%.*s' is not a status code (%d..%d), a class (%cxx..%cxx) or 'none'",
+                 (int)(len > 64 ? 64 : len), item, LOG_FILTER_STATUS_LOWEST,
+                 LOG_FILTER_STATUS_HIGHEST, lowest_class, highest_class);
         return -EINVAL;
     }
     f->has_status = true;
@@ -146,9 +167,30 @@ int log_filter_add_service(struct log_filter *f, const char *text, char *err, si
     return add_names("--service", &f->services, &f->services_count, text, err, err_size);
 }
 
+static bool is_known_outcome(const char *name)
+{
+    for (size_t i = 0; log_filter_outcomes[i]; i++)
+        if (strcmp(name, log_filter_outcomes[i]) == 0)
+            return true;
+    return false;
+}
+
 int log_filter_add_outcome(struct log_filter *f, const char *text, char *err, size_t err_size)
 {
-    return add_names("--outcome", &f->outcomes, &f->outcomes_count, text, err, err_size);
+    size_t before = f->outcomes_count;
+    int rc = add_names("--outcome", &f->outcomes, &f->outcomes_count, text, err, err_size);
+
+    for (size_t i = before; rc == 0 && i < f->outcomes_count; i++) {
+        if (is_known_outcome(f->outcomes[i]))
+            continue;
+        int n = snprintf(err, err_size, "--outcome: '%.64s' is not an outcome; the outcomes are",
+                         f->outcomes[i]);
+        for (size_t k = 0; log_filter_outcomes[k] && n >= 0 && (size_t)n < err_size; k++)
+            n += snprintf(err + n, err_size - (size_t)n, "%s %s", k ? "," : "",
+                          log_filter_outcomes[k]);
+        rc = -EINVAL;
+    }
+    return rc;
 }
 
 int log_filter_set_slow(struct log_filter *f, const char *text, char *err, size_t err_size)

@@ -14,6 +14,16 @@
 
 #define LOG_FILTER_STATUS_MAX 999
 
+/* The status codes --status accepts: HTTP's three-digit range (RFC 9110, section 15). */
+#define LOG_FILTER_STATUS_LOWEST  100
+#define LOG_FILTER_STATUS_HIGHEST 599
+
+/*
+ * Every `outcome` the daemon writes (docs/access-log.md, "Fields"), NULL-terminated: the one
+ * list --outcome is checked against and --help prints. A new outcome in the daemon goes here.
+ */
+extern const char *const log_filter_outcomes[];
+
 struct log_filter {
     bool has_since, has_until;
     int64_t since_ms; /* time >= since */
@@ -37,9 +47,9 @@ void log_filter_init(struct log_filter *f);
 void log_filter_free(struct log_filter *f);
 
 /*
- * --status: "500" (an exact code, 100..999), "5xx" (a class, 1xx..9xx, any case of x), "none"
- * (null status), or a comma-separated list of these. Returns 0, or -EINVAL with the reason in
- * err, -ENOMEM.
+ * --status: "500" (an exact code, 100..599), "5xx" (a class, 1xx..5xx, any case of x), "none"
+ * (null status), or a comma-separated list of these. Anything else ("600", "6xx", "99", "0")
+ * is -EINVAL with the reason in err. Returns 0, -EINVAL or -ENOMEM.
  */
 int log_filter_add_status(struct log_filter *f, const char *text, char *err, size_t err_size);
 
@@ -49,7 +59,10 @@ int log_filter_set_since(struct log_filter *f, const char *text, int64_t now_ms,
 int log_filter_set_until(struct log_filter *f, const char *text, int64_t now_ms, char *err,
                          size_t err_size);
 
-/* --service / --outcome: a name or a comma-separated list. Returns 0, -EINVAL or -ENOMEM. */
+/*
+ * --service / --outcome: a name or a comma-separated list. An outcome must be one of
+ * log_filter_outcomes (-EINVAL naming the valid ones otherwise). Returns 0, -EINVAL or -ENOMEM.
+ */
 int log_filter_add_service(struct log_filter *f, const char *text, char *err, size_t err_size);
 int log_filter_add_outcome(struct log_filter *f, const char *text, char *err, size_t err_size);
 

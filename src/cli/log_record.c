@@ -30,6 +30,11 @@ enum field {
     F_DURATION_MS,
     F_UPSTREAM_DURATION_MS,
     F_OUTCOME,
+    F_INCOMING_TRACE_ID,
+    F_INCOMING_PARENT_SPAN_ID,
+    F_INCOMING_X_TRACE_ID,
+    F_LEVEL,   /* diagnostics */
+    F_MESSAGE, /* diagnostics */
     F_COUNT,
 };
 
@@ -53,6 +58,11 @@ static const struct field_name field_names[F_COUNT] = {
     FIELD(F_DURATION_MS, "duration_ms"),
     FIELD(F_UPSTREAM_DURATION_MS, "upstream_duration_ms"),
     FIELD(F_OUTCOME, "outcome"),
+    FIELD(F_INCOMING_TRACE_ID, "incoming_trace_id"),
+    FIELD(F_INCOMING_PARENT_SPAN_ID, "incoming_parent_span_id"),
+    FIELD(F_INCOMING_X_TRACE_ID, "incoming_x_trace_id"),
+    FIELD(F_LEVEL, "level"),
+    FIELD(F_MESSAGE, "message"),
 };
 #undef FIELD
 
@@ -60,24 +70,28 @@ static const struct field_name field_names[F_COUNT] = {
  * The fields by key length, as index + 1 (0: none): a line has two dozen keys, so this runs
  * two dozen times per line and should cost one memcmp. Keep it in step with field_names.
  */
-#define FIELD_KEY_MAX 20
-static const uint8_t fields_by_length[FIELD_KEY_MAX + 1][3] = {
+#define FIELD_KEY_MAX   23
+#define FIELDS_PER_SLOT 4
+static const uint8_t fields_by_length[FIELD_KEY_MAX + 1][FIELDS_PER_SLOT] = {
     [4] = {F_TIME + 1, F_PATH + 1},
-    [5] = {F_QUERY + 1},
+    [5] = {F_QUERY + 1, F_LEVEL + 1},
     [6] = {F_METHOD + 1, F_STATUS + 1},
-    [7] = {F_SERVICE + 1, F_SPAN_ID + 1, F_OUTCOME + 1},
+    [7] = {F_SERVICE + 1, F_SPAN_ID + 1, F_OUTCOME + 1, F_MESSAGE + 1},
     [8] = {F_TRACE_ID + 1},
     [10] = {F_X_TRACE_ID + 1},
     [11] = {F_DURATION_MS + 1},
     [14] = {F_PARENT_SPAN_ID + 1},
+    [17] = {F_INCOMING_TRACE_ID + 1},
+    [19] = {F_INCOMING_X_TRACE_ID + 1},
     [20] = {F_UPSTREAM_DURATION_MS + 1},
+    [23] = {F_INCOMING_PARENT_SPAN_ID + 1},
 };
 
 static int field_index(const char *key, size_t len)
 {
     if (len > FIELD_KEY_MAX)
         return -1;
-    for (size_t k = 0; k < 3 && fields_by_length[len][k]; k++) {
+    for (size_t k = 0; k < FIELDS_PER_SLOT && fields_by_length[len][k]; k++) {
         int i = fields_by_length[len][k] - 1;
         if (memcmp(field_names[i].name, key, len) == 0)
             return i;
@@ -169,25 +183,68 @@ static bool take_span_id(const char *text, uint64_t *ret)
     return true;
 }
 
+/*
+ * How many bytes of container-tool prefixes line[0..len) starts with: up to LOG_RECORD_PREFIXES
+ * tokens, each an RFC 3339 time or "[...]", followed by one space.
+ */
+static size_t prefix_length(const char *line, size_t len)
+{
+    size_t at = 0;
+
+    for (unsigned k = 0; k < LOG_RECORD_PREFIXES && at < len && line[at] != '{'; k++) {
+        const char *space = memchr(line + at, ' ', len - at);
+        int64_t ms;
+        if (!space || space == line + at)
+            break;
+        size_t token = (size_t)(space - (line + at));
+        bool bracketed = token >= 2 && line[at] == '[' && line[at + token - 1] == ']';
+        if (!bracketed && !log_time_parse_rfc3339(line + at, token, &ms))
+            break;
+        at += token + 1;
+    }
+    return at;
+}
+
+/* The members every access-log line has and no diagnostic line has (see log_record.h). */
+static bool is_access_log(const struct log_json_value *v)
+{
+    return v[F_TIME].type == LOG_JSON_STRING && v[F_TRACE_ID].type == LOG_JSON_STRING &&
+           v[F_SPAN_ID].type == LOG_JSON_STRING && v[F_SERVICE].type != LOG_JSON_ABSENT &&
+           v[F_METHOD].type != LOG_JSON_ABSENT && v[F_STATUS].type != LOG_JSON_ABSENT &&
+           v[F_OUTCOME].type != LOG_JSON_ABSENT;
+}
+
+/* Why an object is not a record: a diagnostic of the daemon's, or other JSON. */
+static int not_a_record(const struct log_json_value *v)
+{
+    return v[F_LEVEL].type == LOG_JSON_STRING && v[F_MESSAGE].type == LOG_JSON_STRING
+               ? LOG_RECORD_DIAGNOSTIC
+               : LOG_RECORD_NOT_ACCESS_LOG;
+}
+
 int log_record_parse(const char *line, size_t len, struct log_record_scratch *scratch,
                      struct log_record *ret)
 {
     struct log_json_value v[F_COUNT] = {0};
-    struct log_record r = {.line = line, .line_len = len, .status = -1};
-    size_t used = 0;
+    struct log_record r = {.status = -1};
+    size_t used = 0, prefix = prefix_length(line, len);
     double number;
 
+    line += prefix;
+    len -= prefix;
+    r.line = line;
+    r.line_len = len;
     if (log_json_scan_object(line, len, field_index, v, F_COUNT) < 0)
         return LOG_RECORD_NOT_JSON;
-    if (v[F_TIME].type != LOG_JSON_STRING || v[F_TRACE_ID].type != LOG_JSON_STRING)
-        return LOG_RECORD_NOT_ACCESS_LOG;
+    if (!is_access_log(v))
+        return not_a_record(v);
     /* Decoded strings are never longer than their JSON text, which lies within the line. */
     if (!grow_scratch(scratch, len + F_COUNT + 1))
         return LOG_RECORD_NO_MEMORY;
 
     const char *time_text = take_string(&v[F_TIME], scratch->data, &used);
     if (!log_time_parse_rfc3339(time_text, strlen(time_text), &r.time_ms))
-        return LOG_RECORD_NOT_ACCESS_LOG;
+        return not_a_record(v);
     used = 0; /* the time text is not kept */
 
     r.trace_id_text = take_string(&v[F_TRACE_ID], scratch->data, &used);
@@ -199,6 +256,9 @@ int log_record_parse(const char *line, size_t len, struct log_record_scratch *sc
     r.path = take_string(&v[F_PATH], scratch->data, &used);
     r.query = take_string(&v[F_QUERY], scratch->data, &used);
     r.outcome = take_string(&v[F_OUTCOME], scratch->data, &used);
+    r.incoming_trace_id_text = take_string(&v[F_INCOMING_TRACE_ID], scratch->data, &used);
+    r.incoming_x_trace_id = take_string(&v[F_INCOMING_X_TRACE_ID], scratch->data, &used);
+    const char *incoming_parent = take_string(&v[F_INCOMING_PARENT_SPAN_ID], scratch->data, &used);
     r.strings = scratch->data;
     r.strings_len = used;
 
@@ -206,6 +266,11 @@ int log_record_parse(const char *line, size_t len, struct log_record_scratch *sc
                                            TRACEHOP_TRACE_ID_SIZE);
     r.has_span_id = take_span_id(r.span_id_text, &r.span_id);
     r.has_parent = take_span_id(r.parent_span_id_text, &r.parent_span_id);
+    r.has_incoming_trace_id =
+        r.incoming_trace_id_text &&
+        log_record_hex_decode(r.incoming_trace_id_text, strlen(r.incoming_trace_id_text),
+                              r.incoming_trace_id, TRACEHOP_TRACE_ID_SIZE);
+    r.has_incoming_parent = take_span_id(incoming_parent, &r.incoming_parent_span_id);
     if (log_json_number(&v[F_STATUS], &number) && number >= 0 && number <= 99999 &&
         number == floor(number))
         r.status = (int)number;
@@ -251,6 +316,8 @@ struct log_record *log_record_clone(const struct log_record *r)
     c->path = rebase(r->path, r->strings, strings);
     c->query = rebase(r->query, r->strings, strings);
     c->outcome = rebase(r->outcome, r->strings, strings);
+    c->incoming_trace_id_text = rebase(r->incoming_trace_id_text, r->strings, strings);
+    c->incoming_x_trace_id = rebase(r->incoming_x_trace_id, r->strings, strings);
     return c;
 }
 

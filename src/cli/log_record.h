@@ -5,9 +5,19 @@
  * decoded from the JSON (schema: docs/access-log.md, written by src/observe/logline.c), plus the
  * line itself exactly as read, for --json output.
  *
- * A line qualifies as an access-log line when it is a JSON object with a `time` that is an
- * RFC 3339 string and a string `trace_id`; every other field is optional, so that lines of older
- * or newer daemons still read. Field values of the wrong type count as absent.
+ * A line qualifies as an access-log record when it is a JSON object with a `time` that is an
+ * RFC 3339 string, a string `trace_id` and `span_id`, and the members `service`, `method`,
+ * `status` and `outcome` (any value: `method` and `status` may be null). Those are fields every
+ * daemon has always written, and together they are what a diagnostic line never has: the
+ * daemon's stderr lines carry `time`, `level`, `message` and, about a request, `trace_id` and
+ * `span_id` too (docs/operations.md), and `kubectl logs` or `docker logs` mix both streams.
+ * Other fields are optional, so that lines of older or newer daemons still read; values of the
+ * wrong type count as absent.
+ *
+ * A line may start with the prefixes container tools add before the JSON: an RFC 3339 time and
+ * a space (`kubectl logs --timestamps`, `docker logs -t`) and/or `[pod/name/container] `
+ * (`kubectl logs --prefix`), at most LOG_RECORD_PREFIXES of them. The record's `line` is then
+ * the JSON alone.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,6 +48,13 @@ struct log_record {
     const char *path;
     const char *query;
     const char *outcome;
+    /* Logged where trust_incoming is false: what the caller's headers said (docs/access-log.md). */
+    const char *incoming_trace_id_text;
+    const char *incoming_x_trace_id;
+    bool has_incoming_trace_id; /* incoming_trace_id is 32 hex digits */
+    bool has_incoming_parent;   /* incoming_parent_span_id is 16 hex digits */
+    uint8_t incoming_trace_id[TRACEHOP_TRACE_ID_SIZE];
+    uint64_t incoming_parent_span_id;
 
     const char *line; /* as read, without the newline; not NUL-terminated */
     size_t line_len;
@@ -58,10 +75,14 @@ struct log_record_scratch {
     size_t cap;
 };
 
+/* Container-tool prefixes taken off before the JSON (see the top). */
+#define LOG_RECORD_PREFIXES 2
+
 enum {
-    LOG_RECORD_NOT_JSON = -1,       /* not one JSON object */
-    LOG_RECORD_NOT_ACCESS_LOG = -2, /* an object without a valid time or a string trace_id */
+    LOG_RECORD_NOT_JSON = -1,       /* not one JSON object (after any prefixes) */
+    LOG_RECORD_NOT_ACCESS_LOG = -2, /* an object, but not an access-log record nor a diagnostic */
     LOG_RECORD_NO_MEMORY = -3,
+    LOG_RECORD_DIAGNOSTIC = -4, /* a daemon diagnostic line: string `level` and `message` */
 };
 
 /*

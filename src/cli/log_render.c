@@ -135,6 +135,24 @@ void log_render_line(struct strbuf *out, const struct log_record *r)
     strbuf_append_char(out, '\n');
 }
 
+void log_render_header(struct strbuf *out)
+{
+    /* Labels start where log_render_line's columns start; "duration" ends where its do. */
+    appendf(out, "%-24s  %-8s  %-6s%9s  %s  %s\n", "time", "service", "status", "duration",
+            "request [outcome unless ok]", "trace_id");
+}
+
+const char *log_render_colour(const struct log_record *r)
+{
+    bool not_ok = r->outcome && strcmp(r->outcome, "ok") != 0;
+
+    if (r->status >= 500 || r->status < 0 || (not_ok && r->status < 400))
+        return LOG_RENDER_RED;
+    if (r->status >= 400)
+        return LOG_RENDER_YELLOW;
+    return NULL;
+}
+
 /* --- the tree ------------------------------------------------------------------------------ */
 
 /* "a, b, c" of the distinct values get(node) over the tree, at most SUMMARY_IDS_MAX. */
@@ -205,7 +223,9 @@ static void hop_label(struct strbuf *b, const struct log_tree_node *n)
             strbuf_append_str(b, "   ");
         if (n->depth - 1 > TREE_INDENT_MAX)
             appendf(b, "[%zu]", n->depth);
-        strbuf_append_str(b, n->link == LOG_TREE_INFERRED ? "`~ " : "`- ");
+        strbuf_append_str(b, n->link == LOG_TREE_INFERRED    ? "`~ "
+                             : n->link == LOG_TREE_NEW_TRACE ? "`+ "
+                                                             : "`- ");
     }
     append_or_dash(b, r->service);
     strbuf_append_char(b, ' ');
@@ -242,7 +262,7 @@ void log_render_tree(struct strbuf *out, const struct log_tree *t, unsigned bar_
 {
     struct strbuf label = {0};
     size_t width = strlen("hop"), services;
-    bool any_inferred = false, any_orphan = false, any_cycle = false;
+    bool any_inferred = false, any_orphan = false, any_cycle = false, any_new_trace = false;
     char when[LOG_TIME_TEXT_SIZE];
 
     if (t->count == 0)
@@ -287,6 +307,12 @@ void log_render_tree(struct strbuf *out, const struct log_tree *t, unsigned bar_
         append_ms(out, n->overhead_ms, 10);
         strbuf_append_str(out, "  ");
         append_bar(out, t, n, bar_columns);
+        if (n->link == LOG_TREE_NEW_TRACE) {
+            strbuf_append_str(out, "  (new trace ");
+            append_or_dash(out, n->record->trace_id_text);
+            strbuf_append_char(out, ')');
+            any_new_trace = true;
+        }
         if (n->cycle) {
             strbuf_append_str(out, "  (parent link cut: cycle)");
             any_cycle = true;
@@ -303,6 +329,10 @@ void log_render_tree(struct strbuf *out, const struct log_tree *t, unsigned bar_
     if (any_inferred)
         strbuf_append_str(out, "`~ parent inferred from the time window: the caller did not pass "
                                "traceparent on (a legacy hop in between)\n");
+    if (any_new_trace)
+        strbuf_append_str(out, "`+ a new trace started here: that tracehop does not trust incoming "
+                               "trace context (trust_incoming: false) and logged its caller's span "
+                               "as incoming_parent_span_id\n");
     if (any_orphan)
         strbuf_append_str(out, "parent not in these logs: its span is from a service whose log "
                                "was not read, or from the app itself\n");

@@ -100,27 +100,41 @@ void log_trace_set_free(struct log_trace_set *set)
     set->full = false;
 }
 
+/* The ids of a record that tie it to others: its own, and its caller's at an untrusting edge. */
+static size_t record_keys(const struct log_record *r, uint8_t keys[4][KEY_MAX], size_t lens[4])
+{
+    size_t n = 0;
+
+    if (r->has_trace_id)
+        lens[n] = trace_key(keys[n], r->trace_id), n++;
+    if (r->x_trace_id)
+        lens[n] = x_key(keys[n], r->x_trace_id), n++;
+    if (r->has_incoming_trace_id)
+        lens[n] = trace_key(keys[n], r->incoming_trace_id), n++;
+    if (r->incoming_x_trace_id)
+        lens[n] = x_key(keys[n], r->incoming_x_trace_id), n++;
+    return n;
+}
+
 bool log_trace_set_contains(const struct log_trace_set *set, const struct log_record *r)
 {
-    uint8_t key[KEY_MAX];
+    uint8_t keys[4][KEY_MAX];
+    size_t lens[4], n = record_keys(r, keys, lens);
 
-    if (r->has_trace_id && log_idset_contains(&set->ids, key, trace_key(key, r->trace_id)))
-        return true;
-    return r->x_trace_id && log_idset_contains(&set->ids, key, x_key(key, r->x_trace_id));
+    for (size_t k = 0; k < n; k++)
+        if (log_idset_contains(&set->ids, keys[k], lens[k]))
+            return true;
+    return false;
 }
 
 int log_trace_set_add(struct log_trace_set *set, const struct log_record *r)
 {
-    uint8_t key[KEY_MAX];
+    uint8_t keys[4][KEY_MAX];
+    size_t lens[4], n = record_keys(r, keys, lens);
     int grew = 0, rc;
 
-    if (r->has_trace_id) {
-        if ((rc = add_key(set, key, trace_key(key, r->trace_id))) < 0)
-            return rc;
-        grew |= rc;
-    }
-    if (r->x_trace_id) {
-        if ((rc = add_key(set, key, x_key(key, r->x_trace_id))) < 0)
+    for (size_t k = 0; k < n; k++) {
+        if ((rc = add_key(set, keys[k], lens[k])) < 0)
             return rc;
         grew |= rc;
     }

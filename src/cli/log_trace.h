@@ -13,6 +13,11 @@
  * as the trace id it maps to) and other X-Trace-ID values (exact text). A line belongs to the
  * trace when its trace_id or its x_trace_id is in the set, and every line that belongs adds its
  * own ids, so that a legacy hop that only kept the X-Trace-ID joins the story.
+ *
+ * A hop whose tracehop does not trust incoming trace context started a new trace and logged
+ * what its caller sent as incoming_trace_id and incoming_x_trace_id (docs/access-log.md). Those
+ * count as the line's ids too: the caller's trace finds the hop, and through its trace_id the
+ * new trace below it; asked for the new trace, the caller's trace joins in the same way.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -47,8 +52,8 @@ struct log_trace_set {
 int log_trace_set_init(struct log_trace_set *set, const struct log_trace_query *q);
 void log_trace_set_free(struct log_trace_set *set);
 
-/* Whether r's trace_id or x_trace_id is in the set. */
+/* Whether r's trace_id, x_trace_id, incoming_trace_id or incoming_x_trace_id is in the set. */
 bool log_trace_set_contains(const struct log_trace_set *set, const struct log_record *r);
 
-/* Add r's trace_id and x_trace_id. Returns 1 if the set grew, 0 if not, -ENOMEM. */
+/* Add those four ids of r. Returns 1 if the set grew, 0 if not, -ENOMEM. */
 int log_trace_set_add(struct log_trace_set *set, const struct log_record *r);

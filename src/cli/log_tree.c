@@ -70,6 +70,14 @@ static int link_spans(struct log_tree_node *nodes, size_t count)
     qsort(spans, n, sizeof(*spans), compare_spans);
     for (size_t i = 0; i < count; i++) {
         const struct log_record *r = nodes[i].record;
+        if (!r->has_parent && r->has_incoming_parent) {
+            size_t p = find_span(spans, n, r->incoming_parent_span_id);
+            if (p != LOG_TREE_NONE && p != i) {
+                nodes[i].parent = p;
+                nodes[i].link = LOG_TREE_NEW_TRACE;
+            }
+            continue;
+        }
         if (!r->has_parent)
             continue;
         size_t p = find_span(spans, n, r->parent_span_id);

@@ -12,6 +12,10 @@
  *     X-Trace-ID but dropped traceparent, so the next tracehop started a root span. Windows are
  *     [time, time + duration_ms]; `time` has millisecond resolution, so an end may overrun its
  *     container by LOG_TREE_TOLERANCE_MS.
+ *   - new trace: a hop whose tracehop does not trust incoming trace context (trust_incoming:
+ *     false) started a new trace and logged its caller's span as incoming_parent_span_id; when
+ *     that span is a hop of the logs read, the hop hangs under it, marked as the start of a new
+ *     trace (its parent_span_id is null, so without this it would be a root).
  * Hostile or inconsistent input never loops: a parent_span_id chain that comes back on itself
  * is cut at its earliest hop, which becomes a root marked `cycle`; a span_id that occurs more
  * than once links to its first occurrence.
@@ -31,8 +35,9 @@
 
 enum log_tree_link {
     LOG_TREE_ROOT = 0,
-    LOG_TREE_SPAN,     /* parent_span_id -> span_id */
-    LOG_TREE_INFERRED, /* from the time windows */
+    LOG_TREE_SPAN,      /* parent_span_id -> span_id */
+    LOG_TREE_INFERRED,  /* from the time windows */
+    LOG_TREE_NEW_TRACE, /* incoming_parent_span_id -> span_id: a new trace started there */
 };
 
 #define LOG_TREE_NONE SIZE_MAX

@@ -11,9 +11,11 @@
  *   with --trace-id the selected records are kept instead, sorted, printed, and drawn as a
  *   hop tree (log_tree, log_render);
  *   --follow then keeps reading the sources as they grow (log_follow waits for changes).
+ *   -n N keeps only the last N selected records of each source in a ring while reading, and
+ *   prints them, merged in time order, once the reading is done.
  *
- * Memory is bounded by the reader buffers, the merge's reorder window and, with --trace-id,
- * the lines of that one trace: a file is never loaded whole.
+ * Memory is bounded by the reader buffers, the merge's reorder window, the -n rings and, with
+ * --trace-id, the lines of that one trace: a file is never loaded whole.
  *
  * --trace-id and the second pass: a line joins the trace when it shares a trace_id or an
  * x_trace_id with the set built so far, so an id can be learnt after lines carrying it were
@@ -22,7 +24,8 @@
  * MAX_EXTRA_PASSES times). Lines already selected are recognised by a digest of their bytes, so
  * a second pass (or the same file given twice) never duplicates a hop. In the usual case (every
  * hop logs the same trace id, and an x_trace_id that is that id as a UUID) the set never grows
- * and there is no second pass. Stdin cannot be read twice; that case is reported.
+ * and there is no second pass. Stdin cannot be read twice; that case is reported. (The
+ * incoming ids of a trust_incoming: false edge count as a line's ids too: log_trace.h.)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -59,15 +62,28 @@
 #define FOLLOW_POLL_MS   200
 #define MAX_EXTRA_PASSES 8
 #define TRACE_LINES_MAX  100000 /* lines of one trace kept for the listing and the tree */
-#define ERROR_TEXT       256
+#define ERROR_TEXT       512
+#define TAIL_MAX         100000 /* -n: records kept per input */
+#define HELP_COLUMNS     88
+
+enum colour_mode { COLOUR_AUTO, COLOUR_ALWAYS, COLOUR_NEVER };
 
 struct options {
     struct log_filter filter;
     const char *trace_id;
     bool json;
     bool follow;
+    bool has_tail;
+    size_t tail; /* -n: the last this many records of each input */
+    enum colour_mode colour;
     char **paths; /* argv's, or "-" */
     size_t paths_count;
+};
+
+/* -n: the last selected records of one source, oldest first from slots[(next - count) % N]. */
+struct tail_ring {
+    struct log_record **slots; /* N of them */
+    size_t next, count;
 };
 
 struct run {
@@ -89,8 +105,14 @@ struct run {
     bool set_grew;
     size_t tree_drawn_count; /* hops in the last tree drawn (follow draws again if it grew) */
 
-    /* what was skipped */
-    uint64_t not_json, not_access_log;
+    struct tail_ring *tails; /* -n: per source, while the first reading lasts */
+    bool collecting_tail;
+
+    bool colour;      /* rows get SGR colours */
+    bool header_done; /* the column names were printed */
+
+    /* what was skipped: never a row, never a hop */
+    uint64_t not_json, not_access_log, diagnostics;
 
     struct strbuf out;
     int exit_code;
@@ -108,27 +130,50 @@ static void usage(FILE *out)
           "                       X-Trace-ID value; a UUID stands for the trace id of its 32 hex\n"
           "                       digits. Lines sharing a trace_id or an x_trace_id with a line\n"
           "                       of the trace join it (a legacy hop that only passed X-Trace-ID\n"
-          "                       on is found too)\n"
+          "                       on is found too), and so do the incoming_trace_id and\n"
+          "                       incoming_x_trace_id logged where trust_incoming is false\n"
           "      --since T        requests that started at or after T: RFC 3339\n"
           "                       (2025-01-31T12:00:00Z; UTC without an offset), now, or a time\n"
           "                       ago (15m, 2h, 1d)\n"
           "      --until T        requests that started before T (same forms)\n"
-          "      --status S       a code (500), a class (5xx) or none (no response was sent);\n"
-          "                       repeat or separate with commas for several\n"
+          "      --status S       a code (100..599), a class (1xx..5xx) or none (no response\n"
+          "                       was sent); repeat or separate with commas for several\n"
           "      --service NAME   lines of this service; repeatable, or NAME,NAME\n"
-          "      --outcome NAME   ok, no_route, upstream_connect_failed, upstream_timeout,\n"
-          "                       upstream_reset, client_aborted, bad_request, too_large;\n"
-          "                       repeatable\n"
+          "      --outcome NAME   one of the outcomes below; repeatable, or NAME,NAME\n"
           "      --slow MS        duration_ms >= MS (250, or with a unit: 1.5s)\n"
+          "  -n, --tail N         only the last N matching lines of each FILE (N = 0: none);\n"
+          "                       with --follow, then the new ones\n"
           "  -f, --follow         after reading, keep printing new matching lines as the files\n"
           "                       grow; truncated and rotated files are read from their start;\n"
           "                       Ctrl-C or SIGTERM ends it\n"
           "      --json           print the matching lines exactly as read (JSON lines), no tree\n"
+          "      --color WHEN     auto (the default: when stdout is a terminal and NO_COLOR is\n"
+          "                       not set), always or never: 4xx rows yellow, 5xx and broken\n"
+          "                       requests red\n"
           "  -h, --help           show this text\n"
           "\n"
-          "Filters combine with AND. Output is text unless --json is given, whether or not\n"
-          "stdout is a terminal. Lines that are not JSON objects, or are longer than 1 MiB, are\n"
-          "skipped and counted on stderr. The schema and a walk-through: docs/access-log.md.\n"
+          "Outcomes:",
+          out);
+    size_t column = strlen("Outcomes:");
+    for (size_t i = 0; log_filter_outcomes[i]; i++) {
+        size_t width = strlen(log_filter_outcomes[i]) + 2;
+        if (i > 0)
+            fputc(',', out);
+        if (column + width > HELP_COLUMNS) {
+            fputs("\n         ", out);
+            column = strlen("Outcomes:");
+        }
+        fprintf(out, " %s", log_filter_outcomes[i]);
+        column += width;
+    }
+    fputs("\n"
+          "\n"
+          "Filters combine with AND. Output is text with a header row unless --json is given,\n"
+          "whether or not stdout is a terminal. Only access-log records are requests: daemon\n"
+          "diagnostics (kubectl logs and docker logs mix them in), other JSON, text and lines\n"
+          "longer than 1 MiB are skipped and counted in one note on stderr. A time stamp or\n"
+          "[pod/container] prefix before the JSON (kubectl logs --timestamps --prefix,\n"
+          "docker logs -t) is taken off. The schema and a walk-through: docs/access-log.md.\n"
           "Exit status: 0 done (also when nothing matched), 1 a file could not be read,\n"
           "2 bad usage.\n",
           out);
@@ -168,7 +213,20 @@ static void print_record(struct run *run, const struct log_record *r)
         strbuf_append(&run->out, r->line, r->line_len);
         strbuf_append_char(&run->out, '\n');
     } else {
-        log_render_line(&run->out, r);
+        const char *colour = run->colour ? log_render_colour(r) : NULL;
+        if (!run->header_done) {
+            log_render_header(&run->out);
+            run->header_done = true;
+        }
+        if (colour) {
+            strbuf_append_str(&run->out, colour);
+            log_render_line(&run->out, r);
+            if (!run->out.oom) /* the colour ends before the newline */
+                run->out.data[--run->out.len] = '\0';
+            strbuf_append_str(&run->out, LOG_RENDER_RESET "\n");
+        } else {
+            log_render_line(&run->out, r);
+        }
     }
     if (run->out.len >= OUTPUT_FLUSH)
         flush_output(run);
@@ -228,6 +286,10 @@ static int consider_line(struct run *run, size_t source, const char *line, size_
         run->not_access_log++;
         return 0;
     }
+    if (rc == LOG_RECORD_DIAGNOSTIC) {
+        run->diagnostics++;
+        return 0;
+    }
     if (rc < 0)
         return -ENOMEM;
     r.source = source;
@@ -253,10 +315,64 @@ static int consider_line(struct run *run, size_t source, const char *line, size_
     return *ret_keep ? 1 : -ENOMEM;
 }
 
+static int compare_records(const void *a, const void *b)
+{
+    return log_record_compare(*(struct log_record *const *)a, *(struct log_record *const *)b);
+}
+
+/* -n: keep r as one of the last records of its source; the oldest kept is dropped. */
+static void keep_in_tail(struct run *run, struct log_record *r)
+{
+    struct tail_ring *ring = &run->tails[r->source];
+
+    if (run->opt->tail == 0) {
+        log_record_free(r);
+        return;
+    }
+    if (ring->count == run->opt->tail)
+        log_record_free(ring->slots[ring->next]);
+    else
+        ring->count++;
+    ring->slots[ring->next] = r;
+    ring->next = (ring->next + 1) % run->opt->tail;
+}
+
+/* -n: print what the rings hold, in time order across the sources, and empty them. */
+static int print_tails(struct run *run)
+{
+    size_t total = 0, n = 0;
+    struct log_record **all;
+
+    for (size_t i = 0; i < run->count; i++)
+        total += run->tails[i].count;
+    all = malloc((total ? total : 1) * sizeof(*all));
+    if (!all)
+        return -ENOMEM;
+    for (size_t i = 0; i < run->count && run->opt->tail > 0; i++) {
+        struct tail_ring *ring = &run->tails[i];
+        size_t oldest = (ring->next + run->opt->tail - ring->count) % run->opt->tail;
+        for (size_t k = 0; k < ring->count; k++)
+            all[n++] = ring->slots[(oldest + k) % run->opt->tail];
+        ring->count = ring->next = 0;
+    }
+    if (n > 1)
+        qsort(all, n, sizeof(*all), compare_records);
+    for (size_t k = 0; k < n; k++) {
+        print_record(run, all[k]);
+        log_record_free(all[k]);
+    }
+    free(all);
+    return 0;
+}
+
 /* A selected record: printed now, or kept for the trace (ownership passes here). */
 static void take_record(struct run *run, struct log_record *r, bool print_now)
 {
     if (!run->trace_mode) {
+        if (run->collecting_tail) {
+            keep_in_tail(run, r);
+            return;
+        }
         print_record(run, r);
         log_record_free(r);
         return;
@@ -410,11 +526,6 @@ static int extra_passes(struct run *run)
     return rc < 0 ? rc : 0;
 }
 
-static int compare_selected(const void *a, const void *b)
-{
-    return log_record_compare(*(struct log_record *const *)a, *(struct log_record *const *)b);
-}
-
 static int draw_tree(struct run *run)
 {
     struct log_tree tree;
@@ -433,14 +544,36 @@ static int draw_tree(struct run *run)
 static void sort_selected(struct run *run)
 {
     if (run->selected_count > 1)
-        qsort(run->selected, run->selected_count, sizeof(*run->selected), compare_selected);
+        qsort(run->selected, run->selected_count, sizeof(*run->selected), compare_records);
+}
+
+/* -n with --trace-id: whether selected[i] is among the last N of its source's lines. */
+static bool in_trace_tail(const struct run *run, size_t i, const size_t *after)
+{
+    return !run->opt->has_tail || after[i] < run->opt->tail;
 }
 
 static int print_trace(struct run *run)
 {
+    size_t *after = NULL; /* per selected line: how many later lines its source has */
+
     sort_selected(run);
+    if (run->opt->has_tail) {
+        size_t *seen = calloc(run->count, sizeof(*seen));
+        after = calloc(run->selected_count ? run->selected_count : 1, sizeof(*after));
+        if (!seen || !after) {
+            free(seen);
+            free(after);
+            return -ENOMEM;
+        }
+        for (size_t i = run->selected_count; i-- > 0;)
+            after[i] = seen[run->selected[i]->source]++;
+        free(seen);
+    }
     for (size_t i = 0; i < run->selected_count; i++)
-        print_record(run, run->selected[i]);
+        if (in_trace_tail(run, i, after))
+            print_record(run, run->selected[i]);
+    free(after);
     flush_output(run);
     if (run->selected_dropped)
         fprintf(stderr, "tracehop logs: the trace has more than %d lines; %zu were left out\n",
@@ -569,29 +702,69 @@ static int follow(struct run *run)
 
 /* --- main ------------------------------------------------------------------------------------ */
 
+/* One note at the end, on stderr whatever the output mode: what was not taken as a request. */
 static void report_skipped(const struct run *run)
 {
     uint64_t overlong = 0;
 
     for (size_t i = 0; i < run->count; i++)
         overlong += run->sources[i].reader.overlong;
-    if (!run->not_json && !run->not_access_log && !overlong)
+    const struct {
+        uint64_t count;
+        const char *one, *many;
+    } kinds[] = {
+        {run->diagnostics, "diagnostic", "diagnostics"},
+        {run->not_json, "not JSON", "not JSON"},
+        {run->not_access_log, "other JSON", "other JSON"},
+        {overlong, "longer than 1 MiB", "longer than 1 MiB"},
+    };
+    uint64_t total = 0;
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+        total += kinds[k].count;
+    if (total == 0)
         return;
-    fputs("tracehop logs: skipped lines:", stderr);
-    const char *sep = " ";
-    if (run->not_json) {
-        fprintf(stderr, "%snot a JSON object: %llu", sep, (unsigned long long)run->not_json);
+    fprintf(stderr, "tracehop logs: skipped %llu %s (", (unsigned long long)total,
+            total == 1 ? "line that is not an access-log record"
+                       : "lines that are not access-log records");
+    const char *sep = "";
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        if (!kinds[k].count)
+            continue;
+        fprintf(stderr, "%s%llu %s", sep, (unsigned long long)kinds[k].count,
+                kinds[k].count == 1 ? kinds[k].one : kinds[k].many);
         sep = ", ";
     }
-    if (run->not_access_log) {
-        fprintf(stderr, "%sJSON without the time and trace_id of an access-log line: %llu", sep,
-                (unsigned long long)run->not_access_log);
-        sep = ", ";
+    fputs(")\n", stderr);
+}
+
+/* -n N: a decimal count 0..TAIL_MAX. Returns 0 or -EINVAL. */
+static int parse_tail(const char *text, size_t *ret)
+{
+    size_t n = 0;
+
+    if (!*text)
+        return -EINVAL;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -EINVAL;
+        n = n * 10 + (size_t)(*p - '0');
+        if (n > TAIL_MAX)
+            return -EINVAL;
     }
-    if (overlong)
-        fprintf(stderr, "%slonger than %d bytes: %llu", sep, LOG_READER_MAX_LINE,
-                (unsigned long long)overlong);
-    fputc('\n', stderr);
+    *ret = n;
+    return 0;
+}
+
+/* Colours on: --color=always, or auto with a terminal on stdout and no NO_COLOR (no-color.org). */
+static bool want_colour(const struct options *opt)
+{
+    const char *no_colour = getenv("NO_COLOR");
+
+    if (opt->json || opt->colour == COLOUR_NEVER)
+        return false;
+    if (opt->colour == COLOUR_ALWAYS)
+        return true;
+    return isatty(STDOUT_FILENO) && !(no_colour && *no_colour);
 }
 
 static int parse_options(int argc, char **argv, struct options *opt)
@@ -605,6 +778,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
         OPT_OUTCOME,
         OPT_SLOW,
         OPT_JSON,
+        OPT_COLOR,
     };
     static const struct option long_options[] = {
         {"trace-id", required_argument, NULL, OPT_TRACE_ID},
@@ -615,6 +789,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
         {"outcome", required_argument, NULL, OPT_OUTCOME},
         {"slow", required_argument, NULL, OPT_SLOW},
         {"json", no_argument, NULL, OPT_JSON},
+        {"tail", required_argument, NULL, 'n'},
+        {"color", required_argument, NULL, OPT_COLOR},
+        {"colour", required_argument, NULL, OPT_COLOR},
         {"follow", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -625,7 +802,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":fh", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":fhn:", long_options, NULL)) != -1) {
         switch (c) {
         case OPT_TRACE_ID:
             if (opt->trace_id)
@@ -655,6 +832,22 @@ static int parse_options(int argc, char **argv, struct options *opt)
             break;
         case 'f':
             opt->follow = true;
+            break;
+        case 'n':
+            if (parse_tail(optarg, &opt->tail) < 0)
+                return usage_error("-n/--tail: '%.64s' is not a number of lines (0..%d)", optarg,
+                                   TAIL_MAX);
+            opt->has_tail = true;
+            break;
+        case OPT_COLOR:
+            if (strcmp(optarg, "auto") == 0)
+                opt->colour = COLOUR_AUTO;
+            else if (strcmp(optarg, "always") == 0)
+                opt->colour = COLOUR_ALWAYS;
+            else if (strcmp(optarg, "never") == 0)
+                opt->colour = COLOUR_NEVER;
+            else
+                return usage_error("--color: '%.64s' is not auto, always or never", optarg);
             break;
         case 'h':
             usage(stdout);
@@ -687,6 +880,13 @@ static void run_free(struct run *run)
     for (size_t i = 0; i < run->selected_count; i++)
         log_record_free(run->selected[i]);
     free(run->selected);
+    for (size_t i = 0; run->tails && i < run->count; i++) {
+        struct tail_ring *ring = &run->tails[i];
+        for (size_t k = 0; k < ring->count; k++)
+            log_record_free(ring->slots[(ring->next + run->opt->tail - 1 - k) % run->opt->tail]);
+        free(ring->slots);
+    }
+    free(run->tails);
     free(run->sources);
     free(run->opened);
     free(run->reread_until);
@@ -730,6 +930,15 @@ int tracehop_logs_main(int argc, char **argv)
     rc = run.sources && run.opened && run.reread_until ? 0 : -ENOMEM;
     if (rc == 0 && run.trace_mode)
         rc = log_trace_set_init(&run.set, &query);
+    if (rc == 0 && opt.has_tail && !run.trace_mode) {
+        run.tails = calloc(run.count, sizeof(*run.tails));
+        rc = run.tails ? 0 : -ENOMEM;
+        for (size_t i = 0; rc == 0 && opt.tail > 0 && i < run.count; i++)
+            if (!(run.tails[i].slots = calloc(opt.tail, sizeof(*run.tails[i].slots))))
+                rc = -ENOMEM;
+        run.collecting_tail = true;
+    }
+    run.colour = want_colour(&opt);
     for (size_t i = 0; rc == 0 && i < run.count; i++) {
         int open_rc = log_source_open(&run.sources[i], opt.paths[i], 0);
         if (open_rc == -ENOMEM) {
@@ -750,6 +959,10 @@ int tracehop_logs_main(int argc, char **argv)
     }
     if (rc == 0)
         rc = first_pass(&run);
+    if (rc == 0 && run.collecting_tail) {
+        run.collecting_tail = false;
+        rc = print_tails(&run);
+    }
     if (rc == 0 && run.trace_mode) {
         rc = extra_passes(&run);
         if (rc == 0)

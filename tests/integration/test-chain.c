@@ -246,17 +246,20 @@ static long column_of(const char *row, const char *needle)
 }
 
 /*
- * The three listing lines come first, one per hop in time order (a, b, c: each starts before
- * the one it calls, or in the same millisecond and lasting longer), then the tree: a at the
- * top, b under a, c under b, drawn with `b_link` / `c_link` ("`-" span, "`~" inferred).
+ * The header row and the three listing lines come first, one per hop in time order (a, b, c:
+ * each starts before the one it calls, or in the same millisecond and lasting longer), then the
+ * tree: a at the top, b under a, c under b, drawn with `b_link` / `c_link` ("`-" span, "`~"
+ * inferred).
  */
 static void assert_text_tree(const char *out, const char *b_link, const char *c_link)
 {
     char line[4096], needle[64];
     long col[HOPS];
 
+    ck_assert_msg(nth_line(out, 0, line, sizeof(line)) && strncmp(line, "time ", 5) == 0,
+                  "the listing does not start with its header row: %s", out);
     for (size_t i = 0; i < HOPS; i++) {
-        ck_assert_msg(nth_line(out, i, line, sizeof(line)), "listing line %zu is missing", i);
+        ck_assert_msg(nth_line(out, i + 1, line, sizeof(line)), "listing line %zu is missing", i);
         /* "<24-character time>  <service>  ..." */
         ck_assert_msg(strlen(line) > 27 && line[26] == names[i][0] && line[27] == ' ',
                       "listing line %zu is not service %s: %s", i, names[i], line);
@@ -572,6 +575,37 @@ START_TEST(test_follow_survives_truncation_and_rotation)
 }
 END_TEST
 
+/* -n with --follow: the last N lines already there (like tail -n), then every new one. */
+START_TEST(test_follow_with_tail_starts_from_the_last_lines)
+{
+    char log[HARNESS_PATH_MAX + 32], out_path[HARNESS_PATH_MAX + 32],
+        err_path[HARNESS_PATH_MAX + 32];
+    const char *bin = getenv("TRACEHOP_BIN");
+    struct harness_process p;
+
+    ck_assert_ptr_nonnull(bin);
+    snprintf(log, sizeof(log), "%s/tail-%d.log", chain.dir, (int)getpid());
+    snprintf(out_path, sizeof(out_path), "%s/tail-%d.out", chain.dir, (int)getpid());
+    snprintf(err_path, sizeof(err_path), "%s/tail-%d.err", chain.dir, (int)getpid());
+    append_line(log, "w", "one");
+    append_line(log, "a", "two");
+    append_line(log, "a", "three");
+    char *argv[] = {(char *)bin, "logs", "--follow", "-n", "2", "--json", log, NULL};
+    ck_assert_int_eq(harness_spawn(&p, argv, out_path, err_path, NULL), 0);
+    wait_output(out_path, "two", &p);
+    wait_output(out_path, "three", &p);
+    append_line(log, "a", "four");
+    wait_output(out_path, "four", &p);
+
+    ck_assert_int_eq(harness_process_stop(&p, 5000), 0);
+    json_t *all = harness_jsonl_read(out_path);
+    ck_assert_uint_eq(json_array_size(all), 3); /* "one" was never printed */
+    ck_assert_str_eq(harness_json_str(json_array_get(all, 0), "path"), "/two");
+    ck_assert_str_eq(harness_json_str(json_array_get(all, 2), "path"), "/four");
+    json_decref(all);
+}
+END_TEST
+
 static Suite *chain_suite(void)
 {
     Suite *s = suite_create("chain");
@@ -584,6 +618,7 @@ static Suite *chain_suite(void)
     tcase_add_test(tc, test_legacy_hop_with_free_form_x_trace_id_joins_by_x_trace_id);
     tcase_add_test(tc, test_filters_and_exit_codes);
     tcase_add_test(tc, test_follow_survives_truncation_and_rotation);
+    tcase_add_test(tc, test_follow_with_tail_starts_from_the_last_lines);
     suite_add_tcase(s, tc);
 
     TCase *spans = tcase_create("spans");

@@ -154,8 +154,17 @@ static const struct status_vector status_vectors[] = {
     {"none", true, {-1}, {200, 500}},
     {"2xx,none", true, {200, -1}, {500}},
     {"100", true, {100}, {101}},
-    {"999", true, {999}, {998}},
-    {"9xx", true, {950}, {850}},
+    {"599", true, {599}, {598, 600}},
+    /* HTTP status codes are three digits from 100 to 599 (RFC 9110, section 15): anything
+       else could never match a line the daemon wrote, so it is a usage error. */
+    {"600", false, {0}, {0}},
+    {"999", false, {0}, {0}},
+    {"6xx", false, {0}, {0}},
+    {"9xx", false, {0}, {0}},
+    {"99", false, {0}, {0}},
+    {"0", false, {0}, {0}},
+    {"000", false, {0}, {0}},
+    {"200,600", false, {0}, {0}},
     {"099", false, {0}, {0}},
     {"0xx", false, {0}, {0}},
     {"5x", false, {0}, {0}},
@@ -262,6 +271,32 @@ START_TEST(test_filters_combine_with_and)
 }
 END_TEST
 
+/* Every outcome of docs/access-log.md is accepted, alone and as one list. */
+START_TEST(test_documented_outcomes_are_accepted)
+{
+    static const char *const documented[] = {
+        "ok",
+        "no_route",
+        "upstream_connect_failed",
+        "upstream_timeout",
+        "upstream_reset",
+        "client_aborted",
+        "bad_request",
+        "too_large",
+    };
+    struct log_filter f;
+    char err[512];
+
+    log_filter_init(&f);
+    for (size_t i = 0; i < ARRAY_SIZE(documented); i++)
+        ck_assert_msg(log_filter_add_outcome(&f, documented[i], err, sizeof(err)) == 0, "%s: %s",
+                      documented[i], err);
+    ck_assert_int_eq(log_filter_add_outcome(&f, "ok,no_route,too_large", err, sizeof(err)), 0);
+    ck_assert_uint_eq(f.outcomes_count, ARRAY_SIZE(documented) + 3);
+    log_filter_free(&f);
+}
+END_TEST
+
 START_TEST(test_bad_filter_arguments)
 {
     struct log_filter f;
@@ -276,6 +311,10 @@ START_TEST(test_bad_filter_arguments)
     ck_assert_ptr_nonnull(strstr(err, "--slow"));
     ck_assert_int_eq(log_filter_add_service(&f, "a,,b", err, sizeof(err)), -EINVAL);
     ck_assert_int_eq(log_filter_add_outcome(&f, "", err, sizeof(err)), -EINVAL);
+    ck_assert_int_eq(log_filter_add_outcome(&f, "ok,timeout", err, sizeof(err)), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "'timeout' is not an outcome"));
+    ck_assert_ptr_nonnull(strstr(err, "upstream_timeout")); /* the valid ones are listed */
+    ck_assert_int_eq(log_filter_add_outcome(&f, "OK", err, sizeof(err)), -EINVAL);
 
     ck_assert_int_eq(log_filter_set_since(&f, "1h", NOW_MS, err, sizeof(err)), 0);
     ck_assert_int_eq(log_filter_set_until(&f, "2h", NOW_MS, err, sizeof(err)), 0);
@@ -303,6 +342,7 @@ static Suite *logs_filter_suite(void)
 
     tcase_add_test(combine, test_filters_combine_with_and);
     tcase_add_test(combine, test_bad_filter_arguments);
+    tcase_add_test(combine, test_documented_outcomes_are_accepted);
     suite_add_tcase(suite, combine);
     return suite;
 }

@@ -230,27 +230,62 @@ END_TEST
 struct record_vector {
     const char *name;
     const char *line;
-    int expect; /* 0, LOG_RECORD_NOT_JSON or LOG_RECORD_NOT_ACCESS_LOG */
+    int expect;              /* 0 or one of the LOG_RECORD_* codes */
+    const char *json_begins; /* with 0: where the record's line must start */
 };
 
+/* The members an access-log record must have besides `time` and `trace_id`. */
+#define REST                                                                                       \
+    "\"service\":\"a\",\"span_id\":\"y\",\"method\":null,\"status\":null,\"outcome\":\"ok\""
+#define T "\"time\":\"2025-01-31T12:00:00Z\""
+
 static const struct record_vector record_vectors[] = {
-    {"minimal", "{\"time\":\"2025-01-31T12:00:00Z\",\"trace_id\":\"x\"}", 0},
-    {"not JSON", "hello", LOG_RECORD_NOT_JSON},
-    {"an array", "[{\"time\":\"2025-01-31T12:00:00Z\",\"trace_id\":\"x\"}]", LOG_RECORD_NOT_JSON},
-    {"a diagnostic line",
-     "{\"time\":\"2025-01-31T12:00:00Z\",\"level\":\"info\",\"message\":\"x\"}",
-     LOG_RECORD_NOT_ACCESS_LOG},
-    {"no time", "{\"trace_id\":\"x\"}", LOG_RECORD_NOT_ACCESS_LOG},
-    {"time is a number", "{\"time\":1738324800,\"trace_id\":\"x\"}", LOG_RECORD_NOT_ACCESS_LOG},
-    {"time is not RFC 3339", "{\"time\":\"yesterday\",\"trace_id\":\"x\"}",
-     LOG_RECORD_NOT_ACCESS_LOG},
-    {"February 30th", "{\"time\":\"2025-02-30T00:00:00Z\",\"trace_id\":\"x\"}",
-     LOG_RECORD_NOT_ACCESS_LOG},
-    {"trace_id null", "{\"time\":\"2025-01-31T12:00:00Z\",\"trace_id\":null}",
-     LOG_RECORD_NOT_ACCESS_LOG},
-    {"wrong types are absent",
-     "{\"time\":\"2025-01-31T12:00:00Z\",\"trace_id\":7,\"status\":\"500\"}",
-     LOG_RECORD_NOT_ACCESS_LOG},
+    {"minimal", "{" T ",\"trace_id\":\"x\"," REST "}", 0, "{"},
+    {"not JSON", "hello", LOG_RECORD_NOT_JSON, NULL},
+    {"an array", "[{" T ",\"trace_id\":\"x\"," REST "}]", LOG_RECORD_NOT_JSON, NULL},
+    {"a diagnostic line", "{" T ",\"level\":\"info\",\"message\":\"x\"}", LOG_RECORD_DIAGNOSTIC,
+     NULL},
+    /* What src/common/diag.c writes about a request: time, trace_id and span_id too. */
+    {"a diagnostic about a request",
+     "{\"time\":\"2025-01-31T12:00:00.123Z\",\"level\":\"warn\",\"message\":\"upstream "
+     "reset\",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"00f067aa0ba902b7\"}",
+     LOG_RECORD_DIAGNOSTIC, NULL},
+    {"time and trace_id alone", "{" T ",\"trace_id\":\"x\"}", LOG_RECORD_NOT_ACCESS_LOG, NULL},
+    {"no span_id",
+     "{" T ",\"trace_id\":\"x\",\"service\":\"a\",\"method\":null,\"status\":null,"
+     "\"outcome\":\"ok\"}",
+     LOG_RECORD_NOT_ACCESS_LOG, NULL},
+    {"no outcome",
+     "{" T ",\"trace_id\":\"x\",\"service\":\"a\",\"span_id\":\"y\",\"method\":null,"
+     "\"status\":null}",
+     LOG_RECORD_NOT_ACCESS_LOG, NULL},
+    {"no status member",
+     "{" T ",\"trace_id\":\"x\",\"service\":\"a\",\"span_id\":\"y\","
+     "\"method\":null,\"outcome\":\"ok\"}",
+     LOG_RECORD_NOT_ACCESS_LOG, NULL},
+    {"no time", "{\"trace_id\":\"x\"," REST "}", LOG_RECORD_NOT_ACCESS_LOG, NULL},
+    {"time is a number", "{\"time\":1738324800,\"trace_id\":\"x\"," REST "}",
+     LOG_RECORD_NOT_ACCESS_LOG, NULL},
+    {"time is not RFC 3339", "{\"time\":\"yesterday\",\"trace_id\":\"x\"," REST "}",
+     LOG_RECORD_NOT_ACCESS_LOG, NULL},
+    {"February 30th", "{\"time\":\"2025-02-30T00:00:00Z\",\"trace_id\":\"x\"," REST "}",
+     LOG_RECORD_NOT_ACCESS_LOG, NULL},
+    {"trace_id null", "{" T ",\"trace_id\":null," REST "}", LOG_RECORD_NOT_ACCESS_LOG, NULL},
+    {"wrong types are absent", "{" T ",\"trace_id\":7," REST "}", LOG_RECORD_NOT_ACCESS_LOG, NULL},
+    /* Prefixes of container tools: kubectl logs --timestamps / --prefix, docker logs -t. */
+    {"kubectl --timestamps", "2026-11-22T02:47:40.874123456Z {" T ",\"trace_id\":\"x\"," REST "}",
+     0, "{"},
+    {"kubectl --prefix --timestamps",
+     "[pod/web-1/tracehop] 2026-11-22T02:47:40.874123456Z {" T ",\"trace_id\":\"x\"," REST "}", 0,
+     "{"},
+    {"a diagnostic behind a time stamp",
+     "2026-11-22T02:47:40.874123456Z {" T ",\"level\":\"info\",\"message\":\"x\"}",
+     LOG_RECORD_DIAGNOSTIC, NULL},
+    {"three prefixes are too many",
+     "[a] [b] 2026-11-22T02:47:40Z {" T ",\"trace_id\":\"x\"," REST "}", LOG_RECORD_NOT_JSON, NULL},
+    {"a word is no prefix", "stdout {" T ",\"trace_id\":\"x\"," REST "}", LOG_RECORD_NOT_JSON,
+     NULL},
+    {"a prefix alone", "2026-11-22T02:47:40Z ", LOG_RECORD_NOT_JSON, NULL},
 };
 
 START_TEST(test_record_vectors)
@@ -262,6 +297,12 @@ START_TEST(test_record_vectors)
 
     ck_assert_msg(log_record_parse(copy, strlen(v->line), &scratch, &r) == v->expect, "%s",
                   v->name);
+    if (v->expect == 0) {
+        size_t skipped = strlen(v->line) - r.line_len;
+        ck_assert_ptr_eq(r.line, copy + skipped);
+        ck_assert_msg(strncmp(r.line, v->json_begins, strlen(v->json_begins)) == 0, "%s", v->name);
+        ck_assert_msg(r.line[r.line_len - 1] == '}', "%s", v->name);
+    }
     log_record_scratch_free(&scratch);
     free(copy);
 }
@@ -274,7 +315,7 @@ START_TEST(test_record_field_types)
         "\"4BF92F3577B34DA6A3CE929D0E0E4736\","
         "\"span_id\":\"short\",\"parent_span_id\":\"00F067AA0BA902B7\",\"status\":200.5,"
         "\"duration_ms\":\"12\",\"upstream_duration_ms\":-1,\"service\":{\"name\":\"x\"},"
-        "\"path\":\"/a\\u001b[2J\"}";
+        "\"path\":\"/a\\u001b[2J\",\"method\":null,\"outcome\":\"ok\"}";
     struct log_record_scratch scratch = {0};
     struct log_record r;
     char *copy = unit_memdup(V(line));
@@ -291,6 +332,36 @@ START_TEST(test_record_field_types)
     ck_assert_ptr_null(r.service);
     ck_assert_str_eq(r.path, "/a\x1b[2J"); /* decoded; escaped again when printed */
     log_record_scratch_free(&scratch);
+    free(copy);
+}
+END_TEST
+
+/* Where trust_incoming is false the caller's ids are logged apart (docs/access-log.md). */
+START_TEST(test_record_incoming_fields)
+{
+    static const char line[] =
+        "{\"time\":\"2025-01-31T12:00:00Z\",\"service\":\"edge\","
+        "\"trace_id\":\"11111111111111111111111111111111\",\"span_id\":\"2222222222222222\","
+        "\"parent_span_id\":null,\"method\":\"GET\",\"status\":200,\"outcome\":\"ok\","
+        "\"incoming_trace_id\":\"4BF92F3577B34DA6A3CE929D0E0E4736\","
+        "\"incoming_parent_span_id\":\"00f067aa0ba902b7\",\"incoming_x_trace_id\":\"order-4711\"}";
+    struct log_record_scratch scratch = {0};
+    struct log_record r;
+    char *copy = unit_memdup(V(line));
+
+    ck_assert_int_eq(log_record_parse(copy, sizeof(line) - 1, &scratch, &r), 0);
+    ck_assert(!r.has_parent);
+    ck_assert(r.has_incoming_trace_id);
+    ck_assert_uint_eq(r.incoming_trace_id[0], 0x4b);
+    ck_assert_uint_eq(r.incoming_trace_id[15], 0x36);
+    ck_assert(r.has_incoming_parent);
+    ck_assert(r.incoming_parent_span_id == 0x00f067aa0ba902b7ull);
+    struct log_record *c = log_record_clone(&r);
+    ck_assert_ptr_nonnull(c);
+    log_record_scratch_free(&scratch);
+    ck_assert_str_eq(c->incoming_x_trace_id, "order-4711");
+    ck_assert_str_eq(c->incoming_trace_id_text, "4BF92F3577B34DA6A3CE929D0E0E4736");
+    log_record_free(c);
     free(copy);
 }
 END_TEST
@@ -340,6 +411,31 @@ START_TEST(test_prefixes_and_mutations_never_crash)
 }
 END_TEST
 
+/* The same behind a container tool's time stamp: every prefix of the whole, prefix included. */
+START_TEST(test_prefixed_line_prefixes_never_crash)
+{
+    static const char stamp[] = "[pod/a/tracehop] 2026-11-22T02:47:40.874123456Z ";
+    struct log_record_scratch scratch = {0};
+    struct log_record r;
+    size_t len = sizeof(stamp) - 1 + sizeof(real_line) - 1;
+    char *whole = malloc(len);
+
+    ck_assert_ptr_nonnull(whole);
+    memcpy(whole, stamp, sizeof(stamp) - 1);
+    memcpy(whole + sizeof(stamp) - 1, real_line, sizeof(real_line) - 1);
+    for (size_t n = 0; n <= len; n++) {
+        char *copy = unit_memdup(whole, n);
+        int rc = log_record_parse(copy, n, &scratch, &r);
+        ck_assert_msg(n == len ? rc == 0 : rc < 0, "prefix of %zu bytes: %d", n, rc);
+        if (rc == 0)
+            ck_assert_uint_eq(r.line_len, sizeof(real_line) - 1);
+        free(copy);
+    }
+    free(whole);
+    log_record_scratch_free(&scratch);
+}
+END_TEST
+
 START_TEST(test_random_bytes_never_crash)
 {
     static const char alphabet[] =
@@ -362,7 +458,8 @@ START_TEST(test_random_bytes_never_crash)
             buf[len - 1] = '}';
         }
         int rc = log_record_parse(buf, len, &scratch, &r);
-        ck_assert(rc == 0 || rc == LOG_RECORD_NOT_JSON || rc == LOG_RECORD_NOT_ACCESS_LOG);
+        ck_assert(rc == 0 || rc == LOG_RECORD_NOT_JSON || rc == LOG_RECORD_NOT_ACCESS_LOG ||
+                  rc == LOG_RECORD_DIAGNOSTIC);
         free(buf);
     }
     log_record_scratch_free(&scratch);
@@ -385,11 +482,13 @@ static Suite *logs_json_suite(void)
     tcase_add_test(record, test_record_of_a_real_line);
     tcase_add_loop_test(record, test_record_vectors, 0, (int)ARRAY_SIZE(record_vectors));
     tcase_add_test(record, test_record_field_types);
+    tcase_add_test(record, test_record_incoming_fields);
     tcase_add_test(record, test_record_compare_orders_by_time_then_longest);
     suite_add_tcase(suite, record);
 
     tcase_set_timeout(hostile, 60);
     tcase_add_test(hostile, test_prefixes_and_mutations_never_crash);
+    tcase_add_test(hostile, test_prefixed_line_prefixes_never_crash);
     tcase_add_loop_test(hostile, test_random_bytes_never_crash, 0, 8);
     suite_add_tcase(suite, hostile);
     return suite;

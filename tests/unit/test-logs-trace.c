@@ -164,6 +164,46 @@ START_TEST(test_set_grows_through_shared_ids)
 }
 END_TEST
 
+/*
+ * An edge with trust_incoming: false: the caller (trace T) calls edge, whose tracehop started
+ * trace N and logged T as incoming_trace_id and the caller's X-Trace-ID as incoming_x_trace_id;
+ * inner continues N. Asked for T, the edge joins by its incoming id and inner by N; asked for
+ * N, the caller joins by the edge's incoming id.
+ */
+START_TEST(test_untrusting_edge_joins_both_traces)
+{
+    static const char T[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1",
+                      N[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2";
+    struct log_record caller = record(T, "order-9"), edge = record(N, "fresh-1"),
+                      inner = record(N, "fresh-1");
+    struct log_trace_set set;
+
+    unit_hex_to_bytes(T, edge.incoming_trace_id, 16);
+    edge.has_incoming_trace_id = true;
+
+    set_for(T, &set);
+    ck_assert(log_trace_set_contains(&set, &caller));
+    ck_assert(log_trace_set_contains(&set, &edge)); /* by incoming_trace_id */
+    ck_assert(!log_trace_set_contains(&set, &inner));
+    ck_assert_int_eq(log_trace_set_add(&set, &edge), 1); /* learnt N */
+    ck_assert(log_trace_set_contains(&set, &inner));
+    log_trace_set_free(&set);
+
+    set_for(N, &set);
+    ck_assert(!log_trace_set_contains(&set, &caller));
+    ck_assert_int_eq(log_trace_set_add(&set, &edge), 1); /* learnt T */
+    ck_assert(log_trace_set_contains(&set, &caller));
+    log_trace_set_free(&set);
+
+    /* The X-Trace-ID alone: a caller known by its X-Trace-ID finds the edge too. */
+    edge.has_incoming_trace_id = false;
+    edge.incoming_x_trace_id = "order-9";
+    set_for("order-9", &set);
+    ck_assert(log_trace_set_contains(&set, &edge));
+    log_trace_set_free(&set);
+}
+END_TEST
+
 START_TEST(test_set_stops_growing_at_its_limit)
 {
     struct log_trace_set set;
@@ -213,6 +253,7 @@ static Suite *logs_trace_suite(void)
     tcase_add_test(set, test_free_form_x_trace_id_is_exact);
     tcase_add_test(set, test_hex_query_also_matches_as_x_trace_id_text);
     tcase_add_test(set, test_set_grows_through_shared_ids);
+    tcase_add_test(set, test_untrusting_edge_joins_both_traces);
     tcase_add_test(set, test_set_stops_growing_at_its_limit);
     tcase_add_test(set, test_long_x_trace_ids_do_not_overflow);
     suite_add_tcase(suite, set);

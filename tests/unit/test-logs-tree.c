@@ -405,6 +405,58 @@ START_TEST(test_tree_drawing)
 }
 END_TEST
 
+/*
+ * An edge with trust_incoming: false: caller (trace T) -> edge (new trace N, parent_span_id
+ * null, incoming_parent_span_id = caller's span) -> inner (trace N, parent = edge). The edge
+ * hangs under the caller, marked as a new trace, not as a root or an inferred child.
+ */
+START_TEST(test_new_trace_at_an_untrusting_edge_hangs_under_its_caller)
+{
+    const struct hop hops[] = {
+        {"caller", 0, 40, 39, 0xa, 0},
+        {"edge", 10, 20, 19, 0xe, 0},
+        {"inner", 12, 10, 9, 0xf, 0xe},
+        {"stranger", 50, 5, 4, 0x5, 0}, /* incoming parent in no log: stays a root */
+    };
+    struct log_record records[4];
+    const struct log_record *pointers[4];
+    struct log_tree t;
+    struct strbuf out = {0};
+
+    for (size_t i = 0; i < 4; i++) {
+        records[i] = make_record(&hops[i], i);
+        pointers[i] = &records[i];
+    }
+    records[1].has_incoming_parent = true;
+    records[1].incoming_parent_span_id = 0xa;
+    records[1].trace_id_text = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2";
+    records[2].trace_id_text = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2";
+    records[3].has_incoming_parent = true;
+    records[3].incoming_parent_span_id = 0x77;
+    ck_assert_int_eq(log_tree_build(pointers, 4, &t), 0);
+    assert_well_formed(&t);
+    ck_assert_str_eq(parent_of(&t, "edge"), "caller");
+    ck_assert_int_eq(node_of(&t, "edge")->link, LOG_TREE_NEW_TRACE);
+    ck_assert_str_eq(parent_of(&t, "inner"), "edge");
+    ck_assert_int_eq(node_of(&t, "inner")->link, LOG_TREE_SPAN);
+    ck_assert_str_eq(parent_of(&t, "stranger"), "-");
+    ck_assert(!node_of(&t, "stranger")->orphan);
+    /* The caller's self time leaves out the new trace's hop: it is its child. */
+    ck_assert(fabs(node_of(&t, "caller")->self_ms - 19) < 1e-9);
+
+    log_render_tree(&out, &t, 40);
+    ck_assert(!out.oom);
+    ck_assert_msg(strstr(out.data, "\n   +10.000  `+ edge GET /"), "%s", out.data);
+    ck_assert_ptr_nonnull(strstr(out.data, "(new trace bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2)"));
+    ck_assert_ptr_nonnull(strstr(out.data, "\n   +12.000     `- inner GET /"));
+    ck_assert_ptr_nonnull(strstr(out.data, "`+ a new trace started here"));
+    ck_assert_ptr_nonnull(strstr(
+        out.data, "trace 4bf92f3577b34da6a3ce929d0e0e4736, bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2"));
+    strbuf_free(&out);
+    log_tree_free(&t);
+}
+END_TEST
+
 START_TEST(test_hostile_text_is_escaped)
 {
     struct log_record r = {
@@ -467,6 +519,7 @@ static Suite *logs_tree_suite(void)
 
     tcase_add_test(render, test_tree_drawing);
     tcase_add_test(render, test_hostile_text_is_escaped);
+    tcase_add_test(render, test_new_trace_at_an_untrusting_edge_hangs_under_its_caller);
     suite_add_tcase(suite, render);
     return suite;
 }

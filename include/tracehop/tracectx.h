@@ -2,7 +2,8 @@
 #pragma once
 
 /*
- * tracehop trace-context library: W3C Trace Context (Level 1 + the Level 2 random flag) and the
+ * tracehop trace-context library: W3C Trace Context (Level 2: the random flag, the tracestate
+ * key grammar and duplicate handling; the Level 3 Server-Timing binding is the proxy's) and the
  * X-Trace-ID convention, as one hop of a proxy sees them.
  *
  * Pure: no I/O, no logging, no allocation. Every output goes into caller-provided storage of the
@@ -81,11 +82,13 @@ size_t tracehop_traceparent_format(char *buf, const uint8_t trace_id[TRACEHOP_TR
 
 /* Outcome of combining and validating the tracestate fields of one request. */
 enum tracehop_tracestate_status {
-    TRACEHOP_TS_ABSENT = 0, /* no field, or only empty members */
-    TRACEHOP_TS_OK,         /* forwarded complete */
-    TRACEHOP_TS_TRUNCATED,  /* valid, but members were removed to fit TRACEHOP_TRACESTATE_MAX */
-    TRACEHOP_TS_INVALID,    /* a member broke the grammar, a key repeats or > 32 members */
-    TRACEHOP_TS_DROPPED,    /* not looked at because the trace was not continued */
+    TRACEHOP_TS_ABSENT = 0,   /* no field, or only empty members */
+    TRACEHOP_TS_OK,           /* forwarded complete */
+    TRACEHOP_TS_TRUNCATED,    /* valid, but members were removed to fit TRACEHOP_TRACESTATE_MAX
+                                 (duplicates may have been discarded too) */
+    TRACEHOP_TS_INVALID,      /* a member broke the grammar, or > 32 members (duplicates count) */
+    TRACEHOP_TS_DROPPED,      /* not looked at because the trace was not continued */
+    TRACEHOP_TS_DEDUPLICATED, /* valid, forwarded without the later members of a repeated key */
 };
 
 /* One header field value: length-delimited, not necessarily NUL-terminated. */
@@ -96,13 +99,14 @@ struct tracehop_slice {
 
 /*
  * Combine `count` tracestate field values in order (RFC 9110 list semantics), validate every
- * member (key and value grammar of W3C Trace Context section 3.3, `tenant@system` keys included),
- * refuse duplicate keys and more than 32 members, drop empty members and optional whitespace,
- * then truncate to at most TRACEHOP_TRACESTATE_MAX characters: members longer than 128
- * characters go first, then members from the end (section 3.3.1.5).
+ * member (key and value grammar of W3C Trace Context Level 2 section 3.3: a key is a lowercase
+ * letter or digit then up to 255 of a-z 0-9 _ - * / @), refuse more than 32 members, keep the
+ * first member of a repeated key and discard the later ones (DEDUPLICATED), drop empty members
+ * and optional whitespace, then truncate to at most TRACEHOP_TRACESTATE_MAX characters: members
+ * longer than 128 characters go first, then members from the end (section 3.3.1.5).
  *
  * `out` must hold TRACEHOP_TRACESTATE_MAX + 1 bytes; it always receives a NUL-terminated string
- * (empty unless the status is OK or TRUNCATED). *ret_len gets its length.
+ * (empty unless the status is OK, TRUNCATED or DEDUPLICATED). *ret_len gets its length.
  */
 enum tracehop_tracestate_status tracehop_tracestate_normalize(const struct tracehop_slice *fields,
                                                               size_t count, char *out,

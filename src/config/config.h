@@ -118,6 +118,8 @@ struct config {
     enum tracehop_sampler sampler; /* trace.sampler; default parentbased_traceidratio */
     bool trust_incoming;
     bool echo;
+    bool server_timing;           /* trace.server_timing: the `trace` metric on responses */
+    bool server_timing_durations; /* trace.server_timing_durations: `tracehop`, `upstream` */
 
     char *access_log_path;    /* "-" = stdout */
     char **access_log_fields; /* request headers added to each line */

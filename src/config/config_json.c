@@ -345,8 +345,9 @@ static int parse_routes(json_t *list, struct config *c, char *error)
 
 static int parse_trace(json_t *obj, struct config *c, char *error)
 {
-    static const char *const keys[] = {"request_id_header", "sampler", "sampling_ratio",
-                                       "trust_incoming",    "echo",    NULL};
+    static const char *const keys[] = {"request_id_header",       "sampler", "sampling_ratio",
+                                       "trust_incoming",          "echo",    "server_timing",
+                                       "server_timing_durations", NULL};
     const char *header = NULL, *sampler = NULL;
     int rc;
 
@@ -354,7 +355,10 @@ static int parse_trace(json_t *obj, struct config *c, char *error)
         (rc = get_string(obj, "request_id_header", "trace", &header, error)) < 0 ||
         (rc = get_string(obj, "sampler", "trace", &sampler, error)) < 0 ||
         (rc = get_bool(obj, "trust_incoming", "trace", &c->trust_incoming, error)) < 0 ||
-        (rc = get_bool(obj, "echo", "trace", &c->echo, error)) < 0)
+        (rc = get_bool(obj, "echo", "trace", &c->echo, error)) < 0 ||
+        (rc = get_bool(obj, "server_timing", "trace", &c->server_timing, error)) < 0 ||
+        (rc = get_bool(obj, "server_timing_durations", "trace", &c->server_timing_durations,
+                       error)) < 0)
         return rc;
     if (header) {
         if ((rc = config_set_string(&c->request_id_header, header, error)) < 0)

@@ -89,9 +89,10 @@ char *config_to_text(const struct config *c)
     json_object_set_new(root, "workers", json_integer(c->workers));
     json_object_set_new(
         root, "trace",
-        json_pack("{s:s, s:s, s:f, s:b, s:b}", "request_id_header", c->request_id_header, "sampler",
-                  tracehop_sampler_name(c->sampler), "sampling_ratio", c->sampling_ratio,
-                  "trust_incoming", c->trust_incoming, "echo", c->echo));
+        json_pack("{s:s, s:s, s:f, s:b, s:b, s:b, s:b}", "request_id_header", c->request_id_header,
+                  "sampler", tracehop_sampler_name(c->sampler), "sampling_ratio", c->sampling_ratio,
+                  "trust_incoming", c->trust_incoming, "echo", c->echo, "server_timing",
+                  c->server_timing, "server_timing_durations", c->server_timing_durations));
     json_object_set_new(
         root, "access_log",
         json_pack("{s:s, s:o, s:o}", "path", c->access_log_path, "fields",

@@ -30,6 +30,7 @@
 #include "proxy/forward_headers.h"
 #include "proxy/refusal.h"
 #include "proxy/route.h"
+#include "proxy/server_timing.h"
 #include "proxy/upstream.h"
 #include "observe/accesslog.h"
 #include "observe/logline.h"
@@ -55,8 +56,8 @@
 #define WATCH_CLIENT_AFTER_MS    100
 #define REQUEST_DIAGS_PER_SECOND 10
 /* tracehop's own headers on a response: Content-Type, Cache-Control, traceparent, the request
- * id, Connection. */
-#define OWN_RESPONSE_HEADERS 5
+ * id, Server-Timing, Connection. */
+#define OWN_RESPONSE_HEADERS 6
 
 /* Why the inbound connection is suspended, i.e. what must happen before it is resumed. */
 enum request_wait {
@@ -105,6 +106,7 @@ struct request {
     /* trace context */
     struct tracehop_hop hop;
     char traceparent_out[TRACEHOP_TRACEPARENT_LEN + 1];
+    char server_timing[SERVER_TIMING_VALUE_MAX + 1]; /* the value last sent, if any */
 
     /* tracehop's own answer (status 0 = none) and the access-log outcome (NULL = decided at
      * the end) */
@@ -117,6 +119,7 @@ struct request {
     bool headers_done; /* the upstream's final head is in `head` */
     struct upstream_outcome upstream_outcome;
     struct timespec upstream_start_mono, upstream_end_mono;
+    struct timespec upstream_head_mono; /* when the final head was complete */
     struct response_head head;
 
     struct bytebuf up;   /* request body on its way to the upstream */
@@ -266,6 +269,31 @@ static size_t add_trace_headers(const struct request *req, struct inbound_header
     return 2;
 }
 
+/*
+ * tracehop's Server-Timing field, when the config asks for it (docs/trace-context.md, "11.
+ * Server-Timing"): the `trace` metric, the time at tracehop until now (the response head), and
+ * the upstream's time until its head. One more field after the upstream's own Server-Timing.
+ */
+static size_t add_server_timing(struct request *req, struct inbound_header *h)
+{
+    struct timespec now;
+    struct server_timing timing = {.tracehop_ms = -1, .upstream_ms = -1};
+
+    if (req->config->server_timing)
+        timing.traceparent = req->traceparent_out;
+    if (req->config->server_timing_durations) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        timing.tracehop_ms = timefmt_elapsed_ms(&req->start_mono, &now);
+        if (req->headers_done)
+            timing.upstream_ms =
+                timefmt_elapsed_ms(&req->upstream_start_mono, &req->upstream_head_mono);
+    }
+    if (server_timing_format(&timing, req->server_timing) == 0)
+        return 0;
+    h[0] = (struct inbound_header){"Server-Timing", req->server_timing};
+    return 1;
+}
+
 /* The JSON body of an error tracehop answers itself (docs/security.md). */
 static void format_error_body(const struct request *req, struct strbuf *body)
 {
@@ -299,6 +327,7 @@ static bool queue_error(struct request *req)
     headers[n++] = (struct inbound_header){"Content-Type", "application/json"};
     headers[n++] = (struct inbound_header){"Cache-Control", "no-store"};
     n += add_trace_headers(req, headers + n);
+    n += add_server_timing(req, headers + n);
     if (req->env->draining || !req->body_complete)
         headers[n++] = (struct inbound_header){"Connection", "close"};
     bool queued =
@@ -557,6 +586,7 @@ static void on_upstream_head(void *data)
 {
     struct request *req = data;
     req->headers_done = true;
+    clock_gettime(CLOCK_MONOTONIC, &req->upstream_head_mono);
     mark_dirty(req);
 }
 
@@ -835,6 +865,7 @@ static bool queue_upstream_response(struct request *req)
             headers[n++] = (struct inbound_header){h->name, h->value};
     }
     n += add_trace_headers(req, headers + n);
+    n += add_server_timing(req, headers + n);
     if (req->env->draining)
         headers[n++] = (struct inbound_header){"Connection", "close"};
 
@@ -959,6 +990,12 @@ static void answer_head_timeout(struct request *req)
         strbuf_append_str(&head, req->config->request_id_header);
         strbuf_append_str(&head, ": ");
         strbuf_append(&head, req->hop.x_trace_id, req->hop.x_trace_id_len);
+        strbuf_append_str(&head, "\r\n");
+    }
+    struct inbound_header timing;
+    if (add_server_timing(req, &timing)) {
+        strbuf_append_str(&head, "Server-Timing: ");
+        strbuf_append_str(&head, timing.value);
         strbuf_append_str(&head, "\r\n");
     }
     char length[48];

@@ -1,21 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The tracestate header (W3C Trace Context Level 1, section 3.3): a list of up to 32
+ * The tracestate header (W3C Trace Context Level 2, section 3.3): a list of up to 32
  * `key=value` members, possibly spread over several header fields, which combine in order.
  *
- *   simple-key       = lcalpha 0*255( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
- *   multi-tenant-key = tenant-id "@" system-id
- *   tenant-id        = ( lcalpha / DIGIT ) 0*240( keychar )
- *   system-id        = lcalpha 0*13( keychar )
- *   value            = 0*255( %x20-2B / %x2D-3C / %x3E-7E ) ( %x21-2B / %x2D-3C / %x3E-7E )
+ *   key      = ( lcalpha / DIGIT ) 0*255( keychar )
+ *   keychar  = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"
+ *   value    = 0*255( %x20-2B / %x2D-3C / %x3E-7E ) ( %x21-2B / %x2D-3C / %x3E-7E )
  *
- * Empty members and OWS around members are allowed and dropped. One broken member, a repeated
- * key or a 33rd member makes the whole header invalid (the official test suite expects it to be
- * discarded rather than repaired). The result is written in normal form ("a=1,b=2"), truncated to
+ * Level 2 dropped Level 1's `tenant@system` split: '@' is a key character like the others, allowed
+ * anywhere but first. Empty members and OWS around members are allowed and dropped. One broken
+ * member or a 33rd member makes the whole header invalid (the official test suite expects it to
+ * be discarded rather than repaired). A repeated key no longer does: the draft lets a vendor keep
+ * the header and discard duplicates, so the first member of each key is kept and later ones go
+ * (status DEDUPLICATED). The result is written in normal form ("a=1,b=2"), truncated to
  * TRACEHOP_TRACESTATE_MAX characters by the order of section 3.3.1.5: members longer than 128
  * characters first, then members from the end.
  *
- * No allocation: member slices live in a fixed array on the stack (32 + 1 entries).
+ * No allocation: member slices live in a fixed array on the stack (32 entries).
  */
 #include <string.h>
 
@@ -23,8 +24,6 @@
 #include "ows.h"
 
 #define KEY_MAX            256
-#define TENANT_MAX         241
-#define SYSTEM_MAX         14
 #define VALUE_MAX          256
 #define LARGE_MEMBER_LIMIT 128 /* members longer than this are truncated away first */
 
@@ -47,7 +46,7 @@ static bool is_digit(char c)
 
 static bool is_keychar(char c)
 {
-    return is_lcalpha(c) || is_digit(c) || c == '_' || c == '-' || c == '*' || c == '/';
+    return is_lcalpha(c) || is_digit(c) || c == '_' || c == '-' || c == '*' || c == '/' || c == '@';
 }
 
 static bool keychars_only(const char *s, size_t len)
@@ -60,18 +59,8 @@ static bool keychars_only(const char *s, size_t len)
 
 static bool key_is_valid(const char *key, size_t len)
 {
-    const char *at = memchr(key, '@', len);
-
-    if (!at) {
-        return len >= 1 && len <= KEY_MAX && is_lcalpha(key[0]) && keychars_only(key + 1, len - 1);
-    }
-    size_t tenant_len = (size_t)(at - key);
-    const char *system = at + 1;
-    size_t system_len = len - tenant_len - 1;
-    return tenant_len >= 1 && tenant_len <= TENANT_MAX &&
-           (is_lcalpha(key[0]) || is_digit(key[0])) && keychars_only(key + 1, tenant_len - 1) &&
-           system_len >= 1 && system_len <= SYSTEM_MAX && is_lcalpha(system[0]) &&
-           keychars_only(system + 1, system_len - 1);
+    return len >= 1 && len <= KEY_MAX && (is_lcalpha(key[0]) || is_digit(key[0])) &&
+           keychars_only(key + 1, len - 1);
 }
 
 static bool value_is_valid(const char *value, size_t len)
@@ -144,7 +133,9 @@ enum tracehop_tracestate_status tracehop_tracestate_normalize(const struct trace
                                                               size_t *ret_len)
 {
     struct member members[TRACEHOP_TRACESTATE_MEMBERS_MAX];
-    size_t n = 0;
+    size_t n = 0;        /* members kept: the first of each key */
+    size_t received = 0; /* every non-empty member, duplicates included, against the limit */
+    bool deduplicated = false;
 
     out[0] = '\0';
     *ret_len = 0;
@@ -162,10 +153,14 @@ enum tracehop_tracestate_status tracehop_tracestate_normalize(const struct trace
 
             tracectx_trim_ows(&item, &item_len);
             if (item_len > 0) {
-                if (n == TRACEHOP_TRACESTATE_MEMBERS_MAX || !member_parse(item, item_len, &m) ||
-                    key_seen(members, n, &m))
+                if (received == TRACEHOP_TRACESTATE_MEMBERS_MAX ||
+                    !member_parse(item, item_len, &m))
                     return TRACEHOP_TS_INVALID;
-                members[n++] = m;
+                received++;
+                if (key_seen(members, n, &m))
+                    deduplicated = true;
+                else
+                    members[n++] = m;
             }
             if (!comma)
                 break;
@@ -187,5 +182,7 @@ enum tracehop_tracestate_status tracehop_tracestate_normalize(const struct trace
     }
     *w = '\0';
     *ret_len = (size_t)(w - out);
-    return truncated ? TRACEHOP_TS_TRUNCATED : TRACEHOP_TS_OK;
+    if (truncated)
+        return TRACEHOP_TS_TRUNCATED;
+    return deduplicated ? TRACEHOP_TS_DEDUPLICATED : TRACEHOP_TS_OK;
 }

@@ -11,15 +11,17 @@
  * Checks, from the header's contract:
  *  - the output is always NUL-terminated, at most 512 characters, and *ret_len is its strlen;
  *    it is empty for ABSENT and INVALID;
- *  - an OK or TRUNCATED output is itself a clean tracestate: valid members, no empty members and
- *    no whitespace around them, no repeated key, at most 32 members; normalizing it again gives
- *    the identical string with status OK (idempotence);
- *  - a reference, written out here from W3C Trace Context section 3.3, decides ABSENT / INVALID /
- *    fits / must be truncated. The library must agree. When everything fits the output is the
- *    reference's members joined by ','; when it does not fit the output is an in-order subset of
- *    them. The reference does not pin which members a truncation removes, as the W3C text
- *    leaves room there; it only requires that a member of at most 128 characters is never
- *    dropped while a longer one is kept, and that the first short member survives.
+ *  - an OK, DEDUPLICATED or TRUNCATED output is itself a clean tracestate: valid members, no
+ *    empty members and no whitespace around them, no repeated key, at most 32 members;
+ *    normalizing it again gives the identical string with status OK (idempotence);
+ *  - a reference, written out here from W3C Trace Context Level 2 section 3.3, decides ABSENT /
+ *    INVALID / fits / must be truncated, and which members are later duplicates of a key (they go,
+ *    the first of each key stays; all count against the 32). The library must agree. When
+ *    everything fits the output is the reference's kept members joined by ',', status OK or, if a
+ *    duplicate went, DEDUPLICATED; when it does not fit the output is an in-order subset of them.
+ * The reference does not pin which members a truncation removes, as the W3C text leaves room there;
+ * it only requires that a member of at most 128 characters is never dropped while a longer one is
+ * kept, and that the first short member survives.
  */
 
 #include <tracehop/tracectx.h>
@@ -28,8 +30,6 @@
 
 #define MAX_FIELDS       8
 #define KEY_MAX          256
-#define TENANT_MAX       241
-#define SYSTEM_MAX       14
 #define VALUE_MAX        256
 #define SHORT_MEMBER_MAX 128
 
@@ -52,7 +52,7 @@ static bool is_digit(char c)
 
 static bool is_key_char(char c)
 {
-    return is_lcalpha(c) || is_digit(c) || c == '_' || c == '-' || c == '*' || c == '/';
+    return is_lcalpha(c) || is_digit(c) || c == '_' || c == '-' || c == '*' || c == '/' || c == '@';
 }
 
 static bool all_key_chars(const char *s, size_t n)
@@ -63,22 +63,11 @@ static bool all_key_chars(const char *s, size_t n)
     return true;
 }
 
-/* simple-key / tenant-id "@" system-id (W3C Trace Context 3.3.1.3.1). */
+/* key = ( lcalpha / DIGIT ) 0*255( keychar ) (W3C Trace Context Level 2, 3.3.1.3.1). */
 static bool reference_key_is_valid(const char *key, size_t len)
 {
-    const char *at = memchr(key, '@', len);
-    size_t tenant_len, system_len;
-    const char *system;
-
-    if (!at)
-        return len >= 1 && len <= KEY_MAX && is_lcalpha(key[0]) && all_key_chars(key, len);
-    tenant_len = (size_t)(at - key);
-    system = at + 1;
-    system_len = len - tenant_len - 1;
-    return tenant_len >= 1 && tenant_len <= TENANT_MAX &&
-           (is_lcalpha(key[0]) || is_digit(key[0])) && all_key_chars(key, tenant_len) &&
-           system_len >= 1 && system_len <= SYSTEM_MAX && is_lcalpha(system[0]) &&
-           all_key_chars(system, system_len);
+    return len >= 1 && len <= KEY_MAX && (is_lcalpha(key[0]) || is_digit(key[0])) &&
+           all_key_chars(key, len);
 }
 
 /* nblk-chr = %x21-2B / %x2D-3C / %x3E-7E */
@@ -126,14 +115,17 @@ static bool same_member(const struct member *a, const struct member *b)
 }
 
 /*
- * The reference reading of the fields: ABSENT, INVALID, or OK with the members in members[]
- * (truncation is judged by the caller).
+ * The reference reading of the fields: ABSENT, INVALID, or OK with the first member of each key in
+ * members[] and *ret_duplicates telling whether later ones were left out (truncation is judged by
+ * the caller).
  */
 static enum tracehop_tracestate_status
 reference_members(const struct tracehop_slice *fields, size_t count,
-                  struct member members[TRACEHOP_TRACESTATE_MEMBERS_MAX], size_t *ret_count)
+                  struct member members[TRACEHOP_TRACESTATE_MEMBERS_MAX], size_t *ret_count,
+                  bool *ret_duplicates)
 {
-    size_t n = 0;
+    size_t n = 0, received = 0;
+    bool duplicates = false;
 
     for (size_t f = 0; f < count; f++) {
         const char *p = fields[f].ptr;
@@ -147,14 +139,19 @@ reference_members(const struct tracehop_slice *fields, size_t count,
 
             fuzz_trim_ows(&piece, &piece_len);
             if (piece_len > 0) {
-                if (n == TRACEHOP_TRACESTATE_MEMBERS_MAX)
+                struct member m;
+                bool seen = false;
+
+                if (received++ == TRACEHOP_TRACESTATE_MEMBERS_MAX)
                     return TRACEHOP_TS_INVALID;
-                if (!parse_member(piece, piece_len, &members[n]))
+                if (!parse_member(piece, piece_len, &m))
                     return TRACEHOP_TS_INVALID;
                 for (size_t i = 0; i < n; i++)
-                    if (same_key(&members[i], &members[n]))
-                        return TRACEHOP_TS_INVALID;
-                n++;
+                    seen = seen || same_key(&members[i], &m);
+                if (seen)
+                    duplicates = true;
+                else
+                    members[n++] = m;
             }
             if (!comma)
                 break;
@@ -162,6 +159,7 @@ reference_members(const struct tracehop_slice *fields, size_t count,
         }
     }
     *ret_count = n;
+    *ret_duplicates = duplicates;
     return n == 0 ? TRACEHOP_TS_ABSENT : TRACEHOP_TS_OK;
 }
 
@@ -247,6 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct member expected[TRACEHOP_TRACESTATE_MEMBERS_MAX], got[TRACEHOP_TRACESTATE_MEMBERS_MAX];
     size_t count = 0, expected_count = 0, got_count = 0, offset = 0;
     enum tracehop_tracestate_status status, reference;
+    bool duplicates = false;
     char *out;
     size_t len = SIZE_MAX;
 
@@ -272,19 +271,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     status = tracehop_tracestate_normalize(fields, count, out, &len);
 
     FUZZ_CHECK(status == TRACEHOP_TS_ABSENT || status == TRACEHOP_TS_OK ||
-               status == TRACEHOP_TS_TRUNCATED || status == TRACEHOP_TS_INVALID);
+               status == TRACEHOP_TS_DEDUPLICATED || status == TRACEHOP_TS_TRUNCATED ||
+               status == TRACEHOP_TS_INVALID);
     FUZZ_CHECK(len <= TRACEHOP_TRACESTATE_MAX);
     FUZZ_CHECK(out[len] == '\0' && strlen(out) == len);
     if (status == TRACEHOP_TS_ABSENT || status == TRACEHOP_TS_INVALID)
         FUZZ_CHECK(len == 0);
-    if (status == TRACEHOP_TS_OK)
+    if (status == TRACEHOP_TS_OK || status == TRACEHOP_TS_DEDUPLICATED)
         FUZZ_CHECK(len > 0);
     if (len > 0) {
         got_count = check_clean_output(out, len, got);
         check_idempotent(out, len);
     }
 
-    reference = reference_members(fields, count, expected, &expected_count);
+    reference = reference_members(fields, count, expected, &expected_count, &duplicates);
     if (reference != TRACEHOP_TS_OK) {
         FUZZ_CHECK(status == reference);
     } else {
@@ -293,7 +293,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < expected_count; i++)
             joined_len += expected[i].len;
         if (joined_len <= TRACEHOP_TRACESTATE_MAX) {
-            FUZZ_CHECK(status == TRACEHOP_TS_OK && len == joined_len);
+            FUZZ_CHECK(status == (duplicates ? TRACEHOP_TS_DEDUPLICATED : TRACEHOP_TS_OK));
+            FUZZ_CHECK(len == joined_len);
             FUZZ_CHECK(got_count == expected_count);
             for (size_t i = 0; i < expected_count; i++)
                 FUZZ_CHECK(same_member(&got[i], &expected[i]));

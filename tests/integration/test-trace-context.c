@@ -384,6 +384,23 @@ START_TEST(test_tracestate_fields_are_combined_in_order)
 }
 END_TEST
 
+/* W3C Trace Context Level 2 (docs/trace-context.md, 3.): a repeated key keeps the header, the
+ * first member of the key goes on; '@' is a key character anywhere but first. */
+START_TEST(test_tracestate_duplicate_keys_keep_the_first)
+{
+    char trace_id[33], parent_id[17], tp[80];
+    struct exchange x;
+
+    make_traceparent(tp, sizeof(tp), trace_id, parent_id, "01");
+    const char *headers[] = {tp, "tracestate: foo=1,a@b@c=2,foo=3", "tracestate: 1x=4,foo=5", NULL};
+    exchange_run(&x, headers);
+    assert_continued(&x, trace_id, parent_id);
+    ck_assert_uint_eq(harness_record_header_count(x.record, "tracestate"), 1);
+    ck_assert_str_eq(harness_record_header(x.record, "tracestate"), "foo=1,a@b@c=2,1x=4");
+    exchange_free(&x);
+}
+END_TEST
+
 static const char *const incoming_flags[] = {"00", "01", "02", "03"};
 
 START_TEST(test_continued_trace_keeps_sampled_and_random_flags)
@@ -450,6 +467,7 @@ static Suite *trace_context_suite(void)
     tcase_add_test(tc, test_unsafe_x_trace_id_with_valid_traceparent_becomes_trace_id_uuid);
     tcase_add_test(tc, test_duplicate_traceparent_headers_start_a_new_trace);
     tcase_add_test(tc, test_tracestate_fields_are_combined_in_order);
+    tcase_add_test(tc, test_tracestate_duplicate_keys_keep_the_first);
     tcase_add_loop_test(tc, test_continued_trace_keeps_sampled_and_random_flags, 0,
                         (int)(sizeof(incoming_flags) / sizeof(incoming_flags[0])));
     tcase_add_test(tc, test_future_traceparent_version_is_continued_as_version_00);

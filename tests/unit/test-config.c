@@ -59,6 +59,8 @@ START_TEST(test_defaults)
     ck_assert(c->sampling_ratio == 1.0);
     ck_assert(c->trust_incoming);
     ck_assert(c->echo);
+    ck_assert(!c->server_timing); /* opt-in: docs/trace-context.md, "11. Server-Timing" */
+    ck_assert(!c->server_timing_durations);
     ck_assert_str_eq(c->access_log_path, "-");
     ck_assert_uint_eq(c->access_log_fields_count, 0);
     ck_assert_uint_eq(c->access_log_redact_count, 0);
@@ -135,7 +137,8 @@ static const char every_key[] =
     "  \"workers\": 3,\n"
     "  \"trace\": {\"request_id_header\": \"X-Request-ID\", \"sampling_ratio\": 0.25,\n"
     "            \"sampler\": \"parentbased_always_on\", \"trust_incoming\": false,\n"
-    "            \"echo\": false},\n"
+    "            \"echo\": false, \"server_timing\": true,\n"
+    "            \"server_timing_durations\": true},\n"
     "  \"access_log\": {\"path\": \"/tmp/access.log\", \"fields\": [\"X-Tenant\", "
     "\"User-Agent\"],\n"
     "                 \"redact\": [\"token\", \"Authorization\"]},\n"
@@ -188,6 +191,8 @@ START_TEST(test_every_key_accepted)
     ck_assert(c->sampling_ratio == 0.25);
     ck_assert(!c->trust_incoming);
     ck_assert(!c->echo);
+    ck_assert(c->server_timing);
+    ck_assert(c->server_timing_durations);
     ck_assert_str_eq(c->access_log_path, "/tmp/access.log");
     ck_assert_uint_eq(c->access_log_fields_count, 2);
     ck_assert_str_eq(c->access_log_fields[0], "X-Tenant");
@@ -378,6 +383,11 @@ static const struct {
     {"{\"trace\": {\"trust_incoming\": \"yes\"}, " R1 "}",
      "trace.trust_incoming: must be true or false"},
     {"{\"trace\": {\"echo\": 1}, " R1 "}", "trace.echo: must be true or false"},
+    {"{\"trace\": {\"server_timing\": \"on\"}, " R1 "}",
+     "trace.server_timing: must be true or false"},
+    {"{\"trace\": {\"server_timing_durations\": null}, " R1 "}",
+     "trace.server_timing_durations: must be true or false"},
+    {"{\"trace\": {\"server_timings\": true}, " R1 "}", "trace.server_timings: unknown key"},
     {"{\"trace\": {\"sampling_ratio\": \"0.5\"}, " R1 "}",
      "trace.sampling_ratio: must be a number in 0..1"},
     {"{\"trace\": {\"request_id_header\": 5}, " R1 "}",
@@ -1063,7 +1073,8 @@ static const struct {
 } restarts[] = {
     {"{" BASE_MEMBERS ", " R1 "}", NULL},
     {"{" BASE_MEMBERS ", \"service_name\": \"other\", \"trace\": {\"sampling_ratio\": 0.5,"
-     " \"request_id_header\": \"X-Other\", \"trust_incoming\": false, \"echo\": false},"
+     " \"request_id_header\": \"X-Other\", \"trust_incoming\": false, \"echo\": false,"
+     " \"server_timing\": true, \"server_timing_durations\": true},"
      " \"routes\": [{\"name\": \"new\", \"upstream\": \"http://127.0.0.1:2/x\"},"
      " {\"upstream\": \"unix:/run/x.sock\"}]}",
      NULL},

@@ -545,14 +545,15 @@ static const struct hop_vector vectors[] = {
      .traceparent_present = true},
 
     /* tracestate of a continued trace. */
-    {.name = "w3c duplicate tracestate keys dropped, trace continues",
+    {.name = "w3c duplicate tracestate key: later one discarded, trace continues",
      .traceparent = {W3C_TP("00")},
      .tracestate = {"foo=1,foo=2"},
      CONTINUED,
      .flags = 0x00,
      .x_trace_id_out = W3C_UUID,
      .x_trace_id_status = TRACEHOP_XID_ABSENT,
-     .tracestate_status = TRACEHOP_TS_INVALID,
+     .tracestate_out = "foo=1",
+     .tracestate_status = TRACEHOP_TS_DEDUPLICATED,
      .incoming_flags = 0x00},
     {.name = "w3c illegal tracestate key dropped, trace continues",
      .traceparent = {W3C_TP("00")},

@@ -37,14 +37,14 @@ static json_t *pairs_json(const struct header_setting *list, size_t n, bool reda
 
 /*
  * Whether a routes[].set_request_headers value is printed as "[REDACTED]": the headers that carry
- * credentials (Authorization, Proxy-Authorization, Cookie) and any header the operator named in
+ * credentials (Authorization, Cookie; Proxy-Authorization cannot be set) and any header named in
  * access_log.redact, since the printout also goes out over the admin listener's /config
  * (docs/configuration.md, "Checking a config"). Loading the printout gives those headers with
  * that value, as for otlp.headers.
  */
 static bool header_is_secret(const struct config *c, const char *name)
 {
-    static const char *const credentials[] = {"Authorization", "Proxy-Authorization", "Cookie"};
+    static const char *const credentials[] = {"Authorization", "Cookie"};
 
     for (size_t i = 0; i < sizeof(credentials) / sizeof(credentials[0]); i++)
         if (strcasecmp(name, credentials[i]) == 0)

@@ -437,15 +437,8 @@ out:
 
 int main(int argc, char **argv)
 {
-    enum {
-        OPT_ADMIN = 256,
-        OPT_ACCESS_LOG,
-        OPT_SERVICE,
-        OPT_WORKERS,
-        OPT_CHECK,
-        OPT_VERSION,
-        OPT_LOG_LEVEL
-    };
+    enum { OPT_ADMIN = 256, OPT_ACCESS_LOG, OPT_SERVICE, OPT_WORKERS, OPT_CHECK, OPT_VERSION };
+    enum { OPT_LOG_LEVEL = OPT_VERSION + 1 };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},

@@ -575,6 +575,43 @@ START_TEST(test_help_and_version)
 }
 END_TEST
 
+/* NOTIFY_SOCKET set (systemd's Type=notify): a build without systemd support warns at start that
+ * the readiness notification will never come; a build with it sends one and does not warn. */
+START_TEST(test_notify_socket_without_systemd_support_warns)
+{
+    char work[HARNESS_PATH_MAX], notify[HARNESS_PATH_MAX + 32];
+    const char *version_args[] = {"--version", NULL};
+    struct run_result version;
+    struct harness_daemon d;
+    struct harness_field_match ready = {"message", "tracehop "};
+
+    ck_assert_int_eq(harness_tmpdir(work, sizeof(work)), 0);
+    run_tracehop(work, version_args, NULL, &version);
+    bool with_systemd = strstr(version.out, "\nsystemd support: yes") != NULL;
+    run_result_free(&version);
+
+    snprintf(notify, sizeof(notify), "NOTIFY_SOCKET=%s/no-such.sock", work);
+    char *env_extra[] = {notify, NULL};
+    ck_assert_int_eq(harness_daemon_start_env(&d, work,
+                                              "{\"limits\": {\"drain_delay_ms\": 0}, \"routes\": "
+                                              "[{\"upstream\": \"http://127.0.0.1:9\"}]}",
+                                              "", NULL, env_extra),
+                     0);
+    json_t *line = harness_jsonl_wait_one(d.stderr_path, harness_match_field_prefix, &ready);
+    ck_assert_msg(line != NULL, "no readiness line");
+    json_decref(line);
+    char *err = harness_read_file(d.stderr_path, NULL);
+    ck_assert_ptr_nonnull(err);
+    bool warned = strstr(err, "NOTIFY_SOCKET is set but this tracehop was built without systemd "
+                              "support: Type=notify will time out") != NULL;
+    ck_assert_msg(warned == !with_systemd, "systemd support %s, warning %s:\n%s",
+                  with_systemd ? "yes" : "no", warned ? "given" : "missing", err);
+    free(err);
+    ck_assert_int_eq(harness_daemon_stop(&d), 0);
+    harness_tmpdir_remove(work);
+}
+END_TEST
+
 static Suite *lifecycle_suite(void)
 {
     Suite *s = suite_create("lifecycle");
@@ -600,6 +637,7 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_flags_win_over_environment_over_file);
     tcase_add_test(tc, test_log_level_precedence_and_errors);
     tcase_add_test(tc, test_help_and_version);
+    tcase_add_test(tc, test_notify_socket_without_systemd_support_warns);
     suite_add_tcase(s, tc);
     return s;
 }

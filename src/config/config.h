@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "common/diag.h"
 #include "tracehop/tracectx.h"
 
 #define CONFIG_ERROR_MAX              512
@@ -112,6 +113,7 @@ struct config {
     bool admin_enabled;
     struct listen_address admin_listen;
     unsigned workers;
+    enum diag_level log_level; /* diagnostics below it are dropped; default info */
 
     char *request_id_header;       /* default "X-Trace-ID" */
     double sampling_ratio;         /* the ratio of the *traceidratio samplers */
@@ -152,6 +154,7 @@ struct config_overrides {
     const char *sampling_ratio;
     const char *trace_header;
     const char *workers;
+    const char *log_level; /* debug, info, warn or error */
 
     /* OpenTelemetry's standard variables (environment only; see docs/configuration.md). The
      * TRACES_ variant of an OTEL_EXPORTER_OTLP_ variable wins over the generic one. */

@@ -614,8 +614,9 @@ static int parse_otlp(json_t *obj, struct config *c, struct config_otlp_state *s
 int config_parse_json(const char *path, const char *contents, size_t contents_len, struct config *c,
                       struct config_otlp_state *otlp, char *error)
 {
-    static const char *const keys[] = {"service_name", "listen", "admin",  "workers", "trace",
-                                       "access_log",   "limits", "routes", "otlp",    NULL};
+    static const char *const keys[] = {"service_name", "listen",     "admin",  "workers",
+                                       "trace",        "access_log", "limits", "routes",
+                                       "otlp",         "log_level",  NULL};
     const size_t flags = JSON_REJECT_DUPLICATES | JSON_DECODE_ANY;
     json_error_t jerr = {0};
     json_t *root;
@@ -624,7 +625,7 @@ int config_parse_json(const char *path, const char *contents, size_t contents_le
     json_alloc_failed = false;
     root = contents ? json_loadb(contents, contents_len, flags, &jerr)
                     : json_load_file(path, flags, &jerr);
-    const char *service = NULL;
+    const char *service = NULL, *log_level = NULL;
     long long workers = c->workers;
     int rc;
 
@@ -639,8 +640,13 @@ int config_parse_json(const char *path, const char *contents, size_t contents_le
     if ((rc = check_keys(root, "", keys, error)) < 0)
         goto out;
     if ((rc = get_string(root, "service_name", "", &service, error)) < 0 ||
-        (rc = get_integer(root, "workers", "", 1, CONFIG_MAX_WORKERS, &workers, error)) < 0)
+        (rc = get_integer(root, "workers", "", 1, CONFIG_MAX_WORKERS, &workers, error)) < 0 ||
+        (rc = get_string(root, "log_level", "", &log_level, error)) < 0)
         goto out;
+    if (log_level && diag_level_parse(log_level, &c->log_level) < 0) {
+        rc = config_fail(error, "log_level: must be debug, info, warn or error");
+        goto out;
+    }
     if (service && service[0] == '\0') {
         rc = config_fail(error, "service_name: must not be empty");
         goto out;

@@ -42,6 +42,7 @@ static int set_defaults(struct config *c, const struct config_machine *machine, 
     int rc;
 
     c->workers = default_workers(machine);
+    c->log_level = DIAG_INFO;
     c->sampling_ratio = 1.0;
     c->trust_incoming = true;
     c->echo = true;

@@ -61,6 +61,7 @@ int config_apply_overrides(struct config *c, const struct config_overrides *o, b
         {o->sampling_ratio, "sampling-ratio"},
         {o->trace_header, "trace-header"},
         {o->workers, "workers"},
+        {o->log_level, "log-level"},
     };
 
     /* What a flag or variable can say, the file (JSON, so UTF-8) can say too, and --check-config
@@ -106,6 +107,9 @@ int config_apply_overrides(struct config *c, const struct config_overrides *o, b
                                o->workers, CONFIG_MAX_WORKERS);
         c->workers = (unsigned)n;
     }
+    if (o->log_level && diag_level_parse(o->log_level, &c->log_level) < 0)
+        return config_fail(error, "%s: '%s' is not debug, info, warn or error", NAME("log-level"),
+                           o->log_level);
     if (o->upstream) {
         /* --upstream replaces the routes with one catch-all route named "default"
          * (docs/configuration.md, "Environment variables": TRACEHOP_UPSTREAM). */
@@ -156,6 +160,7 @@ void config_overrides_from_env(struct config_overrides *env)
         .sampling_ratio = env_value("TRACEHOP_SAMPLING_RATIO"),
         .trace_header = env_value("TRACEHOP_TRACE_HEADER"),
         .workers = env_value("TRACEHOP_WORKERS"),
+        .log_level = env_value("TRACEHOP_LOG_LEVEL"),
 
         .otel_sdk_disabled = env_value("OTEL_SDK_DISABLED"),
         .otel_traces_exporter = env_value("OTEL_TRACES_EXPORTER"),

@@ -4,7 +4,8 @@
  * config"): every key present, defaults filled in, flags and environment applied, in the order
  * of the example file, so that the output is itself a config file that loads, without flags or
  * environment, into the same config (fuzz-config checks that round trip), but for the values of
- * otlp.headers, printed as "[REDACTED]" (otlp_json says why). Addresses and
+ * otlp.headers and of credential headers in routes[].set_request_headers, printed as
+ * "[REDACTED]" (otlp_json and header_is_secret say why). Addresses and
  * upstreams are printed as the user wrote them; admin switched off is "off".
  *
  * config_to_text is pure; config_print writes to stdout.
@@ -13,6 +14,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #include "config/config.h"
 
@@ -31,6 +33,26 @@ static json_t *pairs_json(const struct header_setting *list, size_t n, bool reda
     for (size_t i = 0; i < n; i++)
         json_object_set_new(o, list[i].name, json_string(redact ? "[REDACTED]" : list[i].value));
     return o;
+}
+
+/*
+ * Whether a routes[].set_request_headers value is printed as "[REDACTED]": the headers that carry
+ * credentials (Authorization, Cookie; Proxy-Authorization cannot be set) and any header named in
+ * access_log.redact, since the printout also goes out over the admin listener's /config
+ * (docs/configuration.md, "Checking a config"). Loading the printout gives those headers with
+ * that value, as for otlp.headers.
+ */
+static bool header_is_secret(const struct config *c, const char *name)
+{
+    static const char *const credentials[] = {"Authorization", "Cookie"};
+
+    for (size_t i = 0; i < sizeof(credentials) / sizeof(credentials[0]); i++)
+        if (strcasecmp(name, credentials[i]) == 0)
+            return true;
+    for (size_t i = 0; i < c->access_log_redact_count; i++)
+        if (strcasecmp(name, c->access_log_redact[i]) == 0)
+            return true;
+    return false;
 }
 
 /*
@@ -69,7 +91,9 @@ char *config_to_text(const struct config *c)
         json_t *set = json_object();
         for (size_t k = 0; k < r->set_request_headers_count; k++)
             json_object_set_new(set, r->set_request_headers[k].name,
-                                json_string(r->set_request_headers[k].value));
+                                json_string(header_is_secret(c, r->set_request_headers[k].name)
+                                                ? "[REDACTED]"
+                                                : r->set_request_headers[k].value));
         json_t *match = json_pack("{s:s}", "path_prefix", r->path_prefix);
         if (r->host)
             json_object_set_new(match, "host", json_string(r->host));
@@ -87,6 +111,7 @@ char *config_to_text(const struct config *c)
         root, "admin",
         json_pack("{s:s}", "listen", c->admin_enabled ? c->admin_listen.text : "off"));
     json_object_set_new(root, "workers", json_integer(c->workers));
+    json_object_set_new(root, "log_level", json_string(diag_level_name(c->log_level)));
     json_object_set_new(
         root, "trace",
         json_pack("{s:s, s:s, s:f, s:b, s:b, s:b, s:b}", "request_id_header", c->request_id_header,

@@ -10,6 +10,9 @@
  *   SIGHUP          reload the config file: parsed and validated here, off the workers' path,
  *                   then handed to every worker; an invalid one is refused, the old one serves
  *   SIGUSR1         reopen the access log
+ *   SIGUSR2         ignored with a diagnostic: HAProxy and nginx users send it out of habit
+ *                   (binary upgrade there), and its default action would kill the process
+ * The wait wakes every second to end the intervals of collapsed diagnostics (common/diag.h).
  * With systemd, readiness, reloads and the stop are reported through sd_notify, and a socket
  * passed by socket activation (LISTEN_FDS) replaces the configured listen address.
  */
@@ -34,6 +37,7 @@
 #include "common/listen_socket.h"
 #include "observe/logline.h"
 #include "observe/otlp_exporter.h"
+#include "daemon/build_info.h"
 #include "daemon/worker.h"
 #include "common/diag.h"
 
@@ -62,8 +66,10 @@ static void usage(FILE *out)
     fputs("Usage: tracehop [--config FILE] [--listen ADDR] [--upstream URL]\n"
           "                [--admin-listen ADDR|off] [--access-log PATH|-]\n"
           "                [--service-name NAME] [--workers N]\n"
+          "                [--log-level debug|info|warn|error]\n"
           "       tracehop --check-config --config FILE\n"
-          "       tracehop --version | --help\n"
+          "       tracehop logs [options] FILE...   (see tracehop logs --help)\n"
+          "       tracehop --version | --help        (also tracehop version, tracehop help)\n"
           "\n"
           "A sidecar HTTP proxy that continues W3C trace context and X-Trace-ID, forwards to\n"
           "its upstream and writes one JSON access-log line per request.\n"
@@ -76,12 +82,13 @@ static void usage(FILE *out)
           "      --access-log PATH    access-log file, - for stdout (default)\n"
           "      --service-name NAME  the service field of every log line\n"
           "      --workers N          event-loop threads (default: one per CPU)\n"
+          "      --log-level LEVEL    debug, info, warn or error (default info)\n"
           "      --check-config       validate, print the effective config, exit 0 or 1\n"
           "\n"
           "Environment: TRACEHOP_LISTEN, TRACEHOP_UPSTREAM, TRACEHOP_ACCESS_LOG,\n"
           "TRACEHOP_ADMIN_LISTEN, TRACEHOP_SERVICE_NAME, TRACEHOP_SAMPLING_RATIO,\n"
-          "TRACEHOP_TRACE_HEADER, TRACEHOP_WORKERS, TRACEHOP_CONFIG (flags win over\n"
-          "environment over file). Span export (docs/tracing.md) also reads\n"
+          "TRACEHOP_TRACE_HEADER, TRACEHOP_WORKERS, TRACEHOP_LOG_LEVEL, TRACEHOP_CONFIG\n"
+          "(flags win over environment over file). Span export (docs/tracing.md) also reads\n"
           "OpenTelemetry's OTEL_EXPORTER_OTLP_*, OTEL_SERVICE_NAME,\n"
           "OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER*, OTEL_BSP_* and OTEL_SDK_DISABLED\n"
           "(below the TRACEHOP_* ones, above the file).\n",
@@ -153,6 +160,23 @@ static int open_listen_sockets(const struct config *c, struct listen_set *set)
     return 0;
 }
 
+/* "api, default" for the ready and reload messages; past ROUTE_NAMES_SHOWN names, "+N more". */
+#define ROUTE_NAMES_SHOWN 8
+static void route_names(const struct config *c, char *out, size_t size)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < c->routes_count && used < size; i++) {
+        int n = i < ROUTE_NAMES_SHOWN
+                    ? snprintf(out + used, size - used, "%s%s", i ? ", " : "", c->routes[i].name)
+                    : snprintf(out + used, size - used, ", +%zu more", c->routes_count - i);
+        if (n < 0 || i >= ROUTE_NAMES_SHOWN)
+            break;
+        used += (size_t)n;
+    }
+}
+
 static uint64_t now_epoch_ms(void)
 {
     struct timespec ts;
@@ -219,7 +243,11 @@ static void reload(struct config **current, const char *path, const struct confi
     *current = next;
     atomic_fetch_add(&state->reloads_ok, 1);
     atomic_store(&state->last_reload_ok, true);
-    diag(DIAG_INFO, "config reloaded from %s: %zu routes", path, next->routes_count);
+    admin_publish_config(state, config_to_text(next));
+    diag_set_level(next->log_level);
+    char names[256];
+    route_names(next, names, sizeof(names));
+    diag(DIAG_INFO, "config reloaded from %s: %zu routes (%s)", path, next->routes_count, names);
     sd_notify(0, "READY=1");
     return;
 failed:
@@ -283,6 +311,7 @@ static int run(struct run_context *ctx)
     struct otlp_exporter *exporter = NULL;
     struct admin_state state = {0};
     unsigned started = 0;
+    char names[256];
     sigset_t signals;
     int rc;
 
@@ -291,6 +320,7 @@ static int run(struct run_context *ctx)
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGHUP);
     sigaddset(&signals, SIGUSR1);
+    sigaddset(&signals, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -299,6 +329,7 @@ static int run(struct run_context *ctx)
         diag(DIAG_ERROR, "access log %s: %s", config->access_log_path, strerror(-rc));
         return 1;
     }
+    admin_state_init(&state);
     rc = open_listen_sockets(config, &sockets);
     if (rc < 0)
         goto out;
@@ -317,6 +348,7 @@ static int run(struct run_context *ctx)
     }
     state.workers_count = config->workers;
     state.accesslog = log;
+    admin_publish_config(&state, config_to_text(config));
     atomic_store(&state.last_reload_ms, now_epoch_ms());
     atomic_store(&state.last_reload_ok, true);
     for (unsigned i = 0; i < config->workers; i++) {
@@ -341,16 +373,24 @@ static int run(struct run_context *ctx)
     if (config->admin_enabled && (rc = admin_start(&config->admin_listen, &state, &admin)) < 0)
         goto out;
     atomic_store(&state.ready, true);
+    build_info_check_notify_socket();
     sd_notify(0, "READY=1");
-    diag(DIAG_INFO, "tracehop %s ready: %u workers, %zu routes, access log %s", TRACEHOP_VERSION,
-         config->workers, config->routes_count, config->access_log_path);
+    route_names(config, names, sizeof(names));
+    diag(DIAG_INFO, "tracehop %s ready: %u workers, %zu routes (%s), access log %s",
+         TRACEHOP_VERSION, config->workers, config->routes_count, names, config->access_log_path);
 
     for (;;) {
         siginfo_t info;
-        int sig = sigwaitinfo(&signals, &info);
-        if (sig < 0)
+        const struct timespec tick = {1, 0};
+        int sig = sigtimedwait(&signals, &info, &tick);
+        if (sig < 0) {
+            diag_tick();
             continue;
-        if (sig == SIGUSR1) {
+        }
+        if (sig == SIGUSR2) {
+            diag(DIAG_WARN, "SIGUSR2 ignored (tracehop has no binary upgrade; SIGHUP reloads, "
+                            "SIGUSR1 reopens the access log)");
+        } else if (sig == SIGUSR1) {
             accesslog_request_reopen(log);
         } else if (sig == SIGHUP) {
             reload(&config, ctx->config_path, ctx->flags, ctx->env, workers, started, exporter,
@@ -383,6 +423,8 @@ out:
     for (unsigned i = 0; i < started; i++)
         worker_destroy(&workers[i]);
     logline_thread_cleanup();
+    diag_flush(); /* the suppressed counts of the last requests */
+    admin_state_clear(&state);
     free(workers);
     free(state.workers);
     free(sockets.fds);
@@ -396,6 +438,7 @@ out:
 int main(int argc, char **argv)
 {
     enum { OPT_ADMIN = 256, OPT_ACCESS_LOG, OPT_SERVICE, OPT_WORKERS, OPT_CHECK, OPT_VERSION };
+    enum { OPT_LOG_LEVEL = OPT_VERSION + 1 };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
@@ -404,6 +447,7 @@ int main(int argc, char **argv)
         {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
         {"service-name", required_argument, NULL, OPT_SERVICE},
         {"workers", required_argument, NULL, OPT_WORKERS},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
@@ -418,6 +462,14 @@ int main(int argc, char **argv)
 
     if (argc > 1 && strcmp(argv[1], "logs") == 0)
         return tracehop_logs_main(argc - 1, argv + 1);
+    if (argc == 2 && strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "version") == 0) {
+        build_info_print(stdout);
+        return 0;
+    }
     while ((opt = getopt_long(argc, argv, "c:l:u:h", options, NULL)) != -1) {
         switch (opt) {
         case 'c':
@@ -441,11 +493,14 @@ int main(int argc, char **argv)
         case OPT_WORKERS:
             flags.workers = optarg;
             break;
+        case OPT_LOG_LEVEL:
+            flags.log_level = optarg;
+            break;
         case OPT_CHECK:
             check_only = true;
             break;
         case OPT_VERSION:
-            printf("tracehop %s\n", TRACEHOP_VERSION);
+            build_info_print(stdout);
             return 0;
         case 'h':
             usage(stdout);
@@ -467,6 +522,7 @@ int main(int argc, char **argv)
         diag(DIAG_ERROR, "config: %s", error);
         return 1;
     }
+    diag_set_level(config->log_level);
     if (check_only) {
         int rc = config_print(config);
         config_free(config);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Three read-only endpoints. /readyz turns 503 the moment a drain starts, before the listener
+ * Four read-only endpoints. /readyz turns 503 the moment a drain starts, before the listener
  * stops accepting, so that load balancers and kubelets move traffic away while requests are
  * still being served (docs/operations.md, "Admin endpoints" and the drain timeline in "Draining").
+ * /config shows the running config as the daemon published it (admin_publish_config, at start
+ * and after every reload): the admin knows the text, not the config's owner.
  */
 #include <errno.h>
 #include <microhttpd.h>
@@ -22,6 +24,28 @@ struct admin {
     struct admin_state *state;
 };
 
+void admin_state_init(struct admin_state *state)
+{
+    pthread_mutex_init(&state->config_lock, NULL);
+    state->config_text = NULL;
+}
+
+void admin_state_clear(struct admin_state *state)
+{
+    free(state->config_text);
+    state->config_text = NULL;
+    pthread_mutex_destroy(&state->config_lock);
+}
+
+void admin_publish_config(struct admin_state *state, char *text)
+{
+    pthread_mutex_lock(&state->config_lock);
+    char *old = state->config_text;
+    state->config_text = text;
+    pthread_mutex_unlock(&state->config_lock);
+    free(old);
+}
+
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
                                char *body, size_t len, enum MHD_ResponseMemoryMode mode)
 {
@@ -31,6 +55,21 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
     MHD_add_response_header(resp, "Content-Type", type);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     enum MHD_Result rc = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* Every endpoint is read-only (RFC 9110, 15.5.6: a 405 lists the methods in Allow). */
+static enum MHD_Result method_not_allowed(struct MHD_Connection *conn)
+{
+    static const char body[] = "method not allowed\n";
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "text/plain");
+    MHD_add_response_header(resp, "Allow", "GET, HEAD");
+    enum MHD_Result rc = MHD_queue_response(conn, 405, resp);
     MHD_destroy_response(resp);
     return rc;
 }
@@ -69,6 +108,33 @@ static enum MHD_Result serve_metrics(struct admin *a, struct MHD_Connection *con
                    text, len, MHD_RESPMEM_MUST_FREE);
 }
 
+/* A copy of the published text, so that a reload may replace it while this response is sent. */
+static enum MHD_Result serve_config(struct admin *a, struct MHD_Connection *conn)
+{
+    struct admin_state *s = a->state;
+    char *copy = NULL;
+    size_t len = 0;
+
+    pthread_mutex_lock(&s->config_lock);
+    if (s->config_text) {
+        len = strlen(s->config_text);
+        copy = malloc(len + 2);
+        if (copy) {
+            memcpy(copy, s->config_text, len);
+            copy[len++] = '\n';
+            copy[len] = '\0';
+        }
+    }
+    bool published = s->config_text != NULL;
+    pthread_mutex_unlock(&s->config_lock);
+    if (!published)
+        return respond(conn, 503, "text/plain", "config not available\n", 21,
+                       MHD_RESPMEM_PERSISTENT);
+    if (!copy)
+        return respond(conn, 500, "text/plain", "out of memory\n", 14, MHD_RESPMEM_PERSISTENT);
+    return respond(conn, 200, "application/json", copy, len, MHD_RESPMEM_MUST_FREE);
+}
+
 static enum MHD_Result on_admin_request(void *cls, struct MHD_Connection *conn, const char *url,
                                         const char *method, const char *version,
                                         const char *upload_data, size_t *upload_data_size,
@@ -88,7 +154,7 @@ static enum MHD_Result on_admin_request(void *cls, struct MHD_Connection *conn, 
         return MHD_YES;
     }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return respond(conn, 405, "text/plain", "method not allowed\n", 19, MHD_RESPMEM_PERSISTENT);
+        return method_not_allowed(conn);
     if (strcmp(url, "/healthz") == 0)
         return respond(conn, 200, "text/plain", "ok\n", 3, MHD_RESPMEM_PERSISTENT);
     if (strcmp(url, "/readyz") == 0) {
@@ -98,7 +164,10 @@ static enum MHD_Result on_admin_request(void *cls, struct MHD_Connection *conn, 
     }
     if (strcmp(url, "/metrics") == 0)
         return serve_metrics(a, conn);
-    return respond(conn, 404, "text/plain", "not found: try /healthz, /readyz or /metrics\n", 45,
+    if (strcmp(url, "/config") == 0)
+        return serve_config(a, conn);
+    static const char not_found[] = "not found: try /healthz, /readyz, /metrics or /config\n";
+    return respond(conn, 404, "text/plain", (char *)not_found, sizeof(not_found) - 1,
                    MHD_RESPMEM_PERSISTENT);
 }
 
@@ -131,7 +200,7 @@ int admin_start(const struct listen_address *addr, struct admin_state *state, st
     char text[80];
     if (listen_bound_address(fd, &bound, &bound_len) == 0) {
         listen_format_address((struct sockaddr *)&bound, text, sizeof(text));
-        diag(DIAG_INFO, "admin listening on %s (/healthz /readyz /metrics)", text);
+        diag(DIAG_INFO, "admin listening on %s (/healthz /readyz /metrics /config)", text);
     }
     *ret = a;
     return 0;

@@ -9,11 +9,10 @@
  *   after it                   lines of overrides: 'E' (environment) or 'F' (flag), the override's
  *                              name, '=', its value: "Eservice_name=orders", "Fupstream=http://x".
  *                              Names: listen upstream admin_listen access_log service_name
- *                              sampling_ratio trace_header workers, and the OTEL_* variables by
- *                              their names ("EOTEL_EXPORTER_OTLP_HEADERS=a=b"; environment only:
- *                              an 'F' line for one is ignored). Other lines are ignored; a
- *                              later line for the same override replaces an earlier one.
- * (A NUL inside the JSON text is therefore never seen by the loader; "\u0000" in a JSON string
+ *                              sampling_ratio trace_header workers log_level, and the OTEL_*
+ * variables by their names ("EOTEL_EXPORTER_OTLP_HEADERS=a=b"; environment only: an 'F' line for
+ * one is ignored). Other lines are ignored; a later line for the same override replaces an earlier
+ * one. (A NUL inside the JSON text is therefore never seen by the loader; "\u0000" in a JSON string
  * is, and jansson refuses it without JSON_ALLOW_NUL, which the loader does not pass.)
  * The text is copied into an exactly-sized heap block; each override value into its own block of
  * exactly its length plus the NUL that a C string from argv or environ has.
@@ -62,6 +61,7 @@ enum override_name {
     O_SAMPLING_RATIO,
     O_TRACE_HEADER,
     O_WORKERS,
+    O_LOG_LEVEL,
     O_OTEL_SDK_DISABLED,
     O_OTEL_TRACES_EXPORTER,
     O_OTEL_SERVICE_NAME,
@@ -94,6 +94,7 @@ static const char *const override_names[O_COUNT] = {
     "sampling_ratio",
     "trace_header",
     "workers",
+    "log_level",
     /* the TRACES_ variants of the exporter's variables share its code: the generic names, plus
      * the endpoint and headers, whose TRACES_ variants differ */
     "OTEL_SDK_DISABLED",
@@ -174,6 +175,7 @@ static void fill_overrides(char *const values[O_COUNT], bool from_env, struct co
         .sampling_ratio = values[O_SAMPLING_RATIO],
         .trace_header = values[O_TRACE_HEADER],
         .workers = values[O_WORKERS],
+        .log_level = values[O_LOG_LEVEL],
     };
     if (!from_env)
         return;
@@ -357,6 +359,7 @@ static void check_consistent(const struct config *c)
     if (c->admin_enabled)
         FUZZ_CHECK(c->admin_listen.text && c->admin_listen.addr_len > 0);
     FUZZ_CHECK(c->workers >= 1 && c->workers <= 64);
+    FUZZ_CHECK(c->log_level >= DIAG_DEBUG && c->log_level <= DIAG_ERROR);
     FUZZ_CHECK(c->request_id_header &&
                http_is_token(c->request_id_header, strlen(c->request_id_header)));
     FUZZ_CHECK(c->sampling_ratio >= 0.0 && c->sampling_ratio <= 1.0);

@@ -7,6 +7,9 @@
  * body naming the same ids, and a matching access-log line; none may reach the upstream.
  *
  * Malformed requests go through raw sockets, since libcurl would refuse to send most of them.
+ *
+ * With the upstream down, the per-request warning is collapsed (docs/operations.md,
+ * "Diagnostics"): one line with a request's ids, then a "repeated N more times" count.
  */
 #include <check.h>
 #include <stdio.h>
@@ -534,6 +537,61 @@ START_TEST(test_chunked_body_over_max_body_bytes_is_413)
 }
 END_TEST
 
+/* Every request to a dead upstream is accounted for on stderr: printed once per interval (with a
+ * trace_id), the rest counted; the count comes out at the latest when the daemon stops. */
+START_TEST(test_upstream_down_warning_is_collapsed)
+{
+    enum { REQUESTS = 20 };
+    struct harness_env down = {0};
+    char config[512], warning[128];
+    unsigned port = harness_closed_port();
+
+    snprintf(config, sizeof(config),
+             "{\"limits\": {\"drain_delay_ms\": 0},"
+             " \"routes\": [{\"name\": \"down\", \"upstream\": \"http://127.0.0.1:%u\"}]}",
+             port);
+    ck_assert_int_eq(harness_env_start(&down, config), 0);
+    for (int i = 0; i < REQUESTS; i++) {
+        struct harness_request rq = {.target = "/down"};
+        struct harness_response rs;
+        harness_http(down.daemon.port, &rq, &rs);
+        ck_assert_int_eq(rs.status, 502);
+        harness_response_free(&rs);
+    }
+    ck_assert_int_eq(harness_daemon_stop(&down.daemon), 0);
+
+    snprintf(warning, sizeof(warning), "upstream http://127.0.0.1:%u: ", port);
+    json_t *lines = harness_jsonl_read(down.daemon.stderr_path);
+    unsigned long printed = 0, suppressed = 0, count_lines = 0;
+    size_t i;
+    json_t *line;
+    json_array_foreach(lines, i, line)
+    {
+        const char *message = harness_json_str(line, "message");
+        const char *repeated = message ? strstr(message, "\" repeated ") : NULL;
+        if (message && strncmp(message, warning, strlen(warning)) == 0) {
+            ck_assert_str_eq(harness_json_str(line, "level"), "warn");
+            ck_assert_msg(harness_is_lower_hex(harness_json_str(line, "trace_id"), 32),
+                          "a printed warning without its trace_id");
+            printed++;
+        } else if (message && message[0] == '"' &&
+                   strncmp(message + 1, warning, strlen(warning)) == 0 && repeated) {
+            unsigned long n = strtoul(repeated + strlen("\" repeated "), NULL, 10);
+            ck_assert_msg(strstr(repeated, " (suppressed)") != NULL, "%s", message);
+            suppressed += n;
+            count_lines++;
+        }
+    }
+    if (printed + suppressed != REQUESTS || count_lines == 0)
+        harness_daemon_dump_stderr(&down.daemon);
+    ck_assert_uint_eq(printed + suppressed, REQUESTS);
+    ck_assert_uint_ge(count_lines, 1);
+    ck_assert_uint_lt(printed, REQUESTS);
+    json_decref(lines);
+    harness_env_stop(&down);
+}
+END_TEST
+
 static Suite *errors_suite(void)
 {
     Suite *s = suite_create("errors");
@@ -557,6 +615,11 @@ static Suite *errors_suite(void)
     tcase_add_test(tc, test_content_length_over_max_body_bytes_is_413);
     tcase_add_test(tc, test_content_length_over_max_body_bytes_is_413_before_100_continue);
     tcase_add_test(tc, test_chunked_body_over_max_body_bytes_is_413);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("collapsed_diagnostics");
+    harness_tcase_timeout(tc, 60);
+    tcase_add_test(tc, test_upstream_down_warning_is_collapsed);
     suite_add_tcase(s, tc);
     return s;
 }

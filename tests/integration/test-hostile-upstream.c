@@ -334,7 +334,8 @@ static bool match_diag(json_t *object, const void *arg)
     const struct diag_match *m = arg;
     const char *span_id = harness_json_str(object, "span_id");
     const char *message = harness_json_str(object, "message");
-    return span_id && message && strcmp(span_id, m->span_id) == 0 && strstr(message, m->text);
+    return span_id && message && (!m->span_id || strcmp(span_id, m->span_id) == 0) &&
+           strstr(message, m->text);
 }
 
 START_TEST(test_broken_response_head_is_502_upstream_reset)
@@ -354,12 +355,24 @@ START_TEST(test_broken_response_head_is_502_upstream_reset)
         harness_traceparent_split(harness_header(&rs, "traceparent"), trace_id, span_id, flags));
     harness_response_free(&rs);
     assert_no_leak(what);
-    /* The operator learns why: a diagnostic naming the request. */
+    /* The operator learns why: a diagnostic naming the request. The same failure as an earlier
+     * case's within 10 s is collapsed into that one's line (docs/operations.md, Diagnostics):
+     * then that earlier line says it. */
     struct diag_match m = {span_id, broken_heads[_i].diag};
-    json_t *lines = harness_jsonl_wait(proxy.stderr_path, match_diag, &m, 1, 2000, NULL);
+    struct diag_match earlier = {NULL, broken_heads[_i].diag};
+    json_t *lines = harness_jsonl_wait(proxy.stderr_path, match_diag, &m, 1, 0, NULL);
+    if (json_array_size(lines) == 0) {
+        json_decref(lines);
+        lines = harness_jsonl_wait(proxy.stderr_path, match_diag, &earlier, 1, 0, NULL);
+    }
+    if (json_array_size(lines) == 0) {
+        json_decref(lines);
+        lines = harness_jsonl_wait(proxy.stderr_path, match_diag, &m, 1, 2000, NULL);
+    }
     ck_assert_msg(json_array_size(lines) > 0,
-                  "%s: no diagnostic on stderr with span_id %s mentioning '%s'", what, span_id,
-                  broken_heads[_i].diag);
+                  "%s: no diagnostic on stderr with span_id %s (or an earlier identical one) "
+                  "mentioning '%s'",
+                  what, span_id, broken_heads[_i].diag);
     json_decref(lines);
 }
 END_TEST

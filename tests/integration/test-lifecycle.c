@@ -4,7 +4,7 @@
  * refused, exit 0 within a bound; docs/operations.md, Signals and Draining), and configuration
  * errors (docs/configuration.md: every error names the key path and the reason, exit 1 before
  * anything listens; a good config is printed as JSON by --check-config; flags > environment >
- * file).
+ * file), SIGUSR2 ignored with a diagnostic, and the help and version output.
  *
  * These tests start their own daemon, since stopping it is what they test.
  */
@@ -281,6 +281,35 @@ START_TEST(test_sigusr1_reopens_the_access_log)
 }
 END_TEST
 
+/* HAProxy and nginx users send SIGUSR2 out of habit (a binary upgrade there); its default action
+ * would kill the process. It is ignored with one diagnostic; the daemon keeps serving and still
+ * stops cleanly. */
+START_TEST(test_sigusr2_is_ignored_with_a_diagnostic)
+{
+    struct harness_daemon d;
+    struct harness_response rs;
+    struct harness_field_match m = {
+        "message", "SIGUSR2 ignored (tracehop has no binary upgrade; SIGHUP reloads, SIGUSR1 "
+                   "reopens the access log)"};
+
+    start_daemon(&d, NULL);
+    ck_assert_int_eq(kill(d.proc.pid, SIGUSR2), 0);
+    json_t *line = harness_jsonl_wait_one(d.stderr_path, harness_match_field, &m);
+    ck_assert_msg(line != NULL, "no 'SIGUSR2 ignored' diagnostic");
+    ck_assert_str_eq(harness_json_str(line, "level"), "warn");
+    json_decref(line);
+
+    struct harness_request rq = {.target = "/after-sigusr2"};
+    harness_http(d.port, &rq, &rs);
+    ck_assert_msg(rs.status == 200, "status %ld after SIGUSR2: %s", rs.status, rs.error);
+    harness_response_free(&rs);
+
+    ck_assert_int_eq(kill(d.proc.pid, SIGTERM), 0);
+    ck_assert_msg(harness_process_wait(&d.proc, HARNESS_WAIT_MS), "still running after SIGTERM");
+    ck_assert_int_eq(harness_exit_code(&d.proc), 0);
+}
+END_TEST
+
 /* --- configuration ----------------------------------------------------------------------- */
 
 struct run_result {
@@ -340,6 +369,7 @@ static const struct {
     {"{\"listen\": \"nowhere\", \"routes\": [{\"upstream\": \"http://a:1\"}]}", "listen"},
     {"{\"routes\": [{\"name\": \"no-upstream\"}]}", "routes[0].upstream"},
     {"{\"routes\": [", "bad.json"},
+    {"{\"log_level\": \"loud\", \"routes\": [{\"upstream\": \"http://a:1\"}]}", "log_level"},
 };
 
 START_TEST(test_check_config_names_the_bad_key)
@@ -451,6 +481,137 @@ START_TEST(test_flags_win_over_environment_over_file)
 }
 END_TEST
 
+/* log_level: flag over TRACEHOP_LOG_LEVEL over the file; a bad value names where it came from. */
+START_TEST(test_log_level_precedence_and_errors)
+{
+    char work[HARNESS_PATH_MAX], path[HARNESS_PATH_MAX + 16];
+    char env_level[] = "TRACEHOP_LOG_LEVEL=error", env_bad[] = "TRACEHOP_LOG_LEVEL=loud";
+    char *env_extra[] = {env_level, NULL}, *env_extra_bad[] = {env_bad, NULL};
+    struct run_result r;
+
+    ck_assert_int_eq(harness_tmpdir(work, sizeof(work)), 0);
+    snprintf(path, sizeof(path), "%s/c.json", work);
+    ck_assert_int_eq(harness_write_file(path, "{\"log_level\": \"warn\", \"routes\": "
+                                              "[{\"upstream\": \"http://127.0.0.1:9\"}]}"),
+                     0);
+    const char *with_flag[] = {"--check-config", "--config", path, "--log-level", "debug", NULL};
+    const char *without_flag[] = {"--check-config", "--config", path, NULL};
+    static const struct {
+        bool flag, env;
+        const char *expected;
+    } cases[] = {{true, true, "debug"}, {false, true, "error"}, {false, false, "warn"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        run_tracehop(work, cases[i].flag ? with_flag : without_flag,
+                     cases[i].env ? env_extra : NULL, &r);
+        ck_assert_msg(r.exit_code == 0, "exit %d: %s", r.exit_code, r.err);
+        json_t *printed = json_loads(r.out, 0, NULL);
+        ck_assert_ptr_nonnull(printed);
+        ck_assert_str_eq(harness_json_str(printed, "log_level"), cases[i].expected);
+        json_decref(printed);
+        run_result_free(&r);
+    }
+
+    run_tracehop(work, without_flag, env_extra_bad, &r);
+    ck_assert_int_eq(r.exit_code, 1);
+    ck_assert_msg(strstr(r.err, "TRACEHOP_LOG_LEVEL: 'loud'") != NULL, "stderr:\n%s", r.err);
+    run_result_free(&r);
+    const char *bad_flag[] = {"--check-config", "--config", path, "--log-level", "verbose", NULL};
+    run_tracehop(work, bad_flag, NULL, &r);
+    ck_assert_int_eq(r.exit_code, 1);
+    ck_assert_msg(strstr(r.err, "--log-level: 'verbose'") != NULL, "stderr:\n%s", r.err);
+    run_result_free(&r);
+    harness_tmpdir_remove(work);
+}
+END_TEST
+
+/* --- help and version -------------------------------------------------------------------- */
+
+/* `tracehop help` is --help and `tracehop version` is --version, exit 0; --help names the logs
+ * subcommand; --version names the libcurl this process loads too, with its TLS backend. */
+START_TEST(test_help_and_version)
+{
+    char work[HARNESS_PATH_MAX], expected[256];
+    struct run_result help, help_word, version, version_word, logs_help;
+    const char *help_args[] = {"--help", NULL}, *help_word_args[] = {"help", NULL};
+    const char *version_args[] = {"--version", NULL}, *version_word_args[] = {"version", NULL};
+    const char *logs_help_args[] = {"logs", "--help", NULL};
+    const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
+
+    ck_assert_int_eq(harness_tmpdir(work, sizeof(work)), 0);
+    run_tracehop(work, help_args, NULL, &help);
+    run_tracehop(work, help_word_args, NULL, &help_word);
+    run_tracehop(work, version_args, NULL, &version);
+    run_tracehop(work, version_word_args, NULL, &version_word);
+    run_tracehop(work, logs_help_args, NULL, &logs_help);
+
+    ck_assert_int_eq(help.exit_code, 0);
+    ck_assert_int_eq(help_word.exit_code, 0);
+    ck_assert_str_eq(help_word.out, help.out);
+    ck_assert_msg(strstr(help.out, "tracehop logs [options] FILE...") != NULL, "%s", help.out);
+    ck_assert_msg(strstr(help.out, "--log-level") != NULL, "%s", help.out);
+    ck_assert_int_eq(logs_help.exit_code, 0);
+    ck_assert_msg(logs_help.out[0] != '\0', "tracehop logs --help printed nothing");
+
+    ck_assert_int_eq(version.exit_code, 0);
+    ck_assert_int_eq(version_word.exit_code, 0);
+    ck_assert_str_eq(version_word.out, version.out);
+    ck_assert_msg(strncmp(version.out, "tracehop ", 9) == 0, "%s", version.out);
+    snprintf(expected, sizeof(expected), "libcurl %s (TLS: %s)\n", curl->version,
+             curl->ssl_version ? curl->ssl_version : "none");
+    ck_assert_msg(strstr(version.out, expected) != NULL, "no '%s' in:\n%s", expected, version.out);
+    ck_assert_msg(strstr(version.out, "\nsystemd support: yes") != NULL ||
+                      strstr(version.out, "\nsystemd support: no") != NULL,
+                  "%s", version.out);
+    ck_assert_msg(strstr(version.out, "\nlibmicrohttpd ") != NULL, "%s", version.out);
+    ck_assert_msg(strstr(version.out, "\njansson ") != NULL, "%s", version.out);
+    ck_assert_msg(strstr(version.out, "\nzlib ") != NULL, "%s", version.out);
+
+    run_result_free(&help);
+    run_result_free(&help_word);
+    run_result_free(&version);
+    run_result_free(&version_word);
+    run_result_free(&logs_help);
+    harness_tmpdir_remove(work);
+}
+END_TEST
+
+/* NOTIFY_SOCKET set (systemd's Type=notify): a build without systemd support warns at start that
+ * the readiness notification will never come; a build with it sends one and does not warn. */
+START_TEST(test_notify_socket_without_systemd_support_warns)
+{
+    char work[HARNESS_PATH_MAX], notify[HARNESS_PATH_MAX + 32];
+    const char *version_args[] = {"--version", NULL};
+    struct run_result version;
+    struct harness_daemon d;
+    struct harness_field_match ready = {"message", "tracehop "};
+
+    ck_assert_int_eq(harness_tmpdir(work, sizeof(work)), 0);
+    run_tracehop(work, version_args, NULL, &version);
+    bool with_systemd = strstr(version.out, "\nsystemd support: yes") != NULL;
+    run_result_free(&version);
+
+    snprintf(notify, sizeof(notify), "NOTIFY_SOCKET=%s/no-such.sock", work);
+    char *env_extra[] = {notify, NULL};
+    ck_assert_int_eq(harness_daemon_start_env(&d, work,
+                                              "{\"limits\": {\"drain_delay_ms\": 0}, \"routes\": "
+                                              "[{\"upstream\": \"http://127.0.0.1:9\"}]}",
+                                              "", NULL, env_extra),
+                     0);
+    json_t *line = harness_jsonl_wait_one(d.stderr_path, harness_match_field_prefix, &ready);
+    ck_assert_msg(line != NULL, "no readiness line");
+    json_decref(line);
+    char *err = harness_read_file(d.stderr_path, NULL);
+    ck_assert_ptr_nonnull(err);
+    bool warned = strstr(err, "NOTIFY_SOCKET is set but this tracehop was built without systemd "
+                              "support: Type=notify will time out") != NULL;
+    ck_assert_msg(warned == !with_systemd, "systemd support %s, warning %s:\n%s",
+                  with_systemd ? "yes" : "no", warned ? "given" : "missing", err);
+    free(err);
+    ck_assert_int_eq(harness_daemon_stop(&d), 0);
+    harness_tmpdir_remove(work);
+}
+END_TEST
+
 static Suite *lifecycle_suite(void)
 {
     Suite *s = suite_create("lifecycle");
@@ -464,6 +625,7 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_drain_timeout_bounds_the_exit);
     tcase_add_test(tc, test_sigterm_fails_readiness_at_once_and_serves_through_the_drain_delay);
     tcase_add_test(tc, test_sigusr1_reopens_the_access_log);
+    tcase_add_test(tc, test_sigusr2_is_ignored_with_a_diagnostic);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("config");
@@ -473,6 +635,9 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_bad_config_exits_1_before_listening);
     tcase_add_test(tc, test_check_config_prints_a_good_config_as_json);
     tcase_add_test(tc, test_flags_win_over_environment_over_file);
+    tcase_add_test(tc, test_log_level_precedence_and_errors);
+    tcase_add_test(tc, test_help_and_version);
+    tcase_add_test(tc, test_notify_socket_without_systemd_support_warns);
     suite_add_tcase(s, tc);
     return s;
 }

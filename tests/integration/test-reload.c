@@ -5,7 +5,8 @@
  * ("reload refused") and the old config keeps serving; a change that needs a restart (listen,
  * admin.listen, access_log.path, ...) is refused with that reason; tracehop_config_reloads_total
  * counts both; and reloads under load lose no request and no access-log line (issue 5: 50 reloads
- * during 2000+ requests).
+ * during 2000+ requests). The admin's /config shows the running config, secrets redacted, and the
+ * new one after a reload; log_level takes effect on reload (docs/operations.md).
  *
  * The daemon is started here rather than by harness_daemon_start, because that passes --listen,
  * --access-log and --workers as flags, which win over the file and would hide a change of
@@ -219,6 +220,155 @@ START_TEST(test_reload_adds_a_route_and_changes_an_upstream)
     ck_assert(harness_metric_value(
                   admin, "tracehop_requests_total{route=\"b\",method=\"GET\",status_class="
                          "\"2xx\"}") >= 0);
+    ck_assert_int_eq(harness_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* --- /config and the log level --------------------------------------------------------------- */
+
+/* The usual file with `extra` (top-level members, each followed by a comma) in front. */
+static void config_text_with(char *out, size_t size, const struct harness_daemon *d,
+                             const char *extra, const char *access_log_extra, const char *routes)
+{
+    format(out, size,
+           "{%s \"listen\": \"127.0.0.1:0\", \"admin\": {\"listen\": \"127.0.0.1:0\"},"
+           " \"workers\": 2, \"access_log\": {\"path\": \"%s\"%s},"
+           " \"limits\": {\"drain_delay_ms\": 0, \"drain_timeout_ms\": 2000},"
+           " \"routes\": %s}",
+           extra, d->access_log, access_log_extra, routes);
+}
+
+/* GET /config on the admin port: 200, JSON; returns the body (caller frees) and the parse. */
+static char *get_config(unsigned admin, json_t **ret_json)
+{
+    struct harness_request rq = {.target = "/config"};
+    struct harness_response rs;
+
+    harness_http(admin, &rq, &rs);
+    ck_assert_msg(rs.result == CURLE_OK, "GET /config: %s", rs.error);
+    ck_assert_int_eq(rs.status, 200);
+    ck_assert_str_eq(harness_header(&rs, "Content-Type"), "application/json");
+    *ret_json = harness_response_json(&rs);
+    ck_assert_msg(*ret_json != NULL, "/config is not JSON: %s", rs.body);
+    char *body = strdup(rs.body);
+    harness_response_free(&rs);
+    return body;
+}
+
+static const char *route_name(json_t *config, size_t i)
+{
+    return harness_json_str(json_array_get(json_object_get(config, "routes"), i), "name");
+}
+
+START_TEST(test_config_endpoint_shows_the_running_config_with_secrets_redacted)
+{
+    struct harness_daemon d;
+    char routes[2048], config[4096];
+    json_t *shown;
+
+    format(routes, sizeof(routes),
+           "[{\"name\": \"api\", \"match\": {\"path_prefix\": \"/api\"}, \"upstream\": \"%s\","
+           "  \"set_request_headers\": {\"Authorization\": \"Bearer tok-SECRET-1\","
+           "                            \"X-Env\": \"visible-value\"}},"
+           " {\"name\": \"default\", \"upstream\": \"%s\"}]",
+           echo.url, echo.url);
+    unsigned admin = start_daemon(&d, routes);
+    struct harness_field_match ready = {"message", "tracehop "};
+    json_t *line = harness_jsonl_wait_one(d.stderr_path, harness_match_field_prefix, &ready);
+    ck_assert_ptr_nonnull(line);
+    ck_assert_msg(strstr(harness_json_str(line, "message"), "2 routes (api, default)") != NULL,
+                  "%s", harness_json_str(line, "message"));
+    json_decref(line);
+
+    char *body = get_config(admin, &shown);
+    ck_assert_str_eq(route_name(shown, 0), "api");
+    ck_assert_str_eq(route_name(shown, 1), "default");
+    json_t *set =
+        json_object_get(json_array_get(json_object_get(shown, "routes"), 0), "set_request_headers");
+    ck_assert_str_eq(harness_json_str(set, "Authorization"), "[REDACTED]");
+    ck_assert_str_eq(harness_json_str(set, "X-Env"), "visible-value");
+    ck_assert_msg(strstr(body, "SECRET") == NULL, "a secret in /config:\n%s", body);
+    json_decref(shown);
+    free(body);
+
+    /* Read-only: another method is 405 with Allow. */
+    struct harness_request post = {
+        .method = "POST", .target = "/config", .body = "{}", .body_len = 2};
+    struct harness_response rs;
+    harness_http(admin, &post, &rs);
+    ck_assert_int_eq(rs.status, 405);
+    ck_assert_str_eq(harness_header(&rs, "Allow"), "GET, HEAD");
+    harness_response_free(&rs);
+
+    /* A reload: a new route, and a header named in access_log.redact. */
+    format(routes, sizeof(routes),
+           "[{\"name\": \"api\", \"match\": {\"path_prefix\": \"/api\"}, \"upstream\": \"%s\","
+           "  \"set_request_headers\": {\"X-Tenant-Key\": \"SECRET-2\"}},"
+           " {\"name\": \"admin-api\", \"match\": {\"path_prefix\": \"/adm\"},"
+           "  \"upstream\": \"%s\"},"
+           " {\"name\": \"default\", \"upstream\": \"%s\"}]",
+           echo.url, echo.url, echo.url);
+    config_text_with(config, sizeof(config), &d, "", ", \"redact\": [\"x-tenant-key\"]", routes);
+    write_config(&d, config);
+    char *message = reload_and_wait(&d, "config reloaded", 1);
+    ck_assert_msg(strstr(message, ": 3 routes (api, admin-api, default)") != NULL, "%s", message);
+    free(message);
+
+    body = get_config(admin, &shown);
+    ck_assert_str_eq(route_name(shown, 1), "admin-api");
+    set =
+        json_object_get(json_array_get(json_object_get(shown, "routes"), 0), "set_request_headers");
+    ck_assert_str_eq(harness_json_str(set, "X-Tenant-Key"), "[REDACTED]");
+    ck_assert_msg(strstr(body, "SECRET") == NULL, "a secret in /config:\n%s", body);
+    json_decref(shown);
+    free(body);
+    ck_assert_int_eq(harness_daemon_stop(&d), 0);
+}
+END_TEST
+
+static bool message_starts(json_t *lines, const char *prefix)
+{
+    size_t i;
+    json_t *line;
+    json_array_foreach(lines, i, line)
+    {
+        const char *message = harness_json_str(line, "message");
+        if (message && strncmp(message, prefix, strlen(prefix)) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* log_level applies on reload: at warn, the reload's own info line is not written (a SIGUSR2
+ * warning afterwards marks the point by which it would have been); back at debug, it is. */
+START_TEST(test_log_level_applies_on_reload)
+{
+    struct harness_daemon d;
+    char routes[1024], config[4096];
+    struct harness_field_match usr2 = {"message", "SIGUSR2 ignored"};
+
+    format(routes, sizeof(routes), "[{\"name\": \"all\", \"upstream\": \"%s\"}]", echo.url);
+    unsigned admin = start_daemon(&d, routes);
+
+    config_text_with(config, sizeof(config), &d, "\"log_level\": \"warn\",", "", routes);
+    write_config(&d, config);
+    ck_assert_int_eq(kill(d.proc.pid, SIGHUP), 0);
+    ck_assert_int_eq(kill(d.proc.pid, SIGUSR2), 0);
+    json_t *line = harness_jsonl_wait_one(d.stderr_path, harness_match_field_prefix, &usr2);
+    ck_assert_msg(line != NULL, "no SIGUSR2 warning");
+    json_decref(line);
+    ck_assert(harness_metric_value(admin, RELOADS_OK) == 1);
+    json_t *all = harness_jsonl_read(d.stderr_path);
+    ck_assert_msg(!message_starts(all, "config reloaded"), "an info line at log_level warn");
+    json_decref(all);
+    json_t *shown;
+    free(get_config(admin, &shown));
+    ck_assert_str_eq(harness_json_str(shown, "log_level"), "warn");
+    json_decref(shown);
+
+    config_text_with(config, sizeof(config), &d, "\"log_level\": \"debug\",", "", routes);
+    write_config(&d, config);
+    free(reload_and_wait(&d, "config reloaded", 1));
     ck_assert_int_eq(harness_daemon_stop(&d), 0);
 }
 END_TEST
@@ -707,6 +857,8 @@ static Suite *reload_suite(void)
     tcase_add_unchecked_fixture(tc, setup, teardown);
     harness_tcase_timeout(tc, 60);
     tcase_add_test(tc, test_reload_adds_a_route_and_changes_an_upstream);
+    tcase_add_test(tc, test_config_endpoint_shows_the_running_config_with_secrets_redacted);
+    tcase_add_test(tc, test_log_level_applies_on_reload);
     tcase_add_test(tc, test_invalid_config_is_refused_and_the_old_one_serves);
     tcase_add_loop_test(tc, test_change_that_needs_a_restart_is_refused, 0,
                         (int)(sizeof(restart_keys) / sizeof(restart_keys[0])));

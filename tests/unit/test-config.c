@@ -1268,6 +1268,81 @@ START_TEST(test_print_loads_back)
 }
 END_TEST
 
+/* log_level: default info; the file, TRACEHOP_LOG_LEVEL, --log-level, in that order; a bad
+ * value is refused naming where it came from; --check-config prints the effective one. */
+START_TEST(test_log_level)
+{
+    struct config *c = unit_config("{" R1 "}");
+    ck_assert_int_eq(c->log_level, DIAG_INFO);
+    config_free(c);
+
+    char error[CONFIG_ERROR_MAX];
+    const char *file = "{\"log_level\": \"warn\", " R1 "}";
+    struct config_overrides env = {.log_level = "error"}, flags = {.log_level = "debug"};
+    c = unit_config(file);
+    ck_assert_int_eq(c->log_level, DIAG_WARN);
+    char *text = printed(c);
+    ck_assert_msg(strstr(text, "\"log_level\": \"warn\"") != NULL, "%s", text);
+    free(text);
+    config_free(c);
+    c = NULL;
+    ck_assert_int_eq(unit_config_load(file, NULL, &env, &c, error), 0);
+    ck_assert_int_eq(c->log_level, DIAG_ERROR);
+    config_free(c);
+    c = NULL;
+    ck_assert_int_eq(unit_config_load(file, &flags, &env, &c, error), 0);
+    ck_assert_int_eq(c->log_level, DIAG_DEBUG);
+    config_free(c);
+
+    ck_assert_str_eq(refusal("{\"log_level\": \"verbose\", " R1 "}", NULL, NULL),
+                     "log_level: must be debug, info, warn or error");
+    ck_assert_str_eq(refusal("{\"log_level\": 2, " R1 "}", NULL, NULL),
+                     "log_level: must be a string");
+    struct config_overrides bad = {.log_level = "loud"};
+    ck_assert_str_eq(refusal("{" R1 "}", &bad, NULL),
+                     "--log-level: 'loud' is not debug, info, warn or error");
+    ck_assert_str_eq(refusal("{" R1 "}", NULL, &bad),
+                     "TRACEHOP_LOG_LEVEL: 'loud' is not debug, info, warn or error");
+
+    struct config_overrides from_env;
+    setenv("TRACEHOP_LOG_LEVEL", "warn", 1);
+    config_overrides_from_env(&from_env);
+    unsetenv("TRACEHOP_LOG_LEVEL");
+    ck_assert_str_eq(from_env.log_level, "warn");
+}
+END_TEST
+
+/* The printout also goes out on the admin's /config: set_request_headers values that carry
+ * credentials (Authorization, Cookie, any name in access_log.redact, any
+ * case) are "[REDACTED]"; the rest are printed; the printout still loads. */
+START_TEST(test_print_redacts_credential_headers)
+{
+    struct config *c = unit_config(
+        "{\"access_log\": {\"redact\": [\"X-Api-Key\"]},"
+        " \"routes\": [{\"upstream\": \"http://127.0.0.1:1\", \"set_request_headers\": {"
+        "   \"authorization\": \"Bearer secret-1\","
+        "   \"Cookie\": \"session=secret-3\", \"x-api-key\": \"secret-4\","
+        "   \"X-Gateway\": \"tracehop\"}}]}");
+    char *text = printed(c);
+    json_t *root = json_loads(text, 0, NULL);
+    ck_assert_ptr_nonnull(root);
+    json_t *set =
+        json_object_get(json_array_get(json_object_get(root, "routes"), 0), "set_request_headers");
+    static const char *const secret[] = {"authorization", "Cookie", "x-api-key"};
+    for (size_t i = 0; i < ARRAY_SIZE(secret); i++)
+        ck_assert_str_eq(json_string_value(json_object_get(set, secret[i])), "[REDACTED]");
+    ck_assert_str_eq(json_string_value(json_object_get(set, "X-Gateway")), "tracehop");
+    ck_assert_msg(strstr(text, "secret-") == NULL, "a secret was printed:\n%s", text);
+    char error[CONFIG_ERROR_MAX];
+    struct config *again = NULL;
+    ck_assert_msg(unit_config_load(text, NULL, NULL, &again, error) == 0, "%s", error);
+    config_free(again);
+    json_decref(root);
+    free(text);
+    config_free(c);
+}
+END_TEST
+
 /* --- otlp and OpenTelemetry's OTEL_* variables ----------------------------------------------- */
 
 /* A base URL gets /v1/traces (one trailing slash removed first); a full one is used as is. */
@@ -1912,6 +1987,8 @@ static Suite *config_suite(void)
     tcase_add_loop_test(tc, test_needs_restart, 0, (int)ARRAY_SIZE(restarts));
     tcase_add_test(tc, test_print_is_json_with_the_effective_values);
     tcase_add_test(tc, test_print_loads_back);
+    tcase_add_test(tc, test_log_level);
+    tcase_add_test(tc, test_print_redacts_credential_headers);
     tcase_add_test(tc, test_print_with_otel_env_loads_back);
     suite_add_tcase(s, tc);
 

@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -33,6 +34,9 @@
 #include "proxy/upstream.h"
 #include "common/arena.h"
 #include "common/diag.h"
+#include "config/config.h"
+
+_Static_assert(UPSTREAM_DETAIL_MAX == CURL_ERROR_SIZE, "the detail is libcurl's error buffer");
 
 /* A transfer running this long past its timeout_ms was lost by libcurl (see
  * upstream_pool_expire_stalled) and is ended here as the timeout it is. */
@@ -69,7 +73,8 @@ struct upstream_transfer {
     bool upload_complete;
     bool read_paused, write_paused;
     bool head_done;
-    bool bad_response; /* we aborted it: the head was not valid HTTP */
+    bool bad_response;                /* we aborted it: the head was not valid HTTP */
+    char error_text[CURL_ERROR_SIZE]; /* CURLOPT_ERRORBUFFER: libcurl's reason for a failure */
 };
 
 struct upstream_pool {
@@ -317,9 +322,22 @@ enum upstream_error upstream_error_from_curl(int curl_code)
         return UPSTREAM_TIMEOUT;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
+        return UPSTREAM_CONNECT_FAILED;
+    /* TLS: the handshake, the peer's certificate, or our own TLS settings and files. */
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
-        return UPSTREAM_CONNECT_FAILED;
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CLIENTCERT:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+        return UPSTREAM_TLS_FAILED;
     default:
         return UPSTREAM_RESET;
     }
@@ -367,10 +385,16 @@ static void transfer_finish(struct upstream_transfer *t, CURLcode result)
         result = CURLE_GOT_NOTHING;
         t->bad_response = true;
     }
+    /* A copy: t goes back to the spares below, and on_done may start another transfer. */
+    char detail[CURL_ERROR_SIZE];
+    snprintf(detail, sizeof(detail), "%s",
+             result == CURLE_OK         ? ""
+             : t->error_text[0] != '\0' ? t->error_text
+                                        : curl_easy_strerror(result));
     struct upstream_outcome outcome = {
         .error = t->bad_response ? UPSTREAM_RESET : upstream_error_from_curl(result),
         .bad_response = t->bad_response,
-        .detail = result == CURLE_OK ? "" : curl_easy_strerror(result),
+        .detail = detail,
         .connect_ms = elapsed_ms(connect_us),
         .ttfb_ms = elapsed_ms(ttfb_us),
     };
@@ -395,6 +419,41 @@ static void collect_finished(void *data, uint32_t events)
         if (t)
             transfer_finish(t, msg->data.result);
     }
+}
+
+/*
+ * A route's TLS settings. A CA file or directory replaces the system store (libcurl would
+ * otherwise keep its built-in default for the one not given). libcurl copies the strings; the
+ * CONNECT_TO list must outlive the transfer, so its node lives in the request's arena. Pooled
+ * connections are reused only by transfers with the same CA, client certificate, version and
+ * verification settings (libcurl compares them), so a reload's new settings never ride on a
+ * connection made with the old ones.
+ */
+static bool set_tls_options(CURL *e, const struct route_tls *tls, struct arena *arena)
+{
+    if (!tls)
+        return true;
+    long version = tls->min_version == 13   ? (long)CURL_SSLVERSION_TLSv1_3
+                   : tls->min_version == 12 ? (long)CURL_SSLVERSION_TLSv1_2
+                                            : (long)CURL_SSLVERSION_DEFAULT;
+    bool set = curl_easy_setopt(e, CURLOPT_SSLVERSION, version) == CURLE_OK;
+    if (set && (tls->ca_file || tls->ca_dir))
+        set = curl_easy_setopt(e, CURLOPT_CAINFO, tls->ca_file) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_CAPATH, tls->ca_dir) == CURLE_OK;
+    if (set && tls->client_certificate)
+        set = curl_easy_setopt(e, CURLOPT_SSLCERT, tls->client_certificate) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_SSLKEY, tls->client_key) == CURLE_OK;
+    if (set && tls->insecure_skip_verify)
+        set = curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK;
+    if (set && tls->connect_to) {
+        struct curl_slist *node = arena_alloc(arena, sizeof(*node));
+        if (!node)
+            return false;
+        *node = (struct curl_slist){.data = tls->connect_to};
+        set = curl_easy_setopt(e, CURLOPT_CONNECT_TO, node) == CURLE_OK;
+    }
+    return set;
 }
 
 /*
@@ -443,7 +502,9 @@ static CURL *new_easy(struct upstream_transfer *t, const struct upstream_spec *s
         curl_easy_setopt(e, CURLOPT_WRITEDATA, t) == CURLE_OK &&
         curl_easy_setopt(e, CURLOPT_READDATA, t) == CURLE_OK &&
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, spec->connect_timeout_ms) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, spec->timeout_ms) == CURLE_OK;
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, spec->timeout_ms) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error_text) == CURLE_OK &&
+        set_tls_options(e, spec->tls, spec->arena);
     if (set && spec->is_head) {
         set = curl_easy_setopt(e, CURLOPT_NOBODY, 1L) == CURLE_OK;
     } else if (set && spec->has_body) {

@@ -185,6 +185,18 @@ static int load_config(const char *path, const struct config_overrides *flags,
  * here in the main thread, then publish it to every worker. Settings bound to sockets and
  * threads are refused with the reason rather than half-applied.
  */
+/* routes[].tls.insecure_skip_verify: loudly, at every start, reload and --check-config, so that
+ * a test setting that reached production is seen. */
+static void warn_insecure_routes(const struct config *c)
+{
+    for (size_t i = 0; i < c->routes_count; i++)
+        if (c->routes[i].tls.insecure_skip_verify)
+            diag(DIAG_WARN,
+                 "route %s (routes[%zu]): tls.insecure_skip_verify is true: the certificate and "
+                 "name of %s are NOT verified; for test setups only",
+                 c->routes[i].name, i, c->routes[i].upstream.text);
+}
+
 static void reload(struct config **current, const char *path, const struct config_overrides *flags,
                    const struct config_overrides *env, struct worker *workers, unsigned count,
                    struct otlp_exporter *exporter, struct admin_state *state)
@@ -220,6 +232,7 @@ static void reload(struct config **current, const char *path, const struct confi
     atomic_fetch_add(&state->reloads_ok, 1);
     atomic_store(&state->last_reload_ok, true);
     diag(DIAG_INFO, "config reloaded from %s: %zu routes", path, next->routes_count);
+    warn_insecure_routes(next);
     sd_notify(0, "READY=1");
     return;
 failed:
@@ -467,6 +480,7 @@ int main(int argc, char **argv)
         diag(DIAG_ERROR, "config: %s", error);
         return 1;
     }
+    warn_insecure_routes(config);
     if (check_only) {
         int rc = config_print(config);
         config_free(config);

@@ -372,12 +372,34 @@ static void transfer_release_easy(struct upstream_transfer *t)
     t->easy = NULL;
 }
 
+/*
+ * The outcome's detail: libcurl's error buffer, else its code's text; and the system's words
+ * for the errno behind it, which libcurl 7.88 keeps out of its message ("Failed to connect to
+ * 127.0.0.1 port 9 after 0 ms: Couldn't connect to server" gains "(Connection refused)").
+ */
+static void describe_failure(const struct upstream_transfer *t, CURLcode result, long os_errno,
+                             char *out, size_t size)
+{
+    if (result == CURLE_OK) {
+        out[0] = '\0';
+        return;
+    }
+    const char *text = t->error_text[0] != '\0' ? t->error_text : curl_easy_strerror(result);
+    char buf[128];
+    const char *why = os_errno > 0 ? strerror_r((int)os_errno, buf, sizeof(buf)) : NULL;
+    int n = snprintf(out, size, "%s", text);
+    if (why && !strstr(text, why) && n >= 0 && (size_t)n < size)
+        snprintf(out + n, size - (size_t)n, " (%s)", why); /* cut if it does not fit */
+}
+
 static void transfer_finish(struct upstream_transfer *t, CURLcode result)
 {
     curl_off_t connect_us = 0, ttfb_us = 0;
+    long os_errno = 0;
 
     curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
     curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb_us);
+    curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os_errno);
     transfer_release_easy(t);
     if (result == CURLE_OK && !t->head_done && !t->bad_response) {
         /* libcurl 7.88 reports success when the upstream closes after the status line or in
@@ -387,10 +409,7 @@ static void transfer_finish(struct upstream_transfer *t, CURLcode result)
     }
     /* A copy: t goes back to the spares below, and on_done may start another transfer. */
     char detail[CURL_ERROR_SIZE];
-    snprintf(detail, sizeof(detail), "%s",
-             result == CURLE_OK         ? ""
-             : t->error_text[0] != '\0' ? t->error_text
-                                        : curl_easy_strerror(result));
+    describe_failure(t, result, os_errno, detail, sizeof(detail));
     struct upstream_outcome outcome = {
         .error = t->bad_response ? UPSTREAM_RESET : upstream_error_from_curl(result),
         .bad_response = t->bad_response,

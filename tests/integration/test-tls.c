@@ -372,6 +372,31 @@ START_TEST(test_insecure_skip_verify_works_and_is_warned_about)
     get("/insecure", NULL, &rs);
     json_decref(assert_upstream_answered(&rs, "insecure_skip_verify"));
     harness_response_free(&rs);
+
+    /* again at every reload */
+    ck_assert_int_eq(kill(proxy.proc.pid, SIGHUP), 0);
+    json_t *warnings = harness_jsonl_wait(proxy.stderr_path, harness_match_field_prefix, &m, 2,
+                                          HARNESS_WAIT_MS, &proxy.proc);
+    ck_assert_msg(json_array_size(warnings) == 2, "no warning at the reload");
+    json_decref(warnings);
+
+    /* and in --check-config, on stderr beside the printed config */
+    char err[HARNESS_PATH_MAX + 16], out[HARNESS_PATH_MAX + 16];
+    format(err, sizeof(err), "%s/check.err", dir);
+    format(out, sizeof(out), "%s/check.out", dir);
+    char *argv[] = {getenv("TRACEHOP_BIN"), "--check-config", "--config", proxy.config_path, NULL};
+    struct harness_process check;
+    ck_assert_int_eq(harness_spawn(&check, argv, out, err, NULL), 0);
+    ck_assert(harness_process_wait(&check, HARNESS_WAIT_MS));
+    ck_assert_int_eq(harness_exit_code(&check), 0);
+    char *text = harness_read_file(err, NULL);
+    ck_assert_msg(text && strstr(text, "tls.insecure_skip_verify is true"),
+                  "--check-config did not warn: %s", text ? text : "");
+    free(text);
+    text = harness_read_file(out, NULL);
+    ck_assert_msg(text && strstr(text, "\"insecure_skip_verify\": true"),
+                  "--check-config does not print the key: %s", text ? text : "");
+    free(text);
 }
 END_TEST
 

@@ -180,11 +180,6 @@ static int load_config(const char *path, const struct config_overrides *flags,
     return config_load(path, flags, env, &machine, ret, error);
 }
 
-/*
- * SIGHUP: load the file again with the same flags and environment, validate it completely
- * here in the main thread, then publish it to every worker. Settings bound to sockets and
- * threads are refused with the reason rather than half-applied.
- */
 /* routes[].tls.insecure_skip_verify: loudly, at every start, reload and --check-config, so that
  * a test setting that reached production is seen. */
 static void warn_insecure_routes(const struct config *c)
@@ -197,6 +192,11 @@ static void warn_insecure_routes(const struct config *c)
                  c->routes[i].name, i, c->routes[i].upstream.text);
 }
 
+/*
+ * SIGHUP: load the file again with the same flags and environment, validate it completely
+ * here in the main thread, then publish it to every worker. Settings bound to sockets and
+ * threads are refused with the reason rather than half-applied.
+ */
 static void reload(struct config **current, const char *path, const struct config_overrides *flags,
                    const struct config_overrides *env, struct worker *workers, unsigned count,
                    struct otlp_exporter *exporter, struct admin_state *state)

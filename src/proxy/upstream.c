@@ -386,7 +386,10 @@ static void describe_failure(const struct upstream_transfer *t, CURLcode result,
     }
     const char *text = t->error_text[0] != '\0' ? t->error_text : curl_easy_strerror(result);
     char buf[128];
-    const char *why = os_errno > 0 ? strerror_r((int)os_errno, buf, sizeof(buf)) : NULL;
+    bool socket_error =
+        result == CURLE_COULDNT_CONNECT || result == CURLE_SEND_ERROR || result == CURLE_RECV_ERROR;
+    const char *why =
+        socket_error && os_errno > 0 ? strerror_r((int)os_errno, buf, sizeof(buf)) : NULL;
     int n = snprintf(out, size, "%s", text);
     if (why && !strstr(text, why) && n >= 0 && (size_t)n < size)
         snprintf(out + n, size - (size_t)n, " (%s)", why); /* cut if it does not fit */

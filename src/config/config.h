@@ -18,6 +18,7 @@
  *   config_otel_env.c   OpenTelemetry's OTEL_* variables into the model;
  *   config_overrides.c  environment variables and flags into the model;
  *   config_address.c    listen addresses and upstream URLs;
+ *   config_tls.c        a route's TLS settings: the checks and files, server_name's URL;
  *   config_print.c      the effective config as JSON text (--check-config);
  *   config_error.c      the error reports they share (config_internal.h, private to the area).
  * The CPU count that sets the default worker count is probed outside (common/cpu_probe.h) and

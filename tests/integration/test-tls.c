@@ -420,9 +420,19 @@ START_TEST(test_reload_with_new_tls_settings_does_not_reuse_old_connections)
            "{%s}}]}",
            upstream.port, ca_file("ca"));
     ck_assert_int_eq(harness_daemon_start(&proxy, dir, config, NULL, one_worker), 0);
-    get("/before", NULL, &rs);
-    json_decref(assert_upstream_answered(&rs, "before the reload"));
-    harness_response_free(&rs);
+    /* Two requests, one connection: the pool keeps it for the next. */
+    json_int_t ports[2];
+    for (int i = 0; i < 2; i++) {
+        get("/before", NULL, &rs);
+        json_t *seen = assert_upstream_answered(&rs, "before the reload");
+        ports[i] = harness_json_int(seen, "client_port", -1);
+        json_decref(seen);
+        harness_response_free(&rs);
+    }
+    ck_assert_msg(ports[0] > 0 && ports[0] == ports[1],
+                  "the upstream connection was not kept alive (ports %lld, %lld): the test "
+                  "would prove nothing",
+                  (long long)ports[0], (long long)ports[1]);
 
     format(config, sizeof(config),
            "{\"routes\": [{\"name\": \"tls\", \"upstream\": \"https://127.0.0.1:%u\", \"tls\": "

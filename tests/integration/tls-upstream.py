@@ -4,7 +4,8 @@
 
 Listens on 127.0.0.1:0 and prints "listening on 127.0.0.1:PORT" once it accepts. Every request
 is answered 200 with a JSON body describing what arrived: method, target, the header fields in
-order, and whether the client presented a certificate. --client-ca makes a client certificate
+order, whether the client presented a certificate, the TLS version and the client's port (the
+same port: the same kept-alive connection). --client-ca makes a client certificate
 signed by that CA mandatory (mTLS); --max-tls 1.2 refuses TLS 1.3.
 
 The handshake runs in the connection's own thread, so that a client that fails it (the test's
@@ -27,6 +28,7 @@ class Handler(BaseHTTPRequestHandler):
             "headers": [[name, value] for name, value in self.headers.items()],
             "client_certificate": bool(self.connection.getpeercert()),
             "tls_version": self.connection.version(),
+            "client_port": self.client_address[1],
         }).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

@@ -15,15 +15,12 @@
 #include "cli/log_filter.h"
 #include "cli/log_time.h"
 
-/*
- * Keep in step with docs/access-log.md ("outcome" under "Fields"). Outcomes that other branches
- * add to the daemon (a TLS failure towards the upstream, a request cut off by draining, a
- * response broken off mid-body) belong here too when they are merged.
- */
+/* Keep in step with docs/access-log.md ("outcome" under "Fields"). */
 const char *const log_filter_outcomes[] = {
     "ok",
     "no_route",
     "upstream_connect_failed",
+    "upstream_tls_failed",
     "upstream_timeout",
     "upstream_reset",
     "client_aborted",

@@ -53,6 +53,7 @@ void config_route_clear(struct route *r)
         free(r->set_request_headers[i].line);
     }
     free(r->set_request_headers);
+    config_route_tls_clear(&r->tls);
     *r = (struct route){0};
 }
 

@@ -18,6 +18,7 @@
  *   config_otel_env.c   OpenTelemetry's OTEL_* variables into the model;
  *   config_overrides.c  environment variables and flags into the model;
  *   config_address.c    listen addresses and upstream URLs;
+ *   config_tls.c        a route's TLS settings: the checks and files, server_name's URL;
  *   config_print.c      the effective config as JSON text (--check-config);
  *   config_error.c      the error reports they share (config_internal.h, private to the area).
  * The CPU count that sets the default worker count is probed outside (common/cpu_probe.h) and
@@ -55,6 +56,20 @@ struct header_setting {
     char *line; /* "Name: value", ready for curl */
 };
 
+/*
+ * TLS to an https upstream (routes[].tls; docs/configuration.md, "tls"). Every path NULL = not
+ * set (libcurl's default: the system store, no client certificate).
+ */
+struct route_tls {
+    char *ca_file, *ca_dir;                /* PEM bundle; directory of hashed PEM files */
+    char *client_certificate, *client_key; /* PEM files for mTLS to the upstream */
+    char *server_name;    /* the name sent (SNI) and verified instead of the URL's host */
+    char *curl_url;       /* with server_name: "https://server_name:port/" */
+    char *connect_to;     /* with server_name: "server_name:port:host:port" (CURLOPT_CONNECT_TO) */
+    unsigned min_version; /* 0 = libcurl's default, 12 = TLS 1.2, 13 = TLS 1.3 */
+    bool insecure_skip_verify; /* no peer or name verification: tests only, warned about */
+};
+
 struct route {
     char *name;
     char *path_prefix; /* "/" matches everything */
@@ -68,6 +83,7 @@ struct route {
     long timeout_ms; /* whole upstream exchange; 0 = none */
     struct header_setting *set_request_headers;
     size_t set_request_headers_count;
+    struct route_tls tls;  /* https upstreams only; all unset otherwise */
     unsigned metrics_slot; /* the name's slot in common/route_slots.h, set by the loader */
 };
 

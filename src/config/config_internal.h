@@ -19,6 +19,7 @@ struct config_overrides;
 struct otlp_config;
 struct route;
 struct upstream_target;
+struct route_tls;
 
 #define CONFIG_MAX_WORKERS 64
 
@@ -50,6 +51,13 @@ int config_route_init(struct route *r, char *error);
 /* Free everything a route or an upstream owns and zero it; safe on a zeroed or half-built one. */
 void config_route_clear(struct route *r);
 void config_upstream_clear(struct upstream_target *u);
+
+/* routes[i].tls once its keys are in r->tls (`path` = "routes[i].tls"): only for an https
+ * upstream, every file readable, server_name a host name (then curl_url and connect_to are
+ * set). Returns 0, -EINVAL with the key in error, or -ENOMEM. (config_tls.c) */
+int config_route_tls_finish(struct route *r, const char *path, char *error);
+/* Free what a route's tls settings own and zero them. (config_tls.c) */
+void config_route_tls_clear(struct route_tls *t);
 
 /* Replace c's listen addresses by the n parsed texts; `path` names them in errors ("listen",
  * "--listen"). On failure c is unchanged. (config_address.c) */

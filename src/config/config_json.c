@@ -267,6 +267,54 @@ static int parse_set_request_headers(json_t *obj, struct route *r, const char *p
     return 0;
 }
 
+/* A file or directory path in routes[i].tls: not empty; null = not set. */
+static int parse_tls_path(json_t *obj, const char *key, const char *path, char **slot, char *error)
+{
+    json_t *v = json_object_get(obj, key);
+    const char *text = NULL;
+    int rc;
+
+    if (!v || json_is_null(v))
+        return 0;
+    if ((rc = get_string(obj, key, path, &text, error)) < 0)
+        return rc;
+    if (text[0] == '\0')
+        return config_fail(error, "%s.%s: must not be empty (leave it out or null for none)", path,
+                           key);
+    return config_set_string(slot, text, error);
+}
+
+/* routes[i].tls (docs/configuration.md, "tls"); the checks across its keys and the files:
+ * config_tls.c. */
+static int parse_route_tls(json_t *obj, struct route *r, const char *path, char *error)
+{
+    static const char *const keys[] = {
+        "ca_file",     "ca_dir",      "client_certificate",   "client_key",
+        "server_name", "min_version", "insecure_skip_verify", NULL};
+    struct route_tls *t = &r->tls;
+    json_t *version = json_object_get(obj, "min_version");
+    int rc;
+
+    if ((rc = check_keys(obj, path, keys, error)) < 0 ||
+        (rc = parse_tls_path(obj, "ca_file", path, &t->ca_file, error)) < 0 ||
+        (rc = parse_tls_path(obj, "ca_dir", path, &t->ca_dir, error)) < 0 ||
+        (rc = parse_tls_path(obj, "client_certificate", path, &t->client_certificate, error)) < 0 ||
+        (rc = parse_tls_path(obj, "client_key", path, &t->client_key, error)) < 0 ||
+        (rc = parse_tls_path(obj, "server_name", path, &t->server_name, error)) < 0 ||
+        (rc = get_bool(obj, "insecure_skip_verify", path, &t->insecure_skip_verify, error)) < 0)
+        return rc;
+    if (version && !json_is_null(version)) {
+        const char *v = json_is_string(version) ? json_string_value(version) : "";
+        if (strcmp(v, "1.2") == 0)
+            t->min_version = 12;
+        else if (strcmp(v, "1.3") == 0)
+            t->min_version = 13;
+        else
+            return config_fail(error, "%s.min_version: must be \"1.2\" or \"1.3\"", path);
+    }
+    return config_route_tls_finish(r, path, error);
+}
+
 static int parse_route(json_t *obj, struct route *r, size_t index, char *error)
 {
     static const char *const keys[] = {"name",
@@ -276,6 +324,7 @@ static int parse_route(json_t *obj, struct route *r, size_t index, char *error)
                                        "connect_timeout_ms",
                                        "timeout_ms",
                                        "set_request_headers",
+                                       "tls",
                                        NULL};
     char path[64];
     char sub[96];
@@ -315,6 +364,12 @@ static int parse_route(json_t *obj, struct route *r, size_t index, char *error)
     if (set) {
         snprintf(sub, sizeof(sub), "%s.set_request_headers", path);
         if ((rc = parse_set_request_headers(set, r, sub, error)) < 0)
+            return rc;
+    }
+    json_t *tls = json_object_get(obj, "tls");
+    if (tls && !json_is_null(tls)) {
+        snprintf(sub, sizeof(sub), "%s.tls", path);
+        if ((rc = parse_route_tls(tls, r, sub, error)) < 0)
             return rc;
     }
     return 0;

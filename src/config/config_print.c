@@ -78,6 +78,18 @@ static json_t *otlp_json(const struct otlp_config *o)
         pairs_json(o->resource_attributes, o->resource_attributes_count, false), "batch", batch);
 }
 
+/* routes[i].tls: paths and names only (a key file's contents are never read here). */
+static json_t *route_tls_json(const struct route_tls *t)
+{
+    return json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:b}", "ca_file", t->ca_file, "ca_dir",
+                     t->ca_dir, "client_certificate", t->client_certificate, "client_key",
+                     t->client_key, "server_name", t->server_name, "min_version",
+                     t->min_version == 13   ? "1.3"
+                     : t->min_version == 12 ? "1.2"
+                                            : NULL,
+                     "insecure_skip_verify", t->insecure_skip_verify);
+}
+
 char *config_to_text(const struct config *c)
 {
     json_t *root = json_object();
@@ -104,6 +116,8 @@ char *config_to_text(const struct config *c)
                               match, "upstream", r->upstream.text, "strip_prefix", r->strip_prefix,
                               "connect_timeout_ms", (json_int_t)r->connect_timeout_ms, "timeout_ms",
                               (json_int_t)r->timeout_ms, "set_request_headers", set));
+        if (r->upstream.scheme == UPSTREAM_HTTPS)
+            json_object_set_new(json_array_get(routes, i), "tls", route_tls_json(&r->tls));
     }
     json_object_set_new(root, "service_name", json_string(c->service_name));
     json_object_set_new(root, "listen", listen);

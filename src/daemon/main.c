@@ -204,6 +204,18 @@ static int load_config(const char *path, const struct config_overrides *flags,
     return config_load(path, flags, env, &machine, ret, error);
 }
 
+/* routes[].tls.insecure_skip_verify: loudly, at every start, reload and --check-config, so that
+ * a test setting that reached production is seen. */
+static void warn_insecure_routes(const struct config *c)
+{
+    for (size_t i = 0; i < c->routes_count; i++)
+        if (c->routes[i].tls.insecure_skip_verify)
+            diag(DIAG_WARN,
+                 "route %s (routes[%zu]): tls.insecure_skip_verify is true: the certificate and "
+                 "name of %s are NOT verified; for test setups only",
+                 c->routes[i].name, i, c->routes[i].upstream.text);
+}
+
 /*
  * SIGHUP: load the file again with the same flags and environment, validate it completely
  * here in the main thread, then publish it to every worker. Settings bound to sockets and
@@ -248,6 +260,7 @@ static void reload(struct config **current, const char *path, const struct confi
     char names[256];
     route_names(next, names, sizeof(names));
     diag(DIAG_INFO, "config reloaded from %s: %zu routes (%s)", path, next->routes_count, names);
+    warn_insecure_routes(next);
     sd_notify(0, "READY=1");
     return;
 failed:
@@ -523,6 +536,7 @@ int main(int argc, char **argv)
         return 1;
     }
     diag_set_level(config->log_level);
+    warn_insecure_routes(config);
     if (check_only) {
         int rc = config_print(config);
         config_free(config);

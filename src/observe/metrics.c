@@ -26,7 +26,7 @@ static const char *const method_names[METRICS_METHODS] = {"GET",    "HEAD",  "PO
                                                           "DELETE", "PATCH", "OPTIONS", "other"};
 static const char *const class_names[METRICS_CLASSES] = {"1xx", "2xx", "3xx", "4xx", "5xx", "none"};
 static const char *const outcome_names[METRICS_OUTCOME_COUNT] = {
-    "upstream_connect_failed", "upstream_timeout", "upstream_reset"};
+    "upstream_connect_failed", "upstream_timeout", "upstream_reset", "upstream_tls_failed"};
 
 /* --- counting ------------------------------------------------------------------------------ */
 

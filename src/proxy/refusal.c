@@ -127,6 +127,9 @@ struct refusal refusal_for_upstream(enum upstream_error error)
     case UPSTREAM_CONNECT_FAILED:
         return REFUSE(502, "upstream_connect_failed", "upstream_connect_failed",
                       "could not connect to the upstream");
+    case UPSTREAM_TLS_FAILED:
+        return REFUSE(502, "upstream_tls_failed", "upstream_tls_failed",
+                      "the TLS connection to the upstream failed (handshake or certificate)");
     case UPSTREAM_OK:
     case UPSTREAM_RESET:
         break;

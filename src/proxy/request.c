@@ -611,6 +611,7 @@ static void on_upstream_done(void *data, const struct upstream_outcome *outcome)
     req->transfer = NULL;
     req->upstream_done = true;
     req->upstream_outcome = *outcome;
+    req->upstream_outcome.detail = ""; /* valid during this call only */
     clock_gettime(CLOCK_MONOTONIC, &req->upstream_end_mono);
     if (outcome->error != UPSTREAM_OK) {
         struct ids_hex ids;
@@ -666,7 +667,8 @@ static int start_transfer(struct request *req, const struct head_scan *s)
         .has_body = req->has_body,
     };
     struct upstream_spec spec = {
-        .url = r->upstream.curl_url,
+        .url = r->tls.curl_url ? r->tls.curl_url : r->upstream.curl_url, /* tls.server_name */
+        .tls = r->upstream.scheme == UPSTREAM_HTTPS ? &r->tls : NULL,
         .unix_path = r->upstream.unix_path,
         .target = target,
         .method = req->method,

@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -33,6 +34,9 @@
 #include "proxy/upstream.h"
 #include "common/arena.h"
 #include "common/diag.h"
+#include "config/config.h"
+
+_Static_assert(UPSTREAM_DETAIL_MAX == CURL_ERROR_SIZE, "the detail is libcurl's error buffer");
 
 /* A transfer running this long past its timeout_ms was lost by libcurl (see
  * upstream_pool_expire_stalled) and is ended here as the timeout it is. */
@@ -69,7 +73,8 @@ struct upstream_transfer {
     bool upload_complete;
     bool read_paused, write_paused;
     bool head_done;
-    bool bad_response; /* we aborted it: the head was not valid HTTP */
+    bool bad_response;                /* we aborted it: the head was not valid HTTP */
+    char error_text[CURL_ERROR_SIZE]; /* CURLOPT_ERRORBUFFER: libcurl's reason for a failure */
 };
 
 struct upstream_pool {
@@ -317,9 +322,22 @@ enum upstream_error upstream_error_from_curl(int curl_code)
         return UPSTREAM_TIMEOUT;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
+        return UPSTREAM_CONNECT_FAILED;
+    /* TLS: the handshake, the peer's certificate, or our own TLS settings and files. */
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
-        return UPSTREAM_CONNECT_FAILED;
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CLIENTCERT:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+        return UPSTREAM_TLS_FAILED;
     default:
         return UPSTREAM_RESET;
     }
@@ -354,12 +372,37 @@ static void transfer_release_easy(struct upstream_transfer *t)
     t->easy = NULL;
 }
 
+/*
+ * The outcome's detail: libcurl's error buffer, else its code's text; and the system's words
+ * for the errno behind it, which libcurl 7.88 keeps out of its message ("Failed to connect to
+ * 127.0.0.1 port 9 after 0 ms: Couldn't connect to server" gains "(Connection refused)").
+ */
+static void describe_failure(const struct upstream_transfer *t, CURLcode result, long os_errno,
+                             char *out, size_t size)
+{
+    if (result == CURLE_OK) {
+        out[0] = '\0';
+        return;
+    }
+    const char *text = t->error_text[0] != '\0' ? t->error_text : curl_easy_strerror(result);
+    char buf[128];
+    bool socket_error =
+        result == CURLE_COULDNT_CONNECT || result == CURLE_SEND_ERROR || result == CURLE_RECV_ERROR;
+    const char *why =
+        socket_error && os_errno > 0 ? strerror_r((int)os_errno, buf, sizeof(buf)) : NULL;
+    int n = snprintf(out, size, "%s", text);
+    if (why && !strstr(text, why) && n >= 0 && (size_t)n < size)
+        snprintf(out + n, size - (size_t)n, " (%s)", why); /* cut if it does not fit */
+}
+
 static void transfer_finish(struct upstream_transfer *t, CURLcode result)
 {
     curl_off_t connect_us = 0, ttfb_us = 0;
+    long os_errno = 0;
 
     curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
     curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb_us);
+    curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os_errno);
     transfer_release_easy(t);
     if (result == CURLE_OK && !t->head_done && !t->bad_response) {
         /* libcurl 7.88 reports success when the upstream closes after the status line or in
@@ -367,10 +410,13 @@ static void transfer_finish(struct upstream_transfer *t, CURLcode result)
         result = CURLE_GOT_NOTHING;
         t->bad_response = true;
     }
+    /* A copy: t goes back to the spares below, and on_done may start another transfer. */
+    char detail[CURL_ERROR_SIZE];
+    describe_failure(t, result, os_errno, detail, sizeof(detail));
     struct upstream_outcome outcome = {
         .error = t->bad_response ? UPSTREAM_RESET : upstream_error_from_curl(result),
         .bad_response = t->bad_response,
-        .detail = result == CURLE_OK ? "" : curl_easy_strerror(result),
+        .detail = detail,
         .connect_ms = elapsed_ms(connect_us),
         .ttfb_ms = elapsed_ms(ttfb_us),
     };
@@ -395,6 +441,41 @@ static void collect_finished(void *data, uint32_t events)
         if (t)
             transfer_finish(t, msg->data.result);
     }
+}
+
+/*
+ * A route's TLS settings. A CA file or directory replaces the system store (libcurl would
+ * otherwise keep its built-in default for the one not given). libcurl copies the strings; the
+ * CONNECT_TO list must outlive the transfer, so its node lives in the request's arena. Pooled
+ * connections are reused only by transfers with the same CA, client certificate, version and
+ * verification settings (libcurl compares them), so a reload's new settings never ride on a
+ * connection made with the old ones.
+ */
+static bool set_tls_options(CURL *e, const struct route_tls *tls, struct arena *arena)
+{
+    if (!tls)
+        return true;
+    long version = tls->min_version == 13   ? (long)CURL_SSLVERSION_TLSv1_3
+                   : tls->min_version == 12 ? (long)CURL_SSLVERSION_TLSv1_2
+                                            : (long)CURL_SSLVERSION_DEFAULT;
+    bool set = curl_easy_setopt(e, CURLOPT_SSLVERSION, version) == CURLE_OK;
+    if (set && (tls->ca_file || tls->ca_dir))
+        set = curl_easy_setopt(e, CURLOPT_CAINFO, tls->ca_file) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_CAPATH, tls->ca_dir) == CURLE_OK;
+    if (set && tls->client_certificate)
+        set = curl_easy_setopt(e, CURLOPT_SSLCERT, tls->client_certificate) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_SSLKEY, tls->client_key) == CURLE_OK;
+    if (set && tls->insecure_skip_verify)
+        set = curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK;
+    if (set && tls->connect_to) {
+        struct curl_slist *node = arena_alloc(arena, sizeof(*node));
+        if (!node)
+            return false;
+        *node = (struct curl_slist){.data = tls->connect_to};
+        set = curl_easy_setopt(e, CURLOPT_CONNECT_TO, node) == CURLE_OK;
+    }
+    return set;
 }
 
 /*
@@ -443,7 +524,9 @@ static CURL *new_easy(struct upstream_transfer *t, const struct upstream_spec *s
         curl_easy_setopt(e, CURLOPT_WRITEDATA, t) == CURLE_OK &&
         curl_easy_setopt(e, CURLOPT_READDATA, t) == CURLE_OK &&
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, spec->connect_timeout_ms) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, spec->timeout_ms) == CURLE_OK;
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, spec->timeout_ms) == CURLE_OK &&
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error_text) == CURLE_OK &&
+        set_tls_options(e, spec->tls, spec->arena);
     if (set && spec->is_head) {
         set = curl_easy_setopt(e, CURLOPT_NOBODY, 1L) == CURLE_OK;
     } else if (set && spec->has_body) {

@@ -21,31 +21,39 @@
 #include "proxy/response_head.h"
 
 struct arena;
+struct route_tls;
 struct upstream_pool;
 struct upstream_transfer;
+
+#define UPSTREAM_DETAIL_MAX 256 /* libcurl's CURL_ERROR_SIZE */
 
 /* How a transfer ended, in the terms a client answers with (see proxy/refusal.h). */
 enum upstream_error {
     UPSTREAM_OK,
-    UPSTREAM_CONNECT_FAILED, /* no connection (refused, unreachable, TLS handshake) */
+    UPSTREAM_CONNECT_FAILED, /* no connection (refused, unreachable, no such host) */
     UPSTREAM_TIMEOUT,        /* the connect or the whole exchange took too long */
     UPSTREAM_RESET,          /* the connection broke, or the answer was not valid HTTP */
+    UPSTREAM_TLS_FAILED,     /* TLS: handshake, certificate verification, local TLS files */
 };
 
 struct upstream_outcome {
     enum upstream_error error;
-    bool bad_response;  /* the head was invalid, oversized or incomplete (error is RESET) */
-    const char *detail; /* libcurl's words for the failure ("" when OK); static text */
-    double connect_ms;  /* until the connection was up (0 when reused) */
-    double ttfb_ms;     /* until the first response byte */
+    bool bad_response; /* the head was invalid, oversized or incomplete (error is RESET) */
+    /* libcurl's words for the failure ("" when OK): its error buffer, with the reason (the
+     * certificate problem, the errno text of a failed connect), else its code's text. Valid
+     * during on_done only; at most UPSTREAM_DETAIL_MAX bytes with the NUL. */
+    const char *detail;
+    double connect_ms; /* until the connection was up (0 when reused) */
+    double ttfb_ms;    /* until the first response byte */
 };
 
 /* What to send and where. Every pointer is lent: it must stay valid until on_done or
  * upstream_cancel. */
 struct upstream_spec {
-    const char *url;       /* "http://host:port/" whose connection (pool) the transfer uses */
-    const char *unix_path; /* a unix socket to connect to instead, or NULL */
-    const char *target;    /* the request target, sent byte for byte */
+    const char *url;             /* "http://host:port/" whose connection (pool) the transfer uses */
+    const struct route_tls *tls; /* https: the route's TLS settings (config/config.h), or NULL */
+    const char *unix_path;       /* a unix socket to connect to instead, or NULL */
+    const char *target;          /* the request target, sent byte for byte */
     const char *method;
     bool is_head;                    /* no response body will come */
     bool has_body;                   /* a request body follows (upload) */

@@ -309,6 +309,31 @@ int harness_bad_stop(struct harness_bad *b)
     return rc;
 }
 
+int harness_helper_start(struct harness_helper *h, const char *dir, const char *name,
+                         char *const argv[])
+{
+    int rc;
+
+    *h = (struct harness_helper){0};
+    snprintf(h->stdout_path, sizeof(h->stdout_path), "%s/%s.out", dir, name);
+    snprintf(h->stderr_path, sizeof(h->stderr_path), "%s/%s.err", dir, name);
+    if ((rc = harness_spawn(&h->proc, argv, h->stdout_path, h->stderr_path, NULL)) < 0)
+        return rc;
+    struct line_prefix_wait w = {.path = h->stdout_path, .prefix = "listening on "};
+    if (!harness_wait_for_file(h->stdout_path, line_prefix_ready, &w, HARNESS_WAIT_MS, &h->proc)) {
+        say("%s did not say where it listens", name);
+        harness_dump_file(name, h->stderr_path);
+        harness_process_stop(&h->proc, 2000);
+        return -ETIMEDOUT;
+    }
+    return port_from_listening_line(name, w.line, &h->proc, &h->port, h->url, sizeof(h->url));
+}
+
+int harness_helper_stop(struct harness_helper *h)
+{
+    return harness_process_stop(&h->proc, 5000);
+}
+
 struct bad_event_match {
     const char *event;
     const char *target_prefix;

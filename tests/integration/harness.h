@@ -209,6 +209,22 @@ int harness_bad_stop(struct harness_bad *b);
 json_t *harness_bad_event(struct harness_bad *b, const char *event, const char *target_prefix,
                           int timeout_ms);
 
+/* A helper server of a test's own (a script): argv runs in dir with stdout and stderr in
+ * dir/NAME.out and dir/NAME.err; it must print "listening on 127.0.0.1:PORT" on stdout. */
+struct harness_helper {
+    struct harness_process proc;
+    unsigned port;
+    char url[64]; /* http://127.0.0.1:PORT */
+    char stdout_path[HARNESS_PATH_MAX];
+    char stderr_path[HARNESS_PATH_MAX];
+};
+
+/* Start it; waits (bounded) for its "listening on" line and for its port. 0 or -errno. */
+int harness_helper_start(struct harness_helper *h, const char *dir, const char *name,
+                         char *const argv[]);
+/* Stop it (SIGTERM, bounded wait); its exit code like harness_process_stop. */
+int harness_helper_stop(struct harness_helper *h);
+
 /* --- the access log (harness-access-log.c) ------------------------------------------------ */
 
 /* The access-log line whose string member key equals value; NULL after HARNESS_WAIT_MS. */

@@ -25,6 +25,8 @@
 #include "unit-test.h"
 
 #define R1 "\"routes\": [{\"upstream\": \"http://127.0.0.1:1\"}]"
+/* One https route with the given tls object. */
+#define TLS_ROUTE(tls) "\"routes\": [{\"upstream\": \"https://10.0.0.5:8443\", \"tls\": " tls "}]"
 
 static struct config_overrides no_overrides;
 
@@ -652,6 +654,38 @@ static const struct {
      "otlp.resource_attributes: a key must not be empty"},
     {"{\"otlp\": {\"resource_attributes\": {\"service.name\": \"x\"}}, " R1 "}",
      "otlp.resource_attributes.service.name: set service_name instead"},
+    /* routes[].tls */
+    {"{\"routes\": [{\"upstream\": \"http://127.0.0.1:1\", \"tls\": {}}]}",
+     "routes[0].tls: only for an https:// upstream (the upstream is 'http://127.0.0.1:1')"},
+    {"{\"routes\": [{\"upstream\": \"unix:/run/u.sock\", \"tls\": {}}]}",
+     "routes[0].tls: only for an https:// upstream (the upstream is 'unix:/run/u.sock')"},
+    {"{" TLS_ROUTE("[]") "}", "routes[0].tls: must be an object"},
+    {"{" TLS_ROUTE("{\"verify\": false}") "}", "routes[0].tls.verify: unknown key"},
+    {"{" TLS_ROUTE("{\"min_version\": \"1.1\"}") "}",
+     "routes[0].tls.min_version: must be \"1.2\" or \"1.3\""},
+    {"{" TLS_ROUTE("{\"min_version\": 1.3}") "}",
+     "routes[0].tls.min_version: must be \"1.2\" or \"1.3\""},
+    {"{" TLS_ROUTE("{\"insecure_skip_verify\": \"yes\"}") "}",
+     "routes[0].tls.insecure_skip_verify: must be true or false"},
+    {"{" TLS_ROUTE("{\"ca_file\": \"\"}") "}",
+     "routes[0].tls.ca_file: must not be empty (leave it out or null for none)"},
+    {"{" TLS_ROUTE("{\"ca_file\": 1}") "}", "routes[0].tls.ca_file: must be a string"},
+    {"{" TLS_ROUTE("{\"ca_file\": \"/nonexistent/ca.pem\"}") "}",
+     "routes[0].tls.ca_file: cannot read '/nonexistent/ca.pem': No such file or directory"},
+    {"{" TLS_ROUTE("{\"ca_dir\": \"/dev/null\"}") "}",
+     "routes[0].tls.ca_dir: cannot read '/dev/null': Not a directory"},
+    {"{" TLS_ROUTE("{\"client_certificate\": \"/nonexistent/c.pem\"}") "}",
+     "routes[0].tls.client_certificate: cannot read '/nonexistent/c.pem': No such file or "
+     "directory"},
+    {"{" TLS_ROUTE(
+         "{\"client_certificate\": \"/dev/null\", \"client_key\": \"/nonexistent/k\"}") "}",
+     "routes[0].tls.client_key: cannot read '/nonexistent/k': No such file or directory"},
+    {"{" TLS_ROUTE("{\"client_key\": \"/dev/null\"}") "}",
+     "routes[0].tls.client_key: needs client_certificate"},
+    {"{" TLS_ROUTE("{\"server_name\": \"api.internal:8443\"}") "}",
+     "routes[0].tls.server_name: 'api.internal:8443' is not a host name"},
+    {"{" TLS_ROUTE("{\"server_name\": \"[::1]\"}") "}",
+     "routes[0].tls.server_name: '[::1]' is not a host name"},
     /* nothing to forward to */
     {"{}", "routes: no route and no --upstream: nothing to forward to"},
     {"{\"routes\": []}", "routes: no route and no --upstream: nothing to forward to"},
@@ -1236,6 +1270,46 @@ START_TEST(test_print_is_json_with_the_effective_values)
 }
 END_TEST
 
+/* routes[].tls: every key into the route; server_name keeps the configured address as the one
+ * connected to (CURLOPT_CONNECT_TO) and puts the name into the URL, whatever the host's form. */
+START_TEST(test_route_tls_keys)
+{
+    struct config *c = unit_config(
+        "{\"routes\": [{\"upstream\": \"https://10.0.0.5:8443/base\", \"tls\": {"
+        "\"ca_file\": \"/dev/null\", \"ca_dir\": \"/\", \"client_certificate\": \"/dev/null\","
+        " \"client_key\": \"/dev/null\", \"server_name\": \"api.internal\", \"min_version\": "
+        "\"1.3\", \"insecure_skip_verify\": true}},"
+        " {\"upstream\": \"https://[::1]\", \"tls\": {\"server_name\": \"v6.internal\","
+        " \"min_version\": \"1.2\"}},"
+        " {\"upstream\": \"https://plain.example\"},"
+        " {\"upstream\": \"https://null.example\", \"tls\": null}]}");
+    const struct route_tls *t = &c->routes[0].tls;
+    ck_assert_str_eq(t->ca_file, "/dev/null");
+    ck_assert_str_eq(t->ca_dir, "/");
+    ck_assert_str_eq(t->client_certificate, "/dev/null");
+    ck_assert_str_eq(t->client_key, "/dev/null");
+    ck_assert_str_eq(t->server_name, "api.internal");
+    ck_assert_str_eq(t->curl_url, "https://api.internal:8443/");
+    ck_assert_str_eq(t->connect_to, "api.internal:8443:10.0.0.5:8443");
+    ck_assert_uint_eq(t->min_version, 13);
+    ck_assert(t->insecure_skip_verify);
+    ck_assert_str_eq(c->routes[0].upstream.curl_url, "https://10.0.0.5:8443/"); /* unchanged */
+
+    t = &c->routes[1].tls;
+    ck_assert_str_eq(t->curl_url, "https://v6.internal:443/");
+    ck_assert_str_eq(t->connect_to, "v6.internal:443:[::1]:443");
+    ck_assert_uint_eq(t->min_version, 12);
+    ck_assert(!t->insecure_skip_verify && !t->ca_file && !t->client_certificate);
+
+    for (size_t i = 2; i < 4; i++) {
+        t = &c->routes[i].tls;
+        ck_assert(!t->ca_file && !t->server_name && !t->curl_url && !t->connect_to &&
+                  t->min_version == 0 && !t->insecure_skip_verify);
+    }
+    config_free(c);
+}
+END_TEST
+
 /* What --check-config prints is the effective config: loading it again gives the same config
  * (the same printout), so an operator can keep it as the file. */
 START_TEST(test_print_loads_back)
@@ -1245,6 +1319,9 @@ START_TEST(test_print_loads_back)
         "{" R1 "}",
         "{\"routes\": [{\"match\": {\"host\": \"a.example\"},"
         " \"upstream\": \"http://127.0.0.1:1\"}]}",
+        "{" TLS_ROUTE("{\"ca_file\": \"/dev/null\", \"server_name\": \"api.internal\", "
+                      "\"min_version\": \"1.3\", \"insecure_skip_verify\": true}") "}",
+        "{" TLS_ROUTE("{\"client_certificate\": \"/dev/null\", \"ca_dir\": \"/\"}") "}",
         "{\"otlp\": {\"enabled\": false, \"endpoint\": \"http://127.0.0.1:4318\"}, " R1 "}",
         "{\"otlp\": {\"endpoint\": \"http://127.0.0.1:4318/base/\", \"batch\": {\"max_queue_size\":"
         " 100}}, \"trace\": {\"sampler\": \"traceidratio\", \"sampling_ratio\": 0.125}, " R1 "}",
@@ -1961,6 +2038,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_shipped_config_loads);
     tcase_add_test(tc, test_upstream_forms);
     tcase_add_test(tc, test_listen_addresses);
+    tcase_add_test(tc, test_route_tls_keys);
     tcase_add_test(tc, test_free_accepts_null);
     suite_add_tcase(s, tc);
 

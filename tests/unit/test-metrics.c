@@ -299,6 +299,7 @@ START_TEST(test_upstream_failures_by_outcome)
         "upstream_connect_failed",
         "upstream_connect_failed",
         "upstream_timeout",
+        "upstream_tls_failed",
         "ok",
         "ok",
         "no_route",
@@ -327,10 +328,13 @@ START_TEST(test_upstream_failures_by_outcome)
             t, "tracehop_upstream_failures_total{route=\"fail\",outcome=\"upstream_timeout\"}", 1);
         assert_value(
             t, "tracehop_upstream_failures_total{route=\"fail\",outcome=\"upstream_reset\"}", 0);
+        assert_value(
+            t, "tracehop_upstream_failures_total{route=\"fail\",outcome=\"upstream_tls_failed\"}",
+            1);
         ck_assert_msg(!strstr(t, "outcome=\"ok\"") && !strstr(t, "outcome=\"no_route\""),
                       "outcomes that are not upstream failures are rendered");
         assert_value(
-            t, "tracehop_requests_total{route=\"fail\",method=\"GET\",status_class=\"5xx\"}", 3);
+            t, "tracehop_requests_total{route=\"fail\",method=\"GET\",status_class=\"5xx\"}", 4);
         free(t);
     }
 }

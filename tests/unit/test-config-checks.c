@@ -260,16 +260,15 @@ END_TEST
 
 START_TEST(test_duplicate_route_names_warn)
 {
-    struct
-        config
-            *c = loaded("{\"routes\": [" ROUTE(
-                            ", \"name\": \"api\", \"match\": "
-                            "{\"path_prefix\": \"/a\"}") "," ROUTE(", \"name\": \"web\", "
-                                                                   "\"match\": {\"path_prefix\": "
-                                                                   "\"/w\"}") "," ROUTE(", "
-                                                                                        "\"name\": "
-                                                                                        "\"api\"") "]}",
-                        NULL, NULL);
+    struct config *c =
+        loaded("{\"routes\": [" ROUTE(
+                   ", \"name\": \"api\", \"match\": "
+                   "{\"path_prefix\": \"/a\"}") "," ROUTE(", \"name\": \"web\", "
+                                                          "\"match\": {\"path_prefix\": "
+                                                          "\"/w\"}") "," ROUTE(", "
+                                                                               "\"name\": "
+                                                                               "\"api\"") "]}",
+               NULL, NULL);
     ck_assert_uint_eq(messages_with(c, CONFIG_WARNING, ""), 1);
     ck_assert_uint_eq(messages_with(c, CONFIG_WARNING,
                                     "routes[2].name: 'api' is also the name of routes[0]: their "
@@ -435,6 +434,27 @@ START_TEST(test_override_notes)
     ck_assert_uint_eq(
         messages_with(c, CONFIG_NOTE, "workers: file value 2 overridden by --workers (3)"), 1);
     ck_assert_uint_eq(messages_with(c, CONFIG_NOTE, ""), 4);
+    config_free(c);
+
+    /* OpenTelemetry's variables over the file, and a TRACEHOP_* variable over those. */
+    const struct config_overrides otel = {.otel_service_name = "otel-svc",
+                                          .otel_traces_sampler_arg = "0.25",
+                                          .sampling_ratio = "0.5"};
+    c = loaded("{\"service_name\": \"file-svc\", \"trace\": {\"sampling_ratio\": 0.1}, " R1 "}",
+               NULL, &otel);
+    ck_assert_uint_eq(messages_with(c, CONFIG_NOTE,
+                                    "service_name: file value file-svc overridden by "
+                                    "OTEL_SERVICE_NAME (otel-svc)"),
+                      1);
+    ck_assert_uint_eq(messages_with(c, CONFIG_NOTE,
+                                    "trace.sampling_ratio: file value 0.1 overridden by "
+                                    "OTEL_TRACES_SAMPLER_ARG (0.25)"),
+                      1);
+    ck_assert_uint_eq(messages_with(c, CONFIG_NOTE,
+                                    "trace.sampling_ratio: OTEL_TRACES_SAMPLER_ARG's value 0.25 "
+                                    "overridden by TRACEHOP_SAMPLING_RATIO (0.5)"),
+                      1);
+    ck_assert_uint_eq(messages_with(c, CONFIG_NOTE, ""), 3);
     config_free(c);
 
     /* A default replaced: nothing to say. */

@@ -62,6 +62,11 @@ int config_report_bad_option(char **argv, int opt, const struct option *options)
         print_hint();
         return 2;
     }
+    if (optopt && strncmp(arg, "--", 2) == 0) { /* a known long option, given "=value" */
+        fprintf(stderr, "tracehop: option '%s' takes no value\n", name);
+        print_hint();
+        return 2;
+    }
     char spelt[OPTIONS_MAX][EDIT_DISTANCE_MAX_LEN + 1];
     const char *names[OPTIONS_MAX];
     size_t n = 0;

@@ -481,6 +481,8 @@ START_TEST(test_bad_option_is_one_line)
                     "Try 'tracehop --help'.\n"},
         {"--config", "tracehop: option '--config' needs a value\nTry 'tracehop --help'.\n"},
         {"stray", "tracehop: unexpected argument 'stray'\nTry 'tracehop --help'.\n"},
+        {"--check-config=yes",
+         "tracehop: option '--check-config' takes no value\nTry 'tracehop --help'.\n"},
     };
     char work[HARNESS_PATH_MAX];
     struct run_result r;

@@ -18,6 +18,8 @@
  *   config_otel_env.c   OpenTelemetry's OTEL_* variables into the model;
  *   config_overrides.c  environment variables and flags into the model;
  *   config_address.c    listen addresses and upstream URLs;
+ *   config_check.c      the checks across keys once every source is in: errors (overlapping
+ *                       addresses, the access log's directory, method case) and warnings;
  *   config_print.c      the effective config as JSON text (--check-config);
  *   config_error.c      the error reports they share (config_internal.h, private to the area).
  * The CPU count that sets the default worker count is probed outside (common/cpu_probe.h) and
@@ -25,6 +27,8 @@
  *
  * Every function returns 0 or a negative errno, never logs, and reports "key.path: reason" in
  * `error` (CONFIG_ERROR_MAX bytes); an allocation failure is -ENOMEM with "out of memory".
+ * What a loaded config should still tell its user (warnings, notes) is in config->messages, for
+ * the caller to print or log.
  */
 #include <stdatomic.h>
 #include <stdbool.h>

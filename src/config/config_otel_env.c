@@ -395,6 +395,10 @@ int config_apply_otel_env(struct config *c, const struct config_overrides *env,
     if ((rc = apply_switches(env, state, error)) < 0 || (rc = apply_sampler(c, env, error)) < 0)
         return rc;
     if (env->otel_service_name) {
+        /* Unreachable from environ, where an empty variable counts as unset, but not from every
+         * caller of the loader (found by fuzz-config). */
+        if (env->otel_service_name[0] == '\0')
+            return config_fail(error, "OTEL_SERVICE_NAME: must not be empty");
         /* Only the file can have set it yet (the TRACEHOP_* variables come later). */
         if (c->origins.service_name &&
             (rc = config_message_add(c, CONFIG_NOTE, error,

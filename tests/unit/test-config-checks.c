@@ -374,6 +374,9 @@ START_TEST(test_variable_errors_name_the_variable)
     ck_assert_str_eq(
         refused("{\"trace\": {\"request_id_header\": \"Bad Header\"}, " R1 "}", NULL, NULL),
         "trace.request_id_header: 'Bad Header' is not a valid header name");
+    const struct config_overrides empty_service = {.otel_service_name = ""};
+    ck_assert_str_eq(refused("{" R1 "}", NULL, &empty_service),
+                     "OTEL_SERVICE_NAME: must not be empty");
 }
 END_TEST
 

@@ -75,6 +75,9 @@ struct config *config_free(struct config *c)
         config_route_clear(&c->routes[i]);
     free(c->routes);
     config_otlp_clear(&c->otlp);
+    for (size_t i = 0; i < c->messages_count; i++)
+        free(c->messages[i].text);
+    free(c->messages);
     free(c);
     return NULL;
 }
@@ -97,30 +100,31 @@ static bool same_string(const char *a, const char *b)
 
 bool config_needs_restart(const struct config *old, const struct config *new, char *what)
 {
-    const char *key = NULL;
+    bool listen = old->listen_count != new->listen_count;
+    for (size_t i = 0; !listen && i < old->listen_count; i++)
+        listen = strcmp(old->listen[i].text, new->listen[i].text) != 0;
+    /* Every key, not the first: an operator fixing one would otherwise meet the next on the
+     * following reload. The list is short, so it always fits in what. */
+    const struct {
+        bool changed;
+        const char *key;
+    } keys[] = {
+        {listen, "listen"},
+        {old->admin_enabled != new->admin_enabled ||
+             (old->admin_enabled && strcmp(old->admin_listen.text, new->admin_listen.text)),
+         "admin.listen"},
+        {old->workers != new->workers, "workers"},
+        {!same_string(old->access_log_path, new->access_log_path), "access_log.path"},
+        {old->max_header_bytes != new->max_header_bytes, "limits.max_header_bytes"},
+        {old->max_connections != new->max_connections, "limits.max_connections"},
+        {old->client_timeout_s != new->client_timeout_s, "limits.client_timeout_ms"},
+    };
+    size_t len = 0;
 
-    if (old->listen_count != new->listen_count) {
-        key = "listen";
-    } else {
-        for (size_t i = 0; i < old->listen_count; i++)
-            if (strcmp(old->listen[i].text, new->listen[i].text) != 0)
-                key = "listen";
-    }
-    if (!key && (old->admin_enabled != new->admin_enabled ||
-                 (old->admin_enabled && strcmp(old->admin_listen.text, new->admin_listen.text))))
-        key = "admin.listen";
-    if (!key && old->workers != new->workers)
-        key = "workers";
-    if (!key && !same_string(old->access_log_path, new->access_log_path))
-        key = "access_log.path";
-    if (!key && old->max_header_bytes != new->max_header_bytes)
-        key = "limits.max_header_bytes";
-    if (!key && old->max_connections != new->max_connections)
-        key = "limits.max_connections";
-    if (!key && old->client_timeout_s != new->client_timeout_s)
-        key = "limits.client_timeout_ms";
-    if (!key)
-        return false;
-    snprintf(what, CONFIG_ERROR_MAX, "%s", key);
-    return true;
+    what[0] = '\0';
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (keys[i].changed)
+            len += (size_t)snprintf(what + len, CONFIG_ERROR_MAX - len, "%s%s", len ? ", " : "",
+                                    keys[i].key);
+    return len > 0;
 }

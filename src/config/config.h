@@ -19,6 +19,8 @@
  *   config_overrides.c  environment variables and flags into the model;
  *   config_address.c    listen addresses and upstream URLs;
  *   config_tls.c        a route's TLS settings: the checks and files, server_name's URL;
+ *   config_check.c      the checks across keys once every source is in: errors (overlapping
+ *                       addresses, the access log's directory, method case) and warnings;
  *   config_print.c      the effective config as JSON text (--check-config);
  *   config_error.c      the error reports they share (config_internal.h, private to the area).
  * The CPU count that sets the default worker count is probed outside (common/cpu_probe.h) and
@@ -26,6 +28,8 @@
  *
  * Every function returns 0 or a negative errno, never logs, and reports "key.path: reason" in
  * `error` (CONFIG_ERROR_MAX bytes); an allocation failure is -ENOMEM with "out of memory".
+ * What a loaded config should still tell its user (warnings, notes) is in config->messages, for
+ * the caller to print or log.
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -120,6 +124,24 @@ struct listen_address {
     socklen_t addr_len;
 };
 
+/* What the loader found worth saying without refusing the config (docs/configuration.md,
+ * "Checks"): a warning is probably a mistake, a note says that a flag or variable replaced a
+ * value of the file. */
+enum config_message_kind { CONFIG_WARNING, CONFIG_NOTE };
+
+struct config_message {
+    enum config_message_kind kind;
+    char *text; /* "key.path: what", like an error */
+};
+
+/* Who set a setting that a flag or variable can override, as the user spelt it: the key of the
+ * file ("listen"), the flag ("--listen") or the variable ("TRACEHOP_LISTEN"); static strings;
+ * NULL = the default. For the errors of the checks across keys and for the notes. */
+struct config_origins {
+    const char *listen, *admin_listen, *access_log, *service_name, *sampling_ratio, *trace_header,
+        *workers, *routes;
+};
+
 struct config {
     atomic_int refs;   /* the main thread and every worker using it hold one */
     char *source_path; /* the config file, NULL when none */
@@ -157,7 +179,14 @@ struct config {
     size_t routes_count;
 
     struct otlp_config otlp;
+
+    struct config_origins origins;
+    struct config_message *messages; /* in the order found; --check-config prints them, the
+                                        daemon logs them at start and on reload */
+    size_t messages_count;
 };
+
+#define CONFIG_MAX_UNKNOWN_VARIABLES 16
 
 /* Values given on the command line or in the environment; NULL/negative = not given. */
 struct config_overrides {
@@ -193,6 +222,12 @@ struct config_overrides {
     const char *otel_bsp_max_queue_size;        /* OTEL_BSP_MAX_QUEUE_SIZE */
     const char *otel_bsp_max_export_batch_size; /* OTEL_BSP_MAX_EXPORT_BATCH_SIZE */
     const char *otel_bsp_export_timeout;        /* OTEL_BSP_EXPORT_TIMEOUT (ms) */
+
+    /* TRACEHOP_* variables that tracehop does not know: "NAME=value" entries of environ (the
+     * first CONFIG_MAX_UNKNOWN_VARIABLES; unknown_count counts them all), reported as warnings
+     * (a misspelt variable would otherwise be ignored without a word). Environment only. */
+    const char *unknown[CONFIG_MAX_UNKNOWN_VARIABLES];
+    size_t unknown_count;
 };
 
 /*
@@ -228,7 +263,8 @@ int config_load_text(const char *source, const char *text, size_t text_len,
 /* --- overrides (config_overrides.c) ------------------------------------------------------ */
 
 /* Read the TRACEHOP_* and OpenTelemetry's OTEL_* environment variables into overrides (pointers
- * into environ; an empty variable counts as unset). */
+ * into environ; an empty variable counts as unset); TRACEHOP_* names it does not know go to
+ * env->unknown. */
 void config_overrides_from_env(struct config_overrides *env);
 
 /* --- the model's lifetime (config.c) ----------------------------------------------------- */
@@ -243,8 +279,8 @@ void config_ref(const struct config *config);
 
 /*
  * Settings a reload cannot change in a running process (sockets, threads, libmicrohttpd's
- * per-connection memory): writes the first differing key into what (CONFIG_ERROR_MAX) and
- * returns true if there is one.
+ * per-connection memory): writes every differing key into what (CONFIG_ERROR_MAX), separated by
+ * ", " ("listen, workers, limits.max_header_bytes"), and returns true if there is one.
  */
 bool config_needs_restart(const struct config *old, const struct config *new, char *what);
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
@@ -230,7 +231,7 @@ int config_set_admin_listen(struct config *c, const char *text, const char *path
     char reason[CONFIG_ERROR_MAX];
     struct listen_address addr = {0};
 
-    if (strcmp(text, "off") == 0) {
+    if (strcasecmp(text, "off") == 0) { /* OFF, Off: a shell variable is often upper-case */
         c->admin_enabled = false;
         return 0;
     }

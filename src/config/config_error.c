@@ -69,6 +69,28 @@ int config_fail(char *error, const char *fmt, ...)
     return -EINVAL;
 }
 
+int config_message_add(struct config *c, int kind, char *error, const char *fmt, ...)
+{
+    char *text = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    int n = vasprintf(&text, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return config_nomem(error);
+    struct config_message *grown =
+        realloc(c->messages, (c->messages_count + 1) * sizeof(*c->messages));
+    if (!grown) {
+        free(text);
+        return config_nomem(error);
+    }
+    c->messages = grown;
+    c->messages[c->messages_count++] =
+        (struct config_message){.kind = (enum config_message_kind)kind, .text = text};
+    return 0;
+}
+
 int config_set_string(char **slot, const char *value, char *error)
 {
     char *copy = strdup(value);

@@ -16,6 +16,7 @@
  * without the two forming a cycle. */
 struct config;
 struct config_overrides;
+struct config_otlp_state;
 struct otlp_config;
 struct route;
 struct upstream_target;
@@ -36,6 +37,23 @@ int config_fail(char *error, const char *fmt, ...) __attribute__((format(printf,
 
 /* "out of memory" into error; returns -ENOMEM. */
 int config_nomem(char *error);
+
+/* Add a warning or a note (config.h, struct config_message) to c->messages, formatted like an
+ * error. Returns 0, or config_nomem(error). (config_error.c) */
+int config_message_add(struct config *c, int kind, char *error, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The checks that no single key can make, run once every source is in (config_check.c):
+ * addresses that overlap (errors), the access log's directory (an error when it is missing:
+ * the one look at the file system besides reading the config file), route methods in the wrong
+ * case (errors), routes that can never match and route names used twice (warnings), an otlp
+ * section that changes nothing (a warning), and the unknown TRACEHOP_* variables in env
+ * (warnings). */
+int config_check(struct config *c, const struct config_otlp_state *otlp,
+                 const struct config_overrides *env, char *error);
+
+/* The TRACEHOP_* variables tracehop reads, NULL-terminated (config_overrides.c). */
+extern const char *const config_known_variables[];
 
 /* Replace *slot (freed; may be NULL) with a copy of value. Returns 0, or config_nomem(error)
  * with *slot unchanged. */
@@ -87,6 +105,7 @@ struct config_otlp_state {
     bool env_disabled; /* OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none */
     const char *queue_origin, *batch_origin;     /* max_queue_size, max_export_batch_size */
     const char *certificate_origin, *key_origin; /* client_certificate, client_key */
+    bool file_section;                           /* the file has an otlp section */
 };
 
 /* --- otlp and the sampler, set by the file and the environment alike (config_otlp.c) ------ */

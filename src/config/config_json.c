@@ -18,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "config/config.h"
 #include "config/config_internal.h"
+#include "common/edit_distance.h"
 #include "common/http_syntax.h"
 
 /* --- jansson's allocations ------------------------------------------------------------- */
@@ -50,13 +52,65 @@ static void json_alloc_install(void)
 
 /* --- JSON helpers: each reports "path: reason" ------------------------------------------ */
 
-#define KEY_SHOWN_MAX 64
+#define KEY_SHOWN_MAX   64
+#define VALUE_SHOWN_MAX 40
+
+/* What a value of the wrong type is, for "expected an integer, found a string ("4")": its type,
+ * and a short value itself when that helps (a string, a number). */
+struct found_text {
+    char text[VALUE_SHOWN_MAX + 48];
+};
+
+static struct found_text found(const json_t *v)
+{
+    struct found_text f;
+
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        snprintf(f.text, sizeof(f.text), "an object");
+        break;
+    case JSON_ARRAY:
+        snprintf(f.text, sizeof(f.text), json_array_size(v) ? "a list" : "an empty list");
+        break;
+    case JSON_STRING: {
+        /* As JSON (quoted, escaped, ASCII), so that control characters stay visible. */
+        char *quoted = json_dumps(v, JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+        if (!quoted || strlen(quoted) > VALUE_SHOWN_MAX)
+            snprintf(f.text, sizeof(f.text), "a string");
+        else
+            snprintf(f.text, sizeof(f.text), "a string (%s)", quoted);
+        free(quoted);
+        break;
+    }
+    case JSON_INTEGER:
+        snprintf(f.text, sizeof(f.text), "a number (%" JSON_INTEGER_FORMAT ")",
+                 json_integer_value(v));
+        break;
+    case JSON_REAL:
+        snprintf(f.text, sizeof(f.text), "a number (%.15g)", json_real_value(v));
+        break;
+    case JSON_TRUE:
+        snprintf(f.text, sizeof(f.text), "true");
+        break;
+    case JSON_FALSE:
+        snprintf(f.text, sizeof(f.text), "false");
+        break;
+    default:
+        snprintf(f.text, sizeof(f.text), "null");
+        break;
+    }
+    return f;
+}
 
 /* "path.key: unknown key", the key written as a JSON string (ASCII) unless it is a plain name, so
  * that an empty key, or one holding spaces, colons or control characters, is still recognisable;
  * a long one is cut at KEY_SHOWN_MAX characters, so that the reason always fits in error. */
-static int unknown_key(const char *path, const char *key, char *error)
+static int unknown_key(const char *path, const char *key, const char *const *allowed, char *error)
 {
+    size_t allowed_count = 0;
+    while (allowed[allowed_count])
+        allowed_count++;
+    const char *guess = edit_distance_closest(key, allowed, allowed_count);
     bool plain = key[0] != '\0';
 
     for (const char *p = key; *p; p++)
@@ -69,8 +123,9 @@ static int unknown_key(const char *path, const char *key, char *error)
         return config_nomem(error);
     }
     const char *shown = plain ? key : text;
-    int rc = config_fail(error, "%s%s%.*s%s: unknown key", path, path[0] ? "." : "", KEY_SHOWN_MAX,
-                         shown, strlen(shown) > KEY_SHOWN_MAX ? "..." : "");
+    int rc = config_fail(error, "%s%s%.*s%s: unknown key%s%s%s", path, path[0] ? "." : "",
+                         KEY_SHOWN_MAX, shown, strlen(shown) > KEY_SHOWN_MAX ? "..." : "",
+                         guess ? " (did you mean " : "", guess ? guess : "", guess ? "?)" : "");
     free(text);
     json_decref(quoted);
     return rc;
@@ -82,7 +137,7 @@ static int check_keys(json_t *obj, const char *path, const char *const *allowed,
     json_t *value;
 
     if (!json_is_object(obj))
-        return config_fail(error, "%s: must be an object", path);
+        return config_fail(error, "%s: expected an object, found %s", path, found(obj).text);
     json_object_foreach(obj, key, value)
     {
         bool ok = false;
@@ -90,7 +145,7 @@ static int check_keys(json_t *obj, const char *path, const char *const *allowed,
             if (strcmp(key, allowed[i]) == 0)
                 ok = true;
         if (!ok)
-            return unknown_key(path, key, error);
+            return unknown_key(path, key, allowed, error);
     }
     return 0;
 }
@@ -101,7 +156,8 @@ static int get_string(json_t *obj, const char *key, const char *path, const char
     if (!v)
         return 0;
     if (!json_is_string(v))
-        return config_fail(error, "%s%s%s: must be a string", path, path[0] ? "." : "", key);
+        return config_fail(error, "%s%s%s: expected a string, found %s", path, path[0] ? "." : "",
+                           key, found(v).text);
     if (strlen(json_string_value(v)) != json_string_length(v))
         return config_fail(error, "%s%s%s: must not contain NUL", path, path[0] ? "." : "", key);
     *ret = json_string_value(v);
@@ -114,7 +170,8 @@ static int get_bool(json_t *obj, const char *key, const char *path, bool *ret, c
     if (!v)
         return 0;
     if (!json_is_boolean(v))
-        return config_fail(error, "%s%s%s: must be true or false", path, path[0] ? "." : "", key);
+        return config_fail(error, "%s%s%s: expected true or false, found %s", path,
+                           path[0] ? "." : "", key, found(v).text);
     *ret = json_is_true(v);
     return 0;
 }
@@ -126,8 +183,8 @@ static int get_integer(json_t *obj, const char *key, const char *path, long long
     if (!v)
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-        return config_fail(error, "%s%s%s: must be an integer in %lld..%lld", path,
-                           path[0] ? "." : "", key, min, max);
+        return config_fail(error, "%s%s%s: expected an integer in %lld..%lld, found %s", path,
+                           path[0] ? "." : "", key, min, max, found(v).text);
     *ret = json_integer_value(v);
     return 0;
 }
@@ -142,7 +199,8 @@ static int get_string_list(json_t *obj, const char *key, const char *path, char 
     if (!v)
         return 0;
     if (!json_is_array(v))
-        return config_fail(error, "%s.%s: must be a list of strings", path, key);
+        return config_fail(error, "%s.%s: expected a list of strings, found %s", path, key,
+                           found(v).text);
     char **list = calloc(json_array_size(v) + 1, sizeof(char *));
     if (!list)
         return config_nomem(error);
@@ -381,7 +439,7 @@ static int parse_routes(json_t *list, struct config *c, char *error)
     json_t *item;
 
     if (!json_is_array(list))
-        return config_fail(error, "routes: must be a list");
+        return config_fail(error, "routes: expected a list, found %s", found(list).text);
     c->routes = calloc(json_array_size(list) + 1, sizeof(struct route));
     if (!c->routes)
         return config_nomem(error);
@@ -418,6 +476,7 @@ static int parse_trace(json_t *obj, struct config *c, char *error)
     if (header) {
         if ((rc = config_set_string(&c->request_id_header, header, error)) < 0)
             return rc;
+        c->origins.trace_header = "trace.request_id_header";
     }
     if (sampler && (rc = config_set_sampler(c, sampler, "trace.sampler", error)) < 0)
         return rc;
@@ -425,8 +484,10 @@ static int parse_trace(json_t *obj, struct config *c, char *error)
     if (ratio) {
         if (!json_is_number(ratio) || !(json_number_value(ratio) >= 0.0) ||
             json_number_value(ratio) > 1.0)
-            return config_fail(error, "trace.sampling_ratio: must be a number in 0..1");
+            return config_fail(error, "trace.sampling_ratio: expected a number in 0..1, found %s",
+                               found(ratio).text);
         c->sampling_ratio = json_number_value(ratio);
+        c->origins.sampling_ratio = "trace.sampling_ratio";
     }
     return 0;
 }
@@ -455,6 +516,7 @@ static int parse_access_log(json_t *obj, struct config *c, char *error)
             return config_fail(error, "access_log.path: must not be empty (use \"-\" for stdout)");
         if ((rc = config_set_string(&c->access_log_path, path, error)) < 0)
             return rc;
+        c->origins.access_log = "access_log.path";
     }
     return 0;
 }
@@ -666,6 +728,31 @@ static int parse_otlp(json_t *obj, struct config *c, struct config_otlp_state *s
     return 0;
 }
 
+/*
+ * Open the config file here rather than in jansson, so that the errors people meet most say
+ * plainly what is wrong ("/etc/tracehop.json: No such file or directory", "...: is a directory")
+ * instead of a parse error at line -1. Returns 0 with *root (NULL on a read or syntax error, in
+ * jerr), or an error.
+ */
+static int open_config_file(const char *path, size_t flags, json_error_t *jerr, json_t **root,
+                            char *error)
+{
+    struct stat st;
+    FILE *f = fopen(path, "r");
+
+    if (!f && errno == ENOMEM)
+        return config_nomem(error);
+    if (!f)
+        return config_fail(error, "%s: %s", path, strerror(errno));
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return config_fail(error, "%s: is a directory, not a config file", path);
+    }
+    *root = json_loadf(f, flags, jerr);
+    fclose(f);
+    return 0;
+}
+
 int config_parse_json(const char *path, const char *contents, size_t contents_len, struct config *c,
                       struct config_otlp_state *otlp, char *error)
 {
@@ -678,18 +765,24 @@ int config_parse_json(const char *path, const char *contents, size_t contents_le
 
     pthread_once(&json_alloc_once, json_alloc_install);
     json_alloc_failed = false;
-    root = contents ? json_loadb(contents, contents_len, flags, &jerr)
-                    : json_load_file(path, flags, &jerr);
     const char *service = NULL, *log_level = NULL;
     long long workers = c->workers;
     int rc;
 
+    if (contents) {
+        root = json_loadb(contents, contents_len, flags, &jerr);
+    } else if ((rc = open_config_file(path, flags, &jerr, &root, error)) < 0) {
+        return rc;
+    }
     if (!root && (json_alloc_failed || json_error_code(&jerr) == json_error_out_of_memory))
         return config_nomem(error);
+    if (!root && jerr.line < 1) /* no position: the file could not be read */
+        return config_fail(error, "%s: %s", path, jerr.text);
     if (!root)
         return config_fail(error, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
     if (!json_is_object(root)) {
-        rc = config_fail(error, "%s: the configuration must be an object", path);
+        rc = config_fail(error, "%s: the configuration must be an object, found %s", path,
+                         found(root).text);
         goto out;
     }
     if ((rc = check_keys(root, "", keys, error)) < 0)
@@ -709,14 +802,18 @@ int config_parse_json(const char *path, const char *contents, size_t contents_le
     if (service) {
         if ((rc = config_set_string(&c->service_name, service, error)) < 0)
             goto out;
+        c->origins.service_name = "service_name";
     }
     c->workers = (unsigned)workers;
+    if (json_object_get(root, "workers"))
+        c->origins.workers = "workers";
 
     json_t *listen = json_object_get(root, "listen");
     if (json_is_string(listen)) {
         const char *text = json_string_value(listen);
         if ((rc = config_set_listen(c, &text, 1, "listen", error)) < 0)
             goto out;
+        c->origins.listen = "listen";
     } else if (json_is_array(listen) && json_array_size(listen) > 0) {
         const char *texts[64];
         size_t i;
@@ -728,15 +825,20 @@ int config_parse_json(const char *path, const char *contents, size_t contents_le
         json_array_foreach(listen, i, item)
         {
             if (!json_is_string(item)) {
-                rc = config_fail(error, "listen[%zu]: must be a string", i);
+                rc = config_fail(error, "listen[%zu]: expected a string, found %s", i,
+                                 found(item).text);
                 goto out;
             }
             texts[i] = json_string_value(item);
         }
         if ((rc = config_set_listen(c, texts, json_array_size(listen), "listen", error)) < 0)
             goto out;
+        c->origins.listen = "listen";
     } else if (listen) {
-        rc = config_fail(error, "listen: must be an address or a non-empty list of addresses");
+        rc = config_fail(error,
+                         "listen: expected an address or a non-empty list of addresses, "
+                         "found %s",
+                         found(listen).text);
         goto out;
     }
 
@@ -749,6 +851,8 @@ int config_parse_json(const char *path, const char *contents, size_t contents_le
             goto out;
         if (text && (rc = config_set_admin_listen(c, text, "admin.listen", error)) < 0)
             goto out;
+        if (text)
+            c->origins.admin_listen = "admin.listen";
     }
     json_t *section;
     if ((section = json_object_get(root, "trace")) && (rc = parse_trace(section, c, error)) < 0)
@@ -760,8 +864,11 @@ int config_parse_json(const char *path, const char *contents, size_t contents_le
         goto out;
     if ((section = json_object_get(root, "routes")) && (rc = parse_routes(section, c, error)) < 0)
         goto out;
+    if (section)
+        c->origins.routes = "routes";
     if ((section = json_object_get(root, "otlp")) && (rc = parse_otlp(section, c, otlp, error)) < 0)
         goto out;
+    otlp->file_section = section != NULL;
     rc = 0;
 out:
     json_decref(root);

@@ -10,7 +10,8 @@
  * freed.
  *
  * The default worker count comes from the caller (struct config_machine, probed with
- * common/cpu_probe.h): loading reads the config file and nothing else of the system.
+ * common/cpu_probe.h): loading reads the config file and, in config_check.c, looks whether the
+ * access log's directory exists; nothing else of the system.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -79,7 +80,9 @@ static int check_across_keys(const struct config *c, char *error)
         }
     }
     if (!http_is_token(c->request_id_header, strlen(c->request_id_header)))
-        return config_fail(error, "trace.request_id_header: '%s' is not a valid header name",
+        return config_fail(error, "%s: '%s' is not a valid header name",
+                           c->origins.trace_header ? c->origins.trace_header
+                                                   : "trace.request_id_header",
                            c->request_id_header);
     if (c->routes_count == 0)
         return config_fail(error, "routes: no route and no --upstream: nothing to forward to");
@@ -117,7 +120,7 @@ static int load(const char *path, const char *text, size_t text_len,
         (rc = config_apply_overrides(c, env, true, error)) < 0 ||
         (rc = config_apply_overrides(c, flags, false, error)) < 0 ||
         (rc = config_otlp_finish(c, &otlp, error)) < 0 || (rc = check_across_keys(c, error)) < 0 ||
-        (rc = assign_metrics_slots(c, error)) < 0)
+        (rc = config_check(c, &otlp, env, error)) < 0 || (rc = assign_metrics_slots(c, error)) < 0)
         goto fail;
     atomic_init(&c->refs, 1);
     *ret = c;

@@ -248,9 +248,17 @@ static int apply_sampler(struct config *c, const struct config_overrides *env, c
      * specification says. */
     if (env->otel_traces_sampler_arg && (c->sampler == TRACEHOP_SAMPLER_TRACEIDRATIO ||
                                          c->sampler == TRACEHOP_SAMPLER_PARENTBASED_TRACEIDRATIO)) {
+        double before = c->sampling_ratio;
         if (config_parse_ratio(env->otel_traces_sampler_arg, &c->sampling_ratio) < 0)
             return config_fail(error, "OTEL_TRACES_SAMPLER_ARG: '%s' is not a number in 0..1",
                                env->otel_traces_sampler_arg);
+        if (c->origins.sampling_ratio &&
+            (rc = config_message_add(c, CONFIG_NOTE, error,
+                                     "trace.sampling_ratio: file value %g overridden by "
+                                     "OTEL_TRACES_SAMPLER_ARG (%s)",
+                                     before, env->otel_traces_sampler_arg)) < 0)
+            return rc;
+        c->origins.sampling_ratio = "OTEL_TRACES_SAMPLER_ARG";
     }
     return 0;
 }
@@ -386,9 +394,22 @@ int config_apply_otel_env(struct config *c, const struct config_overrides *env,
 
     if ((rc = apply_switches(env, state, error)) < 0 || (rc = apply_sampler(c, env, error)) < 0)
         return rc;
-    if (env->otel_service_name &&
-        (rc = config_set_string(&c->service_name, env->otel_service_name, error)) < 0)
-        return rc;
+    if (env->otel_service_name) {
+        /* Unreachable from environ, where an empty variable counts as unset, but not from every
+         * caller of the loader (found by fuzz-config). */
+        if (env->otel_service_name[0] == '\0')
+            return config_fail(error, "OTEL_SERVICE_NAME: must not be empty");
+        /* Only the file can have set it yet (the TRACEHOP_* variables come later). */
+        if (c->origins.service_name &&
+            (rc = config_message_add(c, CONFIG_NOTE, error,
+                                     "service_name: file value %s overridden by "
+                                     "OTEL_SERVICE_NAME (%s)",
+                                     c->service_name, env->otel_service_name)) < 0)
+            return rc;
+        if ((rc = config_set_string(&c->service_name, env->otel_service_name, error)) < 0)
+            return rc;
+        c->origins.service_name = "OTEL_SERVICE_NAME";
+    }
     if (env->otel_resource_attributes) {
         struct attributes_context a = {.c = c,
                                        .service_name_given = env->otel_service_name != NULL};

@@ -10,7 +10,6 @@
  * config_overrides_from_env only reads environ, OpenTelemetry's OTEL_* variables included (those
  * are applied by config_otel_env.c, below the TRACEHOP_* ones).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,84 +30,170 @@ int config_parse_ratio(const char *text, double *ret)
     return 0;
 }
 
-/* How the user spelt a setting: "--listen" for a flag, "TRACEHOP_LISTEN" for the environment. */
-static const char *override_name(bool from_env, const char *flag, char *buf, size_t size)
+/* Each override: its key in the file and how the user spells it as a flag and as a variable
+ * (static, so that config->origins can keep them). */
+enum override_key {
+    OV_LISTEN,
+    OV_UPSTREAM,
+    OV_ADMIN_LISTEN,
+    OV_ACCESS_LOG,
+    OV_SERVICE_NAME,
+    OV_SAMPLING_RATIO,
+    OV_TRACE_HEADER,
+    OV_WORKERS,
+    OV_LOG_LEVEL,
+    OV_COUNT
+};
+
+static const struct {
+    const char *key, *flag, *variable;
+} override_names[OV_COUNT] = {
+    [OV_LISTEN] = {"listen", "--listen", "TRACEHOP_LISTEN"},
+    [OV_UPSTREAM] = {"routes", "--upstream", "TRACEHOP_UPSTREAM"},
+    [OV_ADMIN_LISTEN] = {"admin.listen", "--admin-listen", "TRACEHOP_ADMIN_LISTEN"},
+    [OV_ACCESS_LOG] = {"access_log.path", "--access-log", "TRACEHOP_ACCESS_LOG"},
+    [OV_SERVICE_NAME] = {"service_name", "--service-name", "TRACEHOP_SERVICE_NAME"},
+    [OV_SAMPLING_RATIO] = {"trace.sampling_ratio", "--sampling-ratio", "TRACEHOP_SAMPLING_RATIO"},
+    [OV_TRACE_HEADER] = {"trace.request_id_header", "--trace-header", "TRACEHOP_TRACE_HEADER"},
+    [OV_WORKERS] = {"workers", "--workers", "TRACEHOP_WORKERS"},
+    [OV_LOG_LEVEL] = {"log_level", "--log-level", "TRACEHOP_LOG_LEVEL"},
+};
+
+const char *const config_known_variables[] = {
+    "TRACEHOP_CONFIG",
+    "TRACEHOP_LISTEN",
+    "TRACEHOP_UPSTREAM",
+    "TRACEHOP_ADMIN_LISTEN",
+    "TRACEHOP_ACCESS_LOG",
+    "TRACEHOP_SERVICE_NAME",
+    "TRACEHOP_SAMPLING_RATIO",
+    "TRACEHOP_TRACE_HEADER",
+    "TRACEHOP_WORKERS",
+    "TRACEHOP_LOG_LEVEL",
+    NULL,
+};
+
+/*
+ * "listen: file value 0.0.0.0:8000 overridden by --listen (127.0.0.1:9000)" when the value being
+ * replaced was not a default: said once, so that nobody edits the file and wonders why nothing
+ * changes. A flag over a variable says whose value it replaced ("TRACEHOP_LISTEN value").
+ */
+static int note_override(struct config *c, const char *origin, enum override_key k, const char *by,
+                         const char *old_value, const char *new_value, char *error)
 {
-    if (!from_env) {
-        snprintf(buf, size, "--%s", flag);
-        return buf;
-    }
-    size_t n = (size_t)snprintf(buf, size, "TRACEHOP_%s", flag);
-    for (size_t i = 9; i < n && i < size; i++)
-        buf[i] = buf[i] == '-' ? '_' : (char)toupper((unsigned char)buf[i]);
-    return buf;
+    if (!origin)
+        return 0;
+    bool from_file = strcmp(origin, override_names[k].key) == 0;
+    return config_message_add(c, CONFIG_NOTE, error, "%s: %s%s value %s overridden by %s (%s)",
+                              override_names[k].key, from_file ? "file" : origin,
+                              from_file ? "" : "'s", old_value, by, new_value);
+}
+
+/* The listen addresses as one text, "a, b", for a note. */
+static void listen_text(const struct config *c, char *out, size_t size)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < c->listen_count && len < size; i++)
+        len += (size_t)snprintf(out + len, size - len, "%s%s", i ? ", " : "", c->listen[i].text);
 }
 
 int config_apply_overrides(struct config *c, const struct config_overrides *o, bool from_env,
                            char *error)
 {
-    char name[64];
-#define NAME(flag) override_name(from_env, flag, name, sizeof(name))
+#define NAME(k) (from_env ? override_names[k].variable : override_names[k].flag)
+    struct config_origins *origins = &c->origins;
+    char old[CONFIG_ERROR_MAX];
     int rc;
     const struct {
-        const char *value, *flag;
+        const char *value;
+        enum override_key key;
     } texts[] = {
-        {o->listen, "listen"},
-        {o->upstream, "upstream"},
-        {o->admin_listen, "admin-listen"},
-        {o->access_log, "access-log"},
-        {o->service_name, "service-name"},
-        {o->sampling_ratio, "sampling-ratio"},
-        {o->trace_header, "trace-header"},
-        {o->workers, "workers"},
-        {o->log_level, "log-level"},
+        {o->listen, OV_LISTEN},
+        {o->upstream, OV_UPSTREAM},
+        {o->admin_listen, OV_ADMIN_LISTEN},
+        {o->access_log, OV_ACCESS_LOG},
+        {o->service_name, OV_SERVICE_NAME},
+        {o->sampling_ratio, OV_SAMPLING_RATIO},
+        {o->trace_header, OV_TRACE_HEADER},
+        {o->workers, OV_WORKERS},
+        {o->log_level, OV_LOG_LEVEL},
     };
 
     /* What a flag or variable can say, the file (JSON, so UTF-8) can say too, and --check-config
      * can print: a value in another encoding (a Latin-1 service name, say) is refused. */
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
         if (texts[i].value && !utf8_is_valid(texts[i].value, strlen(texts[i].value)))
-            return config_fail(error, "%s: must be valid UTF-8", NAME(texts[i].flag));
+            return config_fail(error, "%s: must be valid UTF-8", NAME(texts[i].key));
 
     if (o->service_name) {
         if (o->service_name[0] == '\0')
-            return config_fail(error, "%s: must not be empty", NAME("service-name"));
-        if ((rc = config_set_string(&c->service_name, o->service_name, error)) < 0)
+            return config_fail(error, "%s: must not be empty", NAME(OV_SERVICE_NAME));
+        if ((rc = note_override(c, origins->service_name, OV_SERVICE_NAME, NAME(OV_SERVICE_NAME),
+                                c->service_name, o->service_name, error)) < 0 ||
+            (rc = config_set_string(&c->service_name, o->service_name, error)) < 0)
             return rc;
+        origins->service_name = NAME(OV_SERVICE_NAME);
     }
     if (o->listen) {
-        if ((rc = config_set_listen(c, &o->listen, 1, NAME("listen"), error)) < 0)
+        listen_text(c, old, sizeof(old));
+        if ((rc = config_set_listen(c, &o->listen, 1, NAME(OV_LISTEN), error)) < 0 ||
+            (rc = note_override(c, origins->listen, OV_LISTEN, NAME(OV_LISTEN), old, o->listen,
+                                error)) < 0)
             return rc;
+        origins->listen = NAME(OV_LISTEN);
     }
     if (o->admin_listen) {
-        if ((rc = config_set_admin_listen(c, o->admin_listen, NAME("admin-listen"), error)) < 0)
+        snprintf(old, sizeof(old), "%s", c->admin_enabled ? c->admin_listen.text : "off");
+        if ((rc = config_set_admin_listen(c, o->admin_listen, NAME(OV_ADMIN_LISTEN), error)) < 0 ||
+            (rc = note_override(c, origins->admin_listen, OV_ADMIN_LISTEN, NAME(OV_ADMIN_LISTEN),
+                                old, o->admin_listen, error)) < 0)
             return rc;
+        origins->admin_listen = NAME(OV_ADMIN_LISTEN);
     }
     if (o->access_log) {
         if (o->access_log[0] == '\0')
             return config_fail(error, "%s: must not be empty (use - for stdout)",
-                               NAME("access-log"));
-        if ((rc = config_set_string(&c->access_log_path, o->access_log, error)) < 0)
+                               NAME(OV_ACCESS_LOG));
+        if ((rc = note_override(c, origins->access_log, OV_ACCESS_LOG, NAME(OV_ACCESS_LOG),
+                                c->access_log_path, o->access_log, error)) < 0 ||
+            (rc = config_set_string(&c->access_log_path, o->access_log, error)) < 0)
             return rc;
+        origins->access_log = NAME(OV_ACCESS_LOG);
     }
-    if (o->sampling_ratio && config_parse_ratio(o->sampling_ratio, &c->sampling_ratio) < 0)
-        return config_fail(error, "%s: '%s' is not a number in 0..1",
-                           from_env ? "TRACEHOP_SAMPLING_RATIO" : "sampling ratio",
-                           o->sampling_ratio);
-    if (o->trace_header) {
-        if ((rc = config_set_string(&c->request_id_header, o->trace_header, error)) < 0)
+    if (o->sampling_ratio) {
+        double before = c->sampling_ratio;
+        if (config_parse_ratio(o->sampling_ratio, &c->sampling_ratio) < 0)
+            return config_fail(error, "%s: '%s' is not a number in 0..1", NAME(OV_SAMPLING_RATIO),
+                               o->sampling_ratio);
+        snprintf(old, sizeof(old), "%g", before);
+        if ((rc = note_override(c, origins->sampling_ratio, OV_SAMPLING_RATIO,
+                                NAME(OV_SAMPLING_RATIO), old, o->sampling_ratio, error)) < 0)
             return rc;
+        origins->sampling_ratio = NAME(OV_SAMPLING_RATIO);
+    }
+    if (o->trace_header) {
+        if ((rc = note_override(c, origins->trace_header, OV_TRACE_HEADER, NAME(OV_TRACE_HEADER),
+                                c->request_id_header, o->trace_header, error)) < 0 ||
+            (rc = config_set_string(&c->request_id_header, o->trace_header, error)) < 0)
+            return rc;
+        origins->trace_header = NAME(OV_TRACE_HEADER);
     }
     if (o->workers) {
         char *end;
         long n = strtol(o->workers, &end, 10);
         if (o->workers[0] == '\0' || *end || n < 1 || n > CONFIG_MAX_WORKERS)
-            return config_fail(error, "%s: '%s' is not a number in 1..%d", NAME("workers"),
+            return config_fail(error, "%s: '%s' is not a number in 1..%d", NAME(OV_WORKERS),
                                o->workers, CONFIG_MAX_WORKERS);
+        snprintf(old, sizeof(old), "%u", c->workers);
+        if ((rc = note_override(c, origins->workers, OV_WORKERS, NAME(OV_WORKERS), old, o->workers,
+                                error)) < 0)
+            return rc;
         c->workers = (unsigned)n;
+        origins->workers = NAME(OV_WORKERS);
     }
     if (o->log_level && diag_level_parse(o->log_level, &c->log_level) < 0)
-        return config_fail(error, "%s: '%s' is not debug, info, warn or error", NAME("log-level"),
+        return config_fail(error, "%s: '%s' is not debug, info, warn or error", NAME(OV_LOG_LEVEL),
                            o->log_level);
     if (o->upstream) {
         /* --upstream replaces the routes with one catch-all route named "default"
@@ -127,7 +212,15 @@ int config_apply_overrides(struct config *c, const struct config_overrides *o, b
             free(routes);
             if (rc == -ENOMEM)
                 return config_nomem(error);
-            return config_fail(error, "%s: %s", NAME("upstream"), reason);
+            return config_fail(error, "%s: %s", NAME(OV_UPSTREAM), reason);
+        }
+        snprintf(old, sizeof(old), "(%zu route%s)", c->routes_count,
+                 c->routes_count == 1 ? "" : "s");
+        if ((rc = note_override(c, origins->routes, OV_UPSTREAM, NAME(OV_UPSTREAM), old,
+                                o->upstream, error)) < 0) {
+            config_route_clear(&r);
+            free(routes);
+            return rc;
         }
         for (size_t i = 0; i < c->routes_count; i++)
             config_route_clear(&c->routes[i]);
@@ -135,6 +228,7 @@ int config_apply_overrides(struct config *c, const struct config_overrides *o, b
         routes[0] = r;
         c->routes = routes;
         c->routes_count = 1;
+        origins->routes = NAME(OV_UPSTREAM);
     }
     return 0;
 }
@@ -146,6 +240,28 @@ static const char *env_value(const char *name)
 {
     const char *v = getenv(name);
     return v && v[0] ? v : NULL;
+}
+
+/* TRACEHOP_* entries of environ that no known variable names, into env->unknown. */
+static void find_unknown_variables(struct config_overrides *env)
+{
+    extern char **environ;
+    static const char prefix[] = "TRACEHOP_";
+
+    for (char **entry = environ; entry && *entry; entry++) {
+        if (strncmp(*entry, prefix, sizeof(prefix) - 1) != 0)
+            continue;
+        size_t name_len = strcspn(*entry, "=");
+        bool known = false;
+        for (size_t i = 0; config_known_variables[i] && !known; i++)
+            known = strlen(config_known_variables[i]) == name_len &&
+                    strncmp(*entry, config_known_variables[i], name_len) == 0;
+        if (known)
+            continue;
+        if (env->unknown_count < CONFIG_MAX_UNKNOWN_VARIABLES)
+            env->unknown[env->unknown_count] = *entry;
+        env->unknown_count++;
+    }
 }
 
 void config_overrides_from_env(struct config_overrides *env)
@@ -189,4 +305,5 @@ void config_overrides_from_env(struct config_overrides *env)
         .otel_bsp_max_export_batch_size = env_value("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
         .otel_bsp_export_timeout = env_value("OTEL_BSP_EXPORT_TIMEOUT"),
     };
+    find_unknown_variables(env);
 }

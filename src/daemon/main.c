@@ -38,6 +38,7 @@
 #include "observe/logline.h"
 #include "observe/otlp_exporter.h"
 #include "daemon/build_info.h"
+#include "daemon/config_report.h"
 #include "daemon/worker.h"
 #include "common/diag.h"
 
@@ -238,11 +239,12 @@ static void reload(struct config **current, const char *path, const struct confi
         diag(DIAG_ERROR, "reload refused, still serving the previous config: %s", error);
         goto failed;
     }
+    config_report_messages(next, false);
     if (config_needs_restart(*current, next, what)) {
         diag(DIAG_ERROR,
              "reload refused, still serving the previous config: %s changed, which "
-             "needs a restart",
-             what);
+             "need%s a restart",
+             what, strchr(what, ',') ? "" : "s");
         config_unref(next);
         goto failed;
     }
@@ -483,7 +485,8 @@ int main(int argc, char **argv)
         build_info_print(stdout);
         return 0;
     }
-    while ((opt = getopt_long(argc, argv, "c:l:u:h", options, NULL)) != -1) {
+    opterr = 0; /* config_report_bad_option says it in one line */
+    while ((opt = getopt_long(argc, argv, ":c:l:u:h", options, NULL)) != -1) {
         switch (opt) {
         case 'c':
             config_path = optarg;
@@ -519,23 +522,20 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         default:
-            usage(stderr);
-            return 2;
+            return config_report_bad_option(argv, opt, options);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "tracehop: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
+    if (optind < argc)
+        return config_report_bad_argument(argv[optind]);
     config_overrides_from_env(&env);
     if (!config_path)
         config_path = env.config;
     if (load_config(config_path, &flags, &env, &config, error) < 0) {
-        diag(DIAG_ERROR, "config: %s", error);
+        config_report_error(error);
         return 1;
     }
     diag_set_level(config->log_level);
+    config_report_messages(config, true);
     warn_insecure_routes(config);
     if (check_only) {
         int rc = config_print(config);

@@ -36,6 +36,9 @@
  *     on only with an http(s) endpoint, headers with token names and field values, distinct
  *     (case-insensitively), and their "Name: value" lines, bounded lists and numbers, a batch
  *     within the queue, client certificate and key together;
+ *   - no two listen addresses overlap, nor the admin address and a listen address (a reference
+ *     of the rule here); no standard method in another case than upper; every warning and note
+ *     is non-empty UTF-8;
  *   - round trip: config_to_text succeeds; loading its text without overrides succeeds, prints the
  *     same text again, and config_needs_restart sees no difference.
  */
@@ -47,6 +50,7 @@
 
 #include "config/config.h"
 #include "common/http_syntax.h"
+#include "common/json_escape.h"
 
 #include "fuzz.h"
 
@@ -298,8 +302,15 @@ static void check_route(const struct route *r)
         bool bracketed = len >= 3 && r->host[0] == '[' && r->host[len - 1] == ']';
         FUZZ_CHECK(bracketed || (http_is_token(r->host, len) && !strchr(r->host, ':')));
     }
-    for (size_t i = 0; i < r->methods_count; i++)
+    static const char *const standard[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                           "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+    for (size_t i = 0; i < r->methods_count; i++) {
         FUZZ_CHECK(http_is_token(r->methods[i], strlen(r->methods[i])));
+        /* A standard method is accepted only as clients send it, in upper case. */
+        for (size_t k = 0; k < sizeof(standard) / sizeof(standard[0]); k++)
+            if (strcasecmp(r->methods[i], standard[k]) == 0)
+                FUZZ_CHECK(strcmp(r->methods[i], standard[k]) == 0);
+    }
     check_upstream(&r->upstream);
     FUZZ_CHECK(r->connect_timeout_ms >= 1 && r->connect_timeout_ms <= 3600000);
     FUZZ_CHECK(r->timeout_ms >= 0 && r->timeout_ms <= 86400000);
@@ -348,6 +359,30 @@ static void check_otlp(const struct otlp_config *o)
     FUZZ_CHECK(!o->ca_file || o->ca_file[0]);
 }
 
+/* A reference for the loader's overlap rule (docs/configuration.md, "Checks"): the same
+ * non-zero port, and the same address, or a wildcard of the other's family, or a v6 wildcard
+ * (dual-stack) whatever the other's family. */
+static bool overlap(const struct listen_address *a, const struct listen_address *b)
+{
+    const struct sockaddr_in *a4 = (const void *)&a->addr, *b4 = (const void *)&b->addr;
+    const struct sockaddr_in6 *a6 = (const void *)&a->addr, *b6 = (const void *)&b->addr;
+    bool a_v4 = a->addr.ss_family == AF_INET, b_v4 = b->addr.ss_family == AF_INET;
+    unsigned a_port = ntohs(a_v4 ? a4->sin_port : a6->sin6_port);
+    unsigned b_port = ntohs(b_v4 ? b4->sin_port : b6->sin6_port);
+    static const uint8_t zero[16];
+    bool a_any = a_v4 ? a4->sin_addr.s_addr == 0 : memcmp(&a6->sin6_addr, zero, 16) == 0;
+    bool b_any = b_v4 ? b4->sin_addr.s_addr == 0 : memcmp(&b6->sin6_addr, zero, 16) == 0;
+
+    if (a_port != b_port || a_port == 0)
+        return false;
+    if (a_v4 != b_v4)
+        return (!a_v4 && a_any) || (!b_v4 && b_any);
+    if (a_any || b_any)
+        return true;
+    return a_v4 ? a4->sin_addr.s_addr == b4->sin_addr.s_addr
+                : memcmp(&a6->sin6_addr, &b6->sin6_addr, 16) == 0;
+}
+
 static void check_consistent(const struct config *c)
 {
     FUZZ_CHECK(atomic_load(&c->refs) == 1);
@@ -358,6 +393,17 @@ static void check_consistent(const struct config *c)
         FUZZ_CHECK(c->listen[i].text && c->listen[i].addr_len > 0);
     if (c->admin_enabled)
         FUZZ_CHECK(c->admin_listen.text && c->admin_listen.addr_len > 0);
+    for (size_t i = 0; i < c->listen_count; i++) {
+        for (size_t k = 0; k < i; k++)
+            FUZZ_CHECK(!overlap(&c->listen[i], &c->listen[k]));
+        FUZZ_CHECK(!c->admin_enabled || !overlap(&c->admin_listen, &c->listen[i]));
+    }
+    /* Warnings and notes: each a non-empty line of UTF-8, printable as JSON. */
+    for (size_t i = 0; i < c->messages_count; i++) {
+        const struct config_message *m = &c->messages[i];
+        FUZZ_CHECK(m->kind == CONFIG_WARNING || m->kind == CONFIG_NOTE);
+        FUZZ_CHECK(m->text && m->text[0] && utf8_is_valid(m->text, strlen(m->text)));
+    }
     FUZZ_CHECK(c->workers >= 1 && c->workers <= 64);
     FUZZ_CHECK(c->log_level >= DIAG_DEBUG && c->log_level <= DIAG_ERROR);
     FUZZ_CHECK(c->request_id_header &&

@@ -410,6 +410,126 @@ START_TEST(test_bad_config_exits_1_before_listening)
 }
 END_TEST
 
+/*
+ * admin.listen on a listen address: both sockets use SO_REUSEPORT, so without the check the
+ * kernel would split connections between the proxy and the admin endpoints. --check-config
+ * and the start refuse it, naming both keys, before anything listens.
+ */
+START_TEST(test_admin_overlapping_listen_is_refused)
+{
+    char work[HARNESS_PATH_MAX], path[HARNESS_PATH_MAX + 16], config[512], expected[1200];
+    struct run_result r;
+    unsigned port = harness_closed_port();
+
+    ck_assert_int_eq(harness_tmpdir(work, sizeof(work)), 0);
+    snprintf(path, sizeof(path), "%s/overlap.json", work);
+    snprintf(config, sizeof(config),
+             "{\"listen\": \"0.0.0.0:%u\", \"admin\": {\"listen\": \"127.0.0.1:%u\"},"
+             " \"routes\": [{\"upstream\": \"http://127.0.0.1:9\"}]}",
+             port, port);
+    ck_assert_int_eq(harness_write_file(path, config), 0);
+    snprintf(expected, sizeof(expected), "admin.listen: 127.0.0.1:%u overlaps listen (0.0.0.0:%u)",
+             port, port);
+
+    const char *check[] = {"--check-config", "--config", path, NULL};
+    run_tracehop(work, check, NULL, &r);
+    ck_assert_msg(r.exit_code == 1, "--check-config: exit code %d", r.exit_code);
+    ck_assert_msg(strstr(r.err, expected) != NULL, "stderr does not say '%s':\n%s", expected,
+                  r.err);
+    run_result_free(&r);
+
+    const char *start[] = {"--config", path, "--access-log", "-", NULL};
+    run_tracehop(work, start, NULL, &r);
+    ck_assert_msg(r.exit_code == 1, "start: exit code %d", r.exit_code);
+    ck_assert_msg(strstr(r.err, expected) != NULL, "stderr does not say '%s':\n%s", expected,
+                  r.err);
+    ck_assert_msg(strstr(r.err, "listening on") == NULL, "it listened before failing:\n%s", r.err);
+    run_result_free(&r);
+
+    /* The flag feeds the same check. */
+    snprintf(config, sizeof(config), "127.0.0.1:%u", port);
+    const char *flag[] = {"--check-config", "--upstream", "http://127.0.0.1:9",
+                          "--listen",       config,       "--admin-listen",
+                          config,           NULL};
+    run_tracehop(work, flag, NULL, &r);
+    ck_assert_int_eq(r.exit_code, 1);
+    snprintf(expected, sizeof(expected), "--admin-listen: %s overlaps --listen (%s)", config,
+             config);
+    ck_assert_msg(strstr(r.err, expected) != NULL, "stderr:\n%s", r.err);
+    run_result_free(&r);
+    harness_tmpdir_remove(work);
+}
+END_TEST
+
+/* Probable mistakes are warnings: --check-config prints them on stderr (a JSON line when not on
+ * a terminal) and still exits 0; so do unknown TRACEHOP_* variables and a flag over the file. */
+START_TEST(test_check_config_warns_and_exits_0)
+{
+    char work[HARNESS_PATH_MAX], path[HARNESS_PATH_MAX + 16];
+    struct run_result r;
+
+    ck_assert_int_eq(harness_tmpdir(work, sizeof(work)), 0);
+    snprintf(path, sizeof(path), "%s/warn.json", work);
+    ck_assert_int_eq(harness_write_file(path,
+                                        "{\"service_name\": \"file-svc\", \"routes\": ["
+                                        "{\"name\": \"a\", \"upstream\": \"http://127.0.0.1:9\"},"
+                                        "{\"name\": \"a\", \"upstream\": \"http://127.0.0.1:9\","
+                                        " \"match\": {\"path_prefix\": \"/api\"}}]}"),
+                     0);
+    const char *args[] = {"--check-config", "--config", path, "--service-name", "flag-svc", NULL};
+    char *env[] = {"TRACEHOP_LISTN=127.0.0.1:1", NULL};
+    run_tracehop(work, args, env, &r);
+    ck_assert_msg(r.exit_code == 0, "exit code %d; stderr:\n%s", r.exit_code, r.err);
+    static const char *const said[] = {
+        "\"level\":\"warn\",\"message\":\"config: routes[1] ('a'): never matches",
+        "\"level\":\"warn\",\"message\":\"config: routes[1].name: 'a' is also the name of "
+        "routes[0]",
+        "\"level\":\"warn\",\"message\":\"config: TRACEHOP_LISTN: unknown variable, ignored (did "
+        "you mean TRACEHOP_LISTEN?)",
+        "\"message\":\"config: service_name: file value file-svc overridden by --service-name "
+        "(flag-svc)",
+    };
+    for (size_t i = 0; i < sizeof(said) / sizeof(said[0]); i++)
+        ck_assert_msg(strstr(r.err, said[i]) != NULL, "stderr does not say '%s':\n%s", said[i],
+                      r.err);
+    json_t *printed = json_loads(r.out, 0, NULL);
+    ck_assert_msg(printed != NULL, "--check-config did not print JSON:\n%s", r.out);
+    json_decref(printed);
+    run_result_free(&r);
+    harness_tmpdir_remove(work);
+}
+END_TEST
+
+/* A bad command line is one line and a hint, not the whole usage text; exit 2. */
+START_TEST(test_bad_option_is_one_line)
+{
+    static const struct {
+        const char *arg, *err;
+    } cases[] = {
+        {"--bogus-flag", "tracehop: unknown option '--bogus-flag'\nTry 'tracehop --help'.\n"},
+        {"--listn", "tracehop: unknown option '--listn' (did you mean --listen?)\n"
+                    "Try 'tracehop --help'.\n"},
+        {"--config", "tracehop: option '--config' needs a value\nTry 'tracehop --help'.\n"},
+        {"stray", "tracehop: unexpected argument 'stray'\nTry 'tracehop --help'.\n"},
+        {"--check-config=yes",
+         "tracehop: option '--check-config' takes no value\nTry 'tracehop --help'.\n"},
+    };
+    char work[HARNESS_PATH_MAX];
+    struct run_result r;
+
+    ck_assert_int_eq(harness_tmpdir(work, sizeof(work)), 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *args[] = {cases[i].arg, NULL};
+        run_tracehop(work, args, NULL, &r);
+        ck_assert_msg(r.exit_code == 2, "%s: exit code %d", cases[i].arg, r.exit_code);
+        ck_assert_str_eq(r.err, cases[i].err);
+        ck_assert_str_eq(r.out, "");
+        run_result_free(&r);
+    }
+    harness_tmpdir_remove(work);
+}
+END_TEST
+
 START_TEST(test_check_config_prints_a_good_config_as_json)
 {
     char work[HARNESS_PATH_MAX], path[HARNESS_PATH_MAX + 16];
@@ -634,6 +754,9 @@ static Suite *lifecycle_suite(void)
                         (int)(sizeof(bad_configs) / sizeof(bad_configs[0])));
     tcase_add_test(tc, test_bad_config_exits_1_before_listening);
     tcase_add_test(tc, test_check_config_prints_a_good_config_as_json);
+    tcase_add_test(tc, test_admin_overlapping_listen_is_refused);
+    tcase_add_test(tc, test_check_config_warns_and_exits_0);
+    tcase_add_test(tc, test_bad_option_is_one_line);
     tcase_add_test(tc, test_flags_win_over_environment_over_file);
     tcase_add_test(tc, test_log_level_precedence_and_errors);
     tcase_add_test(tc, test_help_and_version);

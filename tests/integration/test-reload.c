@@ -439,6 +439,7 @@ static const struct {
     {"access_log.path", 2},
     {"workers", 3},
     {"limits.max_header_bytes", 4},
+    {"workers, limits.max_header_bytes", 5}, /* every changed key, not the first */
 };
 
 START_TEST(test_change_that_needs_a_restart_is_refused)
@@ -472,6 +473,13 @@ START_TEST(test_change_that_needs_a_restart_is_refused)
                " \"limits\": {\"drain_delay_ms\": 0}, \"routes\": %s}",
                d.access_log, routes);
         break;
+    case 5:
+        format(config, sizeof(config),
+               "{\"listen\": \"127.0.0.1:0\", \"admin\": {\"listen\": \"127.0.0.1:0\"},"
+               " \"workers\": 3, \"access_log\": {\"path\": \"%s\"},"
+               " \"limits\": {\"drain_delay_ms\": 0, \"max_header_bytes\": 4096}, \"routes\": %s}",
+               d.access_log, routes);
+        break;
     default:
         format(config, sizeof(config),
                "{\"listen\": \"127.0.0.1:0\", \"admin\": {\"listen\": \"127.0.0.1:0\"},"
@@ -483,7 +491,8 @@ START_TEST(test_change_that_needs_a_restart_is_refused)
     write_config(&d, config);
     char *message = reload_and_wait(&d, "reload refused", 1);
     char expected[128];
-    format(expected, sizeof(expected), "%s changed, which needs a restart", restart_keys[_i].key);
+    format(expected, sizeof(expected), "%s changed, which need%s a restart", restart_keys[_i].key,
+           strchr(restart_keys[_i].key, ',') ? "" : "s");
     ck_assert_msg(strstr(message, expected) != NULL, "'%s' does not say '%s'", message, expected);
     free(message);
     /* Still serving on the old address with the old settings. */
@@ -495,6 +504,46 @@ START_TEST(test_change_that_needs_a_restart_is_refused)
         ck_assert_msg(harness_wait_port_refused(closed, 1000), "the new address accepts");
     ck_assert(harness_metric_value(admin, RELOADS_FAILED) == 1);
     ck_assert(harness_metric_value(admin, RELOADS_OK) == 0);
+    ck_assert_int_eq(harness_daemon_stop(&d), 0);
+}
+END_TEST
+
+/*
+ * The checks across keys run on SIGHUP too: overlapping addresses are refused like any invalid
+ * file; a probable mistake (a route that never matches) is a warning line, logged once, and the
+ * reload applies.
+ */
+START_TEST(test_reload_runs_the_checks_across_keys)
+{
+    struct harness_daemon d;
+    char routes[1024], config[4096], same[64];
+
+    format(routes, sizeof(routes), "[{\"name\": \"all\", \"upstream\": \"%s\"}]", echo.url);
+    unsigned admin = start_daemon(&d, routes);
+    format(same, sizeof(same), "127.0.0.1:%u", harness_closed_port());
+    config_text(config, sizeof(config), &d, same, same, routes);
+    write_config(&d, config);
+    char *message = reload_and_wait(&d, "reload refused", 1);
+    char expected[256];
+    format(expected, sizeof(expected), "admin.listen: %s overlaps listen (%s)", same, same);
+    ck_assert_msg(strstr(message, expected) != NULL, "'%s' does not say '%s'", message, expected);
+    free(message);
+
+    format(routes, sizeof(routes),
+           "[{\"name\": \"all\", \"upstream\": \"%s\"},"
+           " {\"name\": \"api\", \"match\": {\"path_prefix\": \"/api\"}, \"upstream\": \"%s\"}]",
+           echo.url, echo.url);
+    config_text(config, sizeof(config), &d, "127.0.0.1:0", "127.0.0.1:0", routes);
+    write_config(&d, config);
+    message = reload_and_wait(&d, "config reloaded", 1);
+    free(message);
+    struct harness_field_match m = {"message", "config: routes[1] ('api'): never matches"};
+    json_t *warning = harness_jsonl_wait_one(d.stderr_path, harness_match_field_prefix, &m);
+    ck_assert_msg(warning != NULL, "no warning about the shadowed route");
+    ck_assert_str_eq(harness_json_str(warning, "level"), "warn");
+    json_decref(warning);
+    ck_assert(harness_metric_value(admin, RELOADS_OK) == 1);
+    ck_assert(harness_metric_value(admin, RELOADS_FAILED) == 1);
     ck_assert_int_eq(harness_daemon_stop(&d), 0);
 }
 END_TEST
@@ -863,6 +912,7 @@ static Suite *reload_suite(void)
     tcase_add_loop_test(tc, test_change_that_needs_a_restart_is_refused, 0,
                         (int)(sizeof(restart_keys) / sizeof(restart_keys[0])));
     tcase_add_test(tc, test_sighup_without_a_config_file);
+    tcase_add_test(tc, test_reload_runs_the_checks_across_keys);
     tcase_add_test(tc, test_reload_applies_while_many_generations_have_requests_in_flight);
     suite_add_tcase(s, tc);
 

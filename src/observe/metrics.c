@@ -119,7 +119,10 @@ void metrics_count_request(struct metrics *m, const struct request_summary *r)
         clock_gettime(CLOCK_REALTIME, &now);
         now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
     }
-    metrics_add(&route->requests[method_index(r->method)][class_index(r->status)], 1);
+    /* A response cut off mid-body is no answer, whatever its status line said: "none", which
+     * the error ratio in docs/operations.md counts. */
+    unsigned status_class = r->response_broken ? METRICS_CLASSES - 1 : class_index(r->status);
+    metrics_add(&route->requests[method_index(r->method)][status_class], 1);
     observe(&route->request_duration, r->duration_s, r, now_ms);
     if (r->has_upstream)
         observe(&route->upstream_duration, r->upstream_duration_s, r, now_ms);

@@ -32,8 +32,9 @@ struct request_summary {
     const char *user_agent;            /* NULL when absent */
     const char *const *logged_headers; /* values of access_log.fields (NULL = absent) */
 
-    unsigned status;     /* sent to the client; 0 = none */
-    const char *outcome; /* `outcome` in docs/access-log.md */
+    unsigned status;      /* sent to the client; 0 = none */
+    const char *outcome;  /* `outcome` in docs/access-log.md */
+    bool response_broken; /* a status line went out but the response was cut off mid-body */
 
     unsigned route_slot;       /* metrics slot; 0 = no route */
     const char *route_name;    /* NULL = no route */

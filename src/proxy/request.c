@@ -1029,7 +1029,7 @@ static unsigned final_status(struct request *req, unsigned library_status)
 }
 
 static void summarize(const struct request *req, unsigned status, const char *outcome,
-                      struct request_summary *s)
+                      bool complete, struct request_summary *s)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -1052,6 +1052,9 @@ static void summarize(const struct request *req, unsigned status, const char *ou
         .logged_headers = req->logged_headers,
         .status = status,
         .outcome = outcome,
+        /* Our own answers go out in one piece; a queued response that did not complete was
+         * cut off after its status line (upstream broke off, client left, shutdown). */
+        .response_broken = !complete && req->response_queued && status != 0,
         .route_slot = req->route ? req->route->metrics_slot : 0,
         .route_name = req->route ? req->route->name : NULL,
         .route_path = req->route ? req->route->path_prefix : NULL,
@@ -1078,7 +1081,7 @@ static void request_finish(struct request *req, bool complete, unsigned library_
     cancel_transfer(req);
     if (req->upstream_started && !req->upstream_end_mono.tv_sec)
         clock_gettime(CLOCK_MONOTONIC, &req->upstream_end_mono);
-    summarize(req, status, final_outcome(req, complete), &summary);
+    summarize(req, status, final_outcome(req, complete), complete, &summary);
     logline_write(env->accesslog, &summary);
     metrics_count_request(env->metrics, &summary);
     otlp_exporter_submit(env->exporter, &summary);

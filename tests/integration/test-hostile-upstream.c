@@ -13,6 +13,7 @@
  * Timings (route timeouts of 1 and 1.5 s) keep the suite short; bounds are generous.
  */
 #include <check.h>
+#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ static struct harness_bad bad;
 static struct harness_daemon proxy;
 static int fd_baseline = -1;  /* the idle daemon's fds, measured once per test case */
 static int test_fd_base = -1; /* what this test must return to (see begin) */
+static unsigned admin_port;   /* the daemon's /metrics */
 
 static void bystander(void);
 
@@ -85,7 +87,9 @@ static void setup(void)
              "}\n",
              harness_closed_port(), bad.url, HANG_TIMEOUT_MS, bad.url, ENDLESS_TIMEOUT_MS, bad.url,
              ROUTE_TIMEOUT_MS);
-    ck_assert_int_eq(harness_daemon_start(&proxy, dir, config, NULL, NULL), 0);
+    const char *args[] = {"--admin-listen", "127.0.0.1:0", NULL};
+    ck_assert_int_eq(harness_daemon_start(&proxy, dir, config, NULL, args), 0);
+    admin_port = harness_daemon_admin_port(&proxy);
     /* The baseline: what the daemon holds open when idle after a few plain requests (no pooled
      * upstream connection: /ok-close makes the upstream close it). */
     for (int i = 0; i < 4; i++)
@@ -245,6 +249,24 @@ static void check_error(const struct harness_response *rs, const char *what, lon
     json_decref(log);
 }
 
+/* A metric's value, 0 when the series is not rendered yet. */
+static double metric(const char *series)
+{
+    double v = harness_metric_value(admin_port, series);
+    return isnan(v) ? 0 : v;
+}
+
+/* Metrics are counted right after the log line is written: wait (bounded) for the value. */
+static void assert_metric_reaches(const char *series, double want)
+{
+    double v = metric(series);
+    for (int i = 0; i < 250 && v != want; i++) {
+        poll(NULL, 0, 20); /* the counter has no event to wait on */
+        v = metric(series);
+    }
+    ck_assert_msg(v == want, "%s is %g, expected %g", series, v, want);
+}
+
 /* The client got a response head and then an aborted body, never a clean end. */
 static void assert_aborted(const struct harness_response *rs, const char *what, long status)
 {
@@ -398,7 +420,15 @@ START_TEST(test_body_shorter_than_content_length_aborts_the_client_response)
     char target[64];
     struct harness_response rs;
 
+    static const char *const none =
+        "tracehop_requests_total{route=\"bad\",method=\"GET\",status_class=\"none\"}";
+    static const char *const ok =
+        "tracehop_requests_total{route=\"bad\",method=\"GET\",status_class=\"2xx\"}";
+    static const char *const reset =
+        "tracehop_upstream_failures_total{route=\"bad\",outcome=\"upstream_reset\"}";
+
     begin();
+    double none_before = metric(none), ok_before = metric(ok), reset_before = metric(reset);
     unique_target("/short-body", target, sizeof(target));
     struct harness_request rq = {.target = target, .discard_body = true};
     harness_http(proxy.port, &rq, &rs);
@@ -406,8 +436,14 @@ START_TEST(test_body_shorter_than_content_length_aborts_the_client_response)
     ck_assert_str_eq(harness_header(&rs, "Content-Length"), "100000");
     ck_assert_uint_le(rs.body_len, 50000);
     json_t *log = log_of_span(&rs, "short body");
+    /* status: the status line that went out; the outcome says the body broke off */
     assert_log(log, "short body", 200, "upstream_reset", 200, "bad");
+    ck_assert_int_eq(harness_json_int(log, "bytes_sent", -1), (json_int_t)rs.body_len);
     json_decref(log);
+    /* Not a success in the metrics: "none", which the documented error ratio counts. */
+    assert_metric_reaches(none, none_before + 1);
+    assert_metric_reaches(reset, reset_before + 1);
+    ck_assert_msg(metric(ok) == ok_before, "the broken response was counted as 2xx");
     harness_response_free(&rs);
     assert_no_leak("short body");
 }

@@ -336,6 +336,40 @@ START_TEST(test_upstream_failures_by_outcome)
 }
 END_TEST
 
+/* A response whose status line went out but that broke off mid-body is no success: it counts in
+ * status_class "none" (the error ratio's numerator), and an upstream that broke it off also in
+ * the upstream failures. */
+START_TEST(test_response_broken_mid_body_counts_as_none)
+{
+    unsigned slot = route_slot("broken-body");
+    static const struct {
+        const char *outcome;
+        bool broken;
+    } cases[] = {
+        {"upstream_reset", true}, {"client_aborted", true}, {"shutdown", true}, {"ok", false}};
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct request_summary r = {
+            .route_slot = slot,
+            .method = "GET",
+            .status = 200,
+            .outcome = cases[i].outcome,
+            .response_broken = cases[i].broken,
+            .duration_s = 0.01,
+        };
+        metrics_count_request(workers[i % WORKERS], &r);
+    }
+    char *t = render(false);
+    assert_value(
+        t, "tracehop_requests_total{route=\"broken-body\",method=\"GET\",status_class=\"none\"}",
+        3);
+    assert_value(
+        t, "tracehop_requests_total{route=\"broken-body\",method=\"GET\",status_class=\"2xx\"}", 1);
+    assert_value(
+        t, "tracehop_upstream_failures_total{route=\"broken-body\",outcome=\"upstream_reset\"}", 1);
+    free(t);
+}
+END_TEST
+
 /* --- process-wide values and gauges -------------------------------------------------------------
  */
 
@@ -638,6 +672,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_requests_by_route_method_and_status_class);
     tcase_add_test(tc, test_histogram_cumulative_buckets);
     tcase_add_test(tc, test_upstream_failures_by_outcome);
+    tcase_add_test(tc, test_response_broken_mid_body_counts_as_none);
     tcase_add_test(tc, test_merged_totals_gauges_and_process_values);
     tcase_add_test(tc, test_openmetrics_exemplars_only_for_sampled);
     tcase_add_test(tc, test_label_values_escaped);

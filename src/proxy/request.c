@@ -48,6 +48,9 @@
 #define BODY_BUFFER_SIZE      (64 * 1024)
 #define MAX_TRACESTATE_FIELDS 64
 #define MAX_CONNECTION_FIELDS 8
+#define MAX_UPGRADE_FIELDS    8
+/* How much of a refused upgrade's protocol name the error message quotes. */
+#define MAX_QUOTED_PROTOCOL 64
 /* How much of a refused request body we read (to be able to answer) before closing instead. */
 #define MAX_DISCARDED_BODY_BYTES (4u * 1024 * 1024)
 /* Watching a waiting client costs two epoll_ctl calls, so only requests that wait longer than
@@ -303,6 +306,8 @@ static bool queue_error(struct request *req)
         headers[n++] = (struct inbound_header){"Connection", "close"};
     bool queued =
         inbound_respond(&req->inbound, req->refusal.status, headers, n, body.data, body.len);
+    if (queued && !req->is_head)
+        req->bytes_sent += body.len; /* our own body counts like the upstream's */
     strbuf_free(&body);
     req->response_queued = true;
     return queued;
@@ -322,6 +327,8 @@ struct head_scan {
     size_t x_trace_id_count;
     struct tracehop_slice connection[MAX_CONNECTION_FIELDS];
     size_t connection_count;
+    struct tracehop_slice upgrade[MAX_UPGRADE_FIELDS];
+    size_t upgrade_count;
     const char *content_length;
     size_t content_length_len;
     size_t content_length_count;
@@ -413,6 +420,8 @@ static bool scan_field(void *data, const struct header_field *f)
         req->host = arena_strndup(&req->arena, value, value_len);
     } else if (http_name_equals(name, name_len, "Connection")) {
         slice_push(s->connection, MAX_CONNECTION_FIELDS, &s->connection_count, value, value_len);
+    } else if (http_name_equals(name, name_len, "Upgrade")) {
+        slice_push(s->upgrade, MAX_UPGRADE_FIELDS, &s->upgrade_count, value, value_len);
     } else if (http_name_equals(name, name_len, "User-Agent")) {
         req->user_agent = arena_strndup(&req->arena, value, value_len);
     } else if (http_name_equals(name, name_len, "X-Forwarded-For")) {
@@ -665,6 +674,38 @@ static int start_transfer(struct request *req, const struct head_scan *s)
     return rc;
 }
 
+/*
+ * A request to switch protocols (WebSocket, ...) is refused with 501 rather than forwarded with
+ * its Upgrade field dropped, which would turn it into a plain request the application answers
+ * as such (docs/security.md). WebSocket pass-through would start here.
+ */
+static void refuse_upgrade(struct request *req, const struct head_scan *s)
+{
+    struct tracehop_slice protocol;
+    struct request_upgrade_facts facts = {
+        .http11 = strcmp(req->http_version, "1.1") == 0,
+        .upgrade = s->upgrade,
+        .upgrade_count =
+            s->upgrade_count < MAX_UPGRADE_FIELDS ? s->upgrade_count : MAX_UPGRADE_FIELDS,
+        .connection = s->connection,
+        .connection_count = s->connection_count < MAX_CONNECTION_FIELDS ? s->connection_count
+                                                                        : MAX_CONNECTION_FIELDS,
+    };
+
+    if (!request_wants_upgrade(&facts, &protocol))
+        return;
+    struct refusal refusal = refusal_upgrade;
+    char message[160];
+    int quoted = protocol.len < MAX_QUOTED_PROTOCOL ? (int)protocol.len : MAX_QUOTED_PROTOCOL;
+    snprintf(message, sizeof(message),
+             "the upgrade to \"%.*s\" is not supported: tracehop proxies plain HTTP requests only",
+             quoted, protocol.ptr);
+    const char *copy = arena_strndup(&req->arena, message, strlen(message));
+    if (copy)
+        refusal.message = copy;
+    refuse(req, &refusal);
+}
+
 /* --- inbound handlers --------------------------------------------------------------------- */
 
 static struct inbound_request *on_request_line(void *client, void *connection, const char *target,
@@ -746,6 +787,8 @@ static bool on_head(struct inbound_request *r, const char *method, const char *v
                                  req->host ? strlen(req->host) : 0, method);
         if (!req->route)
             refuse(req, &refusal_no_route);
+        else
+            refuse_upgrade(req, &scan);
     }
     report_inbound_problems(req);
     if (req->refusal.status)

@@ -380,15 +380,21 @@ out:
     /* After the workers and the exporter: metrics stay readable while draining. */
     admin = admin_stop(admin);
     otlp_exporter_free(exporter);
-    for (unsigned i = 0; i < started; i++)
+    unsigned cut_off = 0;
+    for (unsigned i = 0; i < started; i++) {
         worker_destroy(&workers[i]);
+        cut_off += workers[i].cut_off;
+    }
     logline_thread_cleanup();
     free(workers);
     free(state.workers);
     free(sockets.fds);
     accesslog_close(log);
     ctx->config = config;
-    if (rc == 0)
+    if (rc == 0 && cut_off > 0)
+        diag(DIAG_INFO, "stopped; %u request%s cut off by the drain timeout", cut_off,
+             cut_off == 1 ? "" : "s");
+    else if (rc == 0)
         diag(DIAG_INFO, "stopped");
     return rc < 0 ? 1 : 0;
 }

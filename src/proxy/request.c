@@ -86,6 +86,7 @@ struct request {
     enum request_wait wait;
     int64_t wait_since_ms; /* when the current WAIT_RESPONSE began */
     bool client_gone;      /* the client hung up while we waited: close instead of answering */
+    bool cut_off;          /* still running when the drain timeout was over */
 
     /* inbound request */
     struct timespec start_real, start_mono;
@@ -1029,6 +1030,13 @@ void request_housekeeping(struct request_env *env, int64_t now)
     }
 }
 
+void request_cut_off_all(struct request_env *env)
+{
+    for (struct request *r = env->live_head; r; r = r->live_next)
+        if (!r->outcome && !r->client_gone) /* not already ending for a reason of its own */
+            r->cut_off = true;
+}
+
 void request_resume_all(struct request_env *env)
 {
     for (struct request *r = env->live_head; r; r = r->live_next)
@@ -1039,6 +1047,8 @@ void request_resume_all(struct request_env *env)
 
 static const char *final_outcome(const struct request *req, bool complete)
 {
+    if (req->cut_off && !complete)
+        return "shutdown";
     if (req->outcome)
         return req->outcome;
     if (!complete)
@@ -1057,7 +1067,8 @@ static unsigned final_status(struct request *req, unsigned library_status)
     if (!req->started) {
         /* The library refused the request itself (e.g. headers beyond its buffer): log it. */
         decide_trace_without_headers(req);
-        req->outcome = refusal_outcome_of_library_status(library_status, false);
+        if (!req->cut_off)
+            req->outcome = refusal_outcome_of_library_status(library_status, false);
         return library_status;
     }
     if (req->refusal.status && req->response_queued)
@@ -1125,6 +1136,8 @@ static void request_finish(struct request *req, bool complete, unsigned library_
     if (req->upstream_started && !req->upstream_end_mono.tv_sec)
         clock_gettime(CLOCK_MONOTONIC, &req->upstream_end_mono);
     summarize(req, status, final_outcome(req, complete), complete, &summary);
+    if (strcmp(summary.outcome, "shutdown") == 0)
+        env->cut_off++;
     logline_write(env->accesslog, &summary);
     metrics_count_request(env->metrics, &summary);
     otlp_exporter_submit(env->exporter, &summary);

@@ -197,10 +197,10 @@ static void header(struct strbuf *b, const char *name, const char *type, const c
     printfb(b, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)len, name, help, (int)len, name, type);
 }
 
-/* Slots that have a route name, or that counted something (no_route, other). */
+/* Slots that have a route name, or that counted something (no_route, (refused), other). */
 static bool route_used(struct metrics *const *workers, size_t count, size_t slot)
 {
-    if (slot > 0 && slot < METRICS_ROUTE_SLOTS - 1 && route_slot_name(slot))
+    if (slot > ROUTE_SLOT_REFUSED && slot < METRICS_ROUTE_SLOTS - 1 && route_slot_name(slot))
         return true;
     return sum_counter(workers, count,
                        offsetof(struct metrics, routes) + slot * sizeof(struct metrics_route) +
@@ -377,7 +377,8 @@ int metrics_render(struct metrics *const *workers, size_t count, const struct me
 
     header(&b, "tracehop_upstream_failures_total", "counter",
            "Upstream exchanges that failed, by route and outcome.", openmetrics);
-    for (size_t slot = 1; slot < METRICS_ROUTE_SLOTS; slot++) {
+    /* Neither no_route nor (refused) ever reached an upstream. */
+    for (size_t slot = ROUTE_SLOT_REFUSED + 1; slot < METRICS_ROUTE_SLOTS; slot++) {
         if (!route_used(workers, count, slot))
             continue;
         for (unsigned o = 0; o < METRICS_OUTCOME_COUNT; o++) {

@@ -19,7 +19,8 @@
 
 struct request_summary;
 
-/* One per route name (common/route_slots.h): slot 0 = requests that matched no route */
+/* One per route name (common/route_slots.h): slot 0 = requests that matched no route, slot
+ * ROUTE_SLOT_REFUSED = requests that ended before routing */
 #define METRICS_ROUTE_SLOTS ROUTE_SLOTS
 #define METRICS_BUCKETS     14
 #define METRICS_METHODS     8

@@ -87,6 +87,7 @@ struct request {
     int64_t wait_since_ms; /* when the current WAIT_RESPONSE began */
     bool client_gone;      /* the client hung up while we waited: close instead of answering */
     bool cut_off;          /* still running when the drain timeout was over */
+    bool routed;           /* the routes were looked at (route NULL then: none matched) */
 
     /* inbound request */
     struct timespec start_real, start_mono;
@@ -786,6 +787,7 @@ static bool on_head(struct inbound_request *r, const char *method, const char *v
     if (!req->refusal.status) {
         req->route = route_match(req->config, req->target, req->path_len, req->host,
                                  req->host ? strlen(req->host) : 0, method);
+        req->routed = true;
         if (!req->route)
             refuse(req, &refusal_no_route);
         else
@@ -1109,7 +1111,9 @@ static void summarize(const struct request *req, unsigned status, const char *ou
         /* Our own answers go out in one piece; a queued response that did not complete was
          * cut off after its status line (upstream broke off, client left, shutdown). */
         .response_broken = !complete && req->response_queued && status != 0,
-        .route_slot = req->route ? req->route->metrics_slot : 0,
+        .route_slot = req->route    ? req->route->metrics_slot
+                      : req->routed ? 0 /* no_route */
+                                    : ROUTE_SLOT_REFUSED,
         .route_name = req->route ? req->route->name : NULL,
         .route_path = req->route ? req->route->path_prefix : NULL,
         .upstream_text = req->route ? req->route->upstream.text : NULL,

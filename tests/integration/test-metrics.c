@@ -163,8 +163,14 @@ START_TEST(test_metrics_count_requests_by_route_method_and_status_class)
     ck_assert_int_eq(request(d.port, NULL, "/nothing/else", NULL), 404);
     ck_assert_int_eq(request(d.port, NULL, "/dead/x", NULL), 502);
     ck_assert_int_eq(request(d.port, "DELETE", "/dead/y", NULL), 502);
-    json_t *all = harness_jsonl_wait(d.access_log, NULL, NULL, 9, HARNESS_WAIT_MS, &d.proc);
-    ck_assert_uint_eq(json_array_size(all), 9);
+    /* Refused before routing (a header name that is not a token): not no_route. */
+    static const char bad[] = "GET /api/ok HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n";
+    struct harness_response rs;
+    ck_assert_int_eq(harness_raw(d.port, bad, sizeof(bad) - 1, false, 10000, &rs), 0);
+    ck_assert_int_eq(rs.status, 400);
+    harness_response_free(&rs);
+    json_t *all = harness_jsonl_wait(d.access_log, NULL, NULL, 10, HARNESS_WAIT_MS, &d.proc);
+    ck_assert_uint_eq(json_array_size(all), 10);
     json_decref(all);
 
     static const struct expected want[] = {
@@ -172,6 +178,7 @@ START_TEST(test_metrics_count_requests_by_route_method_and_status_class)
         {"tracehop_requests_total{route=\"api\",method=\"POST\",status_class=\"2xx\"}", 1},
         {"tracehop_requests_total{route=\"api\",method=\"GET\",status_class=\"4xx\"}", 1},
         {"tracehop_requests_total{route=\"no_route\",method=\"GET\",status_class=\"4xx\"}", 2},
+        {"tracehop_requests_total{route=\"(refused)\",method=\"GET\",status_class=\"4xx\"}", 1},
         {"tracehop_requests_total{route=\"dead\",method=\"GET\",status_class=\"5xx\"}", 1},
         {"tracehop_requests_total{route=\"dead\",method=\"DELETE\",status_class=\"5xx\"}", 1},
         {"tracehop_upstream_failures_total{route=\"dead\",outcome=\"upstream_connect_failed\"}", 2},
@@ -182,7 +189,7 @@ START_TEST(test_metrics_count_requests_by_route_method_and_status_class)
         {"tracehop_request_duration_seconds_count{route=\"dead\"}", 2},
         {"tracehop_request_duration_seconds_count{route=\"no_route\"}", 2},
         {"tracehop_upstream_duration_seconds_count{route=\"api\"}", 5},
-        {"tracehop_access_log_lines_total{result=\"written\"}", 9},
+        {"tracehop_access_log_lines_total{result=\"written\"}", 10},
         {"tracehop_access_log_lines_total{result=\"dropped\"}", 0},
         {"tracehop_config_reloads_total{result=\"ok\"}", 0},
         {"tracehop_config_reloads_total{result=\"failed\"}", 0},

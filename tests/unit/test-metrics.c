@@ -167,6 +167,8 @@ START_TEST(test_requests_by_route_method_and_status_class)
     count(0, api, "PATCH", 409, 0.001);
     count(1, 0, "GET", 404, 0.0001); /* slot 0: no route matched */
     count(2, 0, "GET", 404, 0.0001);
+    count(0, ROUTE_SLOT_REFUSED, "GET", 400, 0.0001); /* refused before routing */
+    count(1, ROUTE_SLOT_REFUSED, "POST", 413, 0.0001);
 
     for (int format = 0; format < 2; format++) {
         char *t = render(format == 1);
@@ -205,6 +207,16 @@ START_TEST(test_requests_by_route_method_and_status_class)
         assert_value(
             t, "tracehop_requests_total{route=\"no_route\",method=\"GET\",status_class=\"4xx\"}",
             2);
+        /* Refused before routing: a label of their own, so that no_route means "no route". */
+        assert_value(
+            t, "tracehop_requests_total{route=\"(refused)\",method=\"GET\",status_class=\"4xx\"}",
+            1);
+        assert_value(
+            t, "tracehop_requests_total{route=\"(refused)\",method=\"POST\",status_class=\"4xx\"}",
+            1);
+        assert_value(t, "tracehop_request_duration_seconds_count{route=\"(refused)\"}", 2);
+        ck_assert_msg(!strstr(t, "tracehop_upstream_failures_total{route=\"(refused)\""),
+                      "upstream failures rendered for requests that never had an upstream");
         /* Nothing counted, nothing rendered. */
         assert_absent(
             t, "tracehop_requests_total{route=\"count-api\",method=\"GET\",status_class=\"4xx\"}");

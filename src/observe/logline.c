@@ -130,7 +130,10 @@ static void hex_value(struct strbuf *b, const uint8_t *bytes, size_t n)
 #define HEX_FIELD(b, name, bytes, n) (KEY(b, name), hex_value(b, bytes, n))
 
 #define MILLISECONDS_FIELD(b, name, ms) (KEY(b, name), strbuf_append_milli(b, ms))
-#define NUMBER_FIELD(b, name, v)        (KEY(b, name), strbuf_append_u64(b, v))
+/* A time that may not have happened (negative): then null, never a misleading 0. */
+#define MAYBE_MILLISECONDS_FIELD(b, name, ms)                                                      \
+    (KEY(b, name), (ms) >= 0 ? strbuf_append_milli(b, ms) : strbuf_append(b, "null", 4))
+#define NUMBER_FIELD(b, name, v) (KEY(b, name), strbuf_append_u64(b, v))
 
 int logline_format(struct strbuf *b, const struct request_summary *req)
 {
@@ -179,8 +182,8 @@ int logline_format(struct strbuf *b, const struct request_summary *req)
         strbuf_append_str(b, "null");
     if (req->has_upstream) {
         MILLISECONDS_FIELD(b, "upstream_duration_ms", req->upstream_duration_s * 1000.0);
-        MILLISECONDS_FIELD(b, "upstream_connect_ms", req->upstream_connect_ms);
-        MILLISECONDS_FIELD(b, "upstream_ttfb_ms", req->upstream_ttfb_ms);
+        MAYBE_MILLISECONDS_FIELD(b, "upstream_connect_ms", req->upstream_connect_ms);
+        MAYBE_MILLISECONDS_FIELD(b, "upstream_ttfb_ms", req->upstream_ttfb_ms);
     } else {
         STRING_FIELD(b, "upstream_duration_ms", NULL, 0);
         STRING_FIELD(b, "upstream_connect_ms", NULL, 0);

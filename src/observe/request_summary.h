@@ -43,7 +43,7 @@ struct request_summary {
     long upstream_status;      /* -1 = no complete upstream head */
     bool has_upstream;         /* a transfer was started */
     double upstream_duration_s;
-    double upstream_connect_ms, upstream_ttfb_ms;
+    double upstream_connect_ms, upstream_ttfb_ms; /* < 0: never happened, or not known */
 
     uint64_t received_bytes; /* request body bytes read from the client */
     uint64_t sent_bytes;     /* response body bytes handed to the client */

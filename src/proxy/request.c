@@ -670,6 +670,8 @@ static int start_transfer(struct request *req, const struct head_scan *s)
         return rc;
     clock_gettime(CLOCK_MONOTONIC, &req->upstream_start_mono);
     req->upstream_started = true;
+    /* unknown unless the transfer ends on its own (a cancelled one reports nothing) */
+    req->upstream_outcome.connect_ms = req->upstream_outcome.ttfb_ms = -1;
     rc = upstream_start(req->env->upstream, &spec, &transfer_callbacks, req, &req->transfer);
     if (rc < 0)
         req->upstream_started = false;

@@ -36,8 +36,8 @@ struct upstream_outcome {
     enum upstream_error error;
     bool bad_response;  /* the head was invalid, oversized or incomplete (error is RESET) */
     const char *detail; /* libcurl's words for the failure ("" when OK); static text */
-    double connect_ms;  /* until the connection was up (0 when reused) */
-    double ttfb_ms;     /* until the first response byte */
+    double connect_ms;  /* until the connection was up (0 when reused); -1: none was */
+    double ttfb_ms;     /* until the first response byte; -1: none came */
 };
 
 /* What to send and where. Every pointer is lent: it must stay valid until on_done or

@@ -170,6 +170,10 @@ START_TEST(test_upstream_refused_is_502)
     json_t *log = check_error(&rs, 502, "upstream_connect_failed");
     ck_assert_str_eq(harness_json_str(log, "route"), "down");
     ck_assert(harness_json_is_null(log, "upstream_status"));
+    /* No connection, no response byte: null, not a misleading 0 */
+    ck_assert(!harness_json_is_null(log, "upstream_duration_ms"));
+    ck_assert(harness_json_is_null(log, "upstream_connect_ms"));
+    ck_assert(harness_json_is_null(log, "upstream_ttfb_ms"));
     json_decref(log);
     harness_response_free(&rs);
 }

@@ -319,6 +319,41 @@ START_TEST(test_unrouted_request_without_response)
 }
 END_TEST
 
+/* An upstream exchange that never connected (or got no response byte): those times are null,
+ * never 0 (0.000 means a reused connection). */
+START_TEST(test_times_that_never_happened_are_null)
+{
+    struct logline_request *req = make_request("/api");
+    req->headers_done = false;
+    req->upstream_connect_ms = -1;
+    req->upstream_ttfb_ms = -1;
+    json_t *line = write_and_read(req, 502, "upstream_connect_failed", NULL);
+
+    assert_schema(line);
+    ck_assert(json_is_number(json_object_get(line, "upstream_duration_ms")));
+    assert_null(line, "upstream_connect_ms");
+    assert_null(line, "upstream_ttfb_ms");
+    json_decref(line);
+    free_request(req);
+}
+END_TEST
+
+/* A reused connection (connect 0.000) that got no response byte. */
+START_TEST(test_reused_connection_without_a_byte)
+{
+    struct logline_request *req = make_request("/api");
+    req->headers_done = false;
+    req->upstream_connect_ms = 0;
+    req->upstream_ttfb_ms = -1;
+    json_t *line = write_and_read(req, 504, "upstream_timeout", NULL);
+    ck_assert(json_is_number(json_object_get(line, "upstream_connect_ms")));
+    ck_assert(json_number_value(json_object_get(line, "upstream_connect_ms")) == 0);
+    assert_null(line, "upstream_ttfb_ms");
+    json_decref(line);
+    free_request(req);
+}
+END_TEST
+
 /* Invalid UTF-8 from the client: U+FFFD in the field and the exact bytes in <name>_raw_b64. */
 START_TEST(test_invalid_utf8_is_reversible)
 {
@@ -400,6 +435,8 @@ static Suite *logline_suite(void)
     tcase_add_test(tc, test_continued_trace_has_parent_and_null_query);
     tcase_add_test(tc, test_empty_query);
     tcase_add_test(tc, test_unrouted_request_without_response);
+    tcase_add_test(tc, test_times_that_never_happened_are_null);
+    tcase_add_test(tc, test_reused_connection_without_a_byte);
     tcase_add_test(tc, test_invalid_utf8_is_reversible);
     tcase_add_test(tc, test_control_characters_escaped);
     suite_add_tcase(s, tc);

@@ -338,6 +338,36 @@ START_TEST(test_times_that_never_happened_are_null)
 }
 END_TEST
 
+/* A tracestate not forwarded as it came is named in the log; one that was is not mentioned. */
+static const struct {
+    enum tracehop_tracestate_status status;
+    const char *logged; /* NULL: no member */
+} tracestate_statuses[] = {
+    {TRACEHOP_TS_ABSENT, NULL},
+    {TRACEHOP_TS_OK, NULL},
+    {TRACEHOP_TS_TRUNCATED, "truncated"},
+    {TRACEHOP_TS_INVALID, "invalid"},
+    {TRACEHOP_TS_DROPPED, "dropped"},
+    {(enum tracehop_tracestate_status)99, "changed"}, /* a result added later */
+};
+
+START_TEST(test_tracestate_status)
+{
+    struct logline_request *req = make_request("/api");
+    req->hop.tracestate_status = tracestate_statuses[_i].status;
+    json_t *line = write_and_read(req, 200, "ok", NULL);
+
+    assert_schema(line);
+    json_t *v = json_object_get(line, "tracestate_status");
+    if (tracestate_statuses[_i].logged)
+        ck_assert_str_eq(json_string_value(v), tracestate_statuses[_i].logged);
+    else
+        ck_assert_ptr_null(v);
+    json_decref(line);
+    free_request(req);
+}
+END_TEST
+
 /* A reused connection (connect 0.000) that got no response byte. */
 START_TEST(test_reused_connection_without_a_byte)
 {
@@ -437,6 +467,7 @@ static Suite *logline_suite(void)
     tcase_add_test(tc, test_unrouted_request_without_response);
     tcase_add_test(tc, test_times_that_never_happened_are_null);
     tcase_add_test(tc, test_reused_connection_without_a_byte);
+    tcase_add_loop_test(tc, test_tracestate_status, 0, (int)ARRAY_SIZE(tracestate_statuses));
     tcase_add_test(tc, test_invalid_utf8_is_reversible);
     tcase_add_test(tc, test_control_characters_escaped);
     suite_add_tcase(s, tc);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "observe/metrics.h"
+#include "observe/process_stats.h"
 #include "observe/request_summary.h"
 #include "tracehop-config.h"
 #include "common/route_slots.h"
@@ -338,6 +339,38 @@ static void render_export(struct strbuf *b, const struct export_stats *s, bool o
             (unsigned long long)load(&s->duration.count));
 }
 
+/* The process metrics every Prometheus client library exports, under their usual names. */
+static void render_process(struct strbuf *b, const struct process_stats *s, bool openmetrics)
+{
+    if (s->have_cpu) {
+        header(b, "process_cpu_seconds_total", "counter",
+               "Total user and system CPU time spent in seconds.", openmetrics);
+        printfb(b, "process_cpu_seconds_total %.2f\n", s->cpu_seconds);
+    }
+    if (s->have_open_fds) {
+        header(b, "process_open_fds", "gauge", "Number of open file descriptors.", openmetrics);
+        printfb(b, "process_open_fds %llu\n", (unsigned long long)s->open_fds);
+    }
+    if (s->have_max_fds) {
+        header(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
+               openmetrics);
+        printfb(b, "process_max_fds %llu\n", (unsigned long long)s->max_fds);
+    }
+    if (s->have_memory) {
+        header(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+               openmetrics);
+        printfb(b, "process_virtual_memory_bytes %llu\n", (unsigned long long)s->virtual_bytes);
+        header(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+               openmetrics);
+        printfb(b, "process_resident_memory_bytes %llu\n", (unsigned long long)s->resident_bytes);
+    }
+    if (s->have_start_time) {
+        header(b, "process_start_time_seconds", "gauge",
+               "Start time of the process since unix epoch in seconds.", openmetrics);
+        printfb(b, "process_start_time_seconds %.2f\n", s->start_time_seconds);
+    }
+}
+
 int metrics_render(struct metrics *const *workers, size_t count, const struct metrics_process *p,
                    bool openmetrics, char **ret, size_t *ret_len)
 {
@@ -433,6 +466,8 @@ int metrics_render(struct metrics *const *workers, size_t count, const struct me
     printfb(&b, "tracehop_ready %d\n", p->ready ? 1 : 0);
     if (p->export)
         render_export(&b, p->export, openmetrics);
+    if (p->os)
+        render_process(&b, p->os, openmetrics);
     header(&b, "tracehop_build_info", "gauge", "Build information; the value is always 1.",
            openmetrics);
     printfb(&b, "tracehop_build_info{version=\"%s\"} 1\n", TRACEHOP_VERSION);

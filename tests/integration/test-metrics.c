@@ -203,6 +203,23 @@ START_TEST(test_metrics_count_requests_by_route_method_and_status_class)
     char *text = scrape(admin, false);
     char *problem = promtool_check_text(text, strlen(text));
     ck_assert_msg(problem == NULL, "%.1200s\n%.1500s", problem, text);
+    /* The standard process metrics, of the daemon's own process (/proc/PID). */
+    double open_fds = value_of(text, "process_open_fds");
+    int fds_now = harness_fd_count(d.proc.pid);
+    ck_assert_msg(open_fds > 3 && fds_now > 3, "process_open_fds %g, /proc says %d", open_fds,
+                  fds_now);
+    ck_assert_msg(value_of(text, "process_max_fds") >= open_fds, "process_max_fds %g",
+                  value_of(text, "process_max_fds"));
+    ck_assert_msg(value_of(text, "process_resident_memory_bytes") >=
+                      harness_rss_kib(d.proc.pid) * 512.0,
+                  "process_resident_memory_bytes %g, /proc says %ld KiB",
+                  value_of(text, "process_resident_memory_bytes"), harness_rss_kib(d.proc.pid));
+    ck_assert(value_of(text, "process_virtual_memory_bytes") >=
+              value_of(text, "process_resident_memory_bytes"));
+    ck_assert(value_of(text, "process_cpu_seconds_total") >= 0);
+    double started = value_of(text, "process_start_time_seconds"), wall = (double)time(NULL);
+    ck_assert_msg(started > wall - 300 && started <= wall + 1, "process_start_time_seconds %.2f",
+                  started);
     ck_assert_msg(!strstr(text, "# EOF") && !strstr(text, " # {"), "OpenMetrics in text format");
     free(text);
 

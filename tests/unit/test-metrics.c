@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "observe/metrics.h"
+#include "observe/process_stats.h"
 #include "observe/request_summary.h"
 #include "../promtool-check.h"
 #include "unit-test.h"
@@ -598,6 +599,54 @@ static void fill_everything(void)
     metrics_count_request(workers[2], &failed);
 }
 
+/* The standard process_* metrics, when the scrape read them; what could not be read is left
+ * out rather than reported as 0. */
+START_TEST(test_process_metrics)
+{
+    struct process_stats os = {
+        .have_cpu = true,
+        .have_memory = true,
+        .have_start_time = true,
+        .have_open_fds = true,
+        .have_max_fds = true,
+        .cpu_seconds = 12.34,
+        .start_time_seconds = 1795312511.25,
+        .virtual_bytes = 123456789,
+        .resident_bytes = 4321 * 4096,
+        .open_fds = 17,
+        .max_fds = 65536,
+    };
+    struct metrics_process with_os = process;
+    with_os.os = &os;
+    char *text = NULL;
+    size_t len = 0;
+
+    fill_everything();
+    for (int format = 0; format < 2; format++) {
+        ck_assert_int_eq(metrics_render(workers, WORKERS, &with_os, format == 1, &text, &len), 0);
+        assert_value(text, "process_cpu_seconds_total", 12.34);
+        assert_value(text, "process_start_time_seconds", 1795312511.25);
+        assert_value(text, "process_virtual_memory_bytes", 123456789);
+        assert_value(text, "process_resident_memory_bytes", 4321 * 4096);
+        assert_value(text, "process_open_fds", 17);
+        assert_value(text, "process_max_fds", 65536);
+        char *problem =
+            format == 1 ? promtool_check_openmetrics(text, len) : promtool_check_text(text, len);
+        ck_assert_msg(problem == NULL, "%.1200s\n--- the text ---\n%.3000s", problem, text);
+        free(text);
+    }
+    os.have_max_fds = os.have_start_time = false; /* unlimited; /proc/stat unreadable */
+    ck_assert_int_eq(metrics_render(workers, WORKERS, &with_os, false, &text, &len), 0);
+    ck_assert_msg(!strstr(text, "process_max_fds") && !strstr(text, "process_start_time"),
+                  "values that could not be read are rendered");
+    assert_value(text, "process_open_fds", 17);
+    free(text);
+    text = render(false); /* no process values at all */
+    ck_assert_msg(!strstr(text, "process_"), "process metrics without a reading");
+    free(text);
+}
+END_TEST
+
 START_TEST(test_promtool_accepts_prometheus_text)
 {
     fill_everything();
@@ -694,6 +743,7 @@ static Suite *metrics_suite(void)
     tcase_add_checked_fixture(tc, workers_setup, workers_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_promtool_accepts_prometheus_text);
+    tcase_add_test(tc, test_process_metrics);
     tcase_add_test(tc, test_promtool_accepts_openmetrics);
     tcase_add_test(tc, test_promtool_accepts_empty_metrics);
     tcase_add_test(tc, test_promtool_refuses_broken_text);

@@ -1110,9 +1110,10 @@ static void summarize(const struct request *req, unsigned status, const char *ou
         .logged_headers = req->logged_headers,
         .status = status,
         .outcome = outcome,
-        /* Our own answers go out in one piece; a queued response that did not complete was
-         * cut off after its status line (upstream broke off, client left, shutdown). */
-        .response_broken = !complete && req->response_queued && status != 0,
+        /* An upstream response that was queued but did not complete was cut off after its
+         * status line (upstream broke off, client left, shutdown). Our own answers go out in
+         * one piece, also when the connection is closed after them (Connection: close). */
+        .response_broken = !complete && req->response_queued && !req->refusal.status && status,
         .route_slot = req->route    ? req->route->metrics_slot
                       : req->routed ? 0 /* no_route */
                                     : ROUTE_SLOT_REFUSED,

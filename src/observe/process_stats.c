@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -17,7 +18,8 @@
 #define STAT_MAX      4096
 #define PROC_STAT_MAX (256 * 1024)
 
-/* One unsigned decimal at *p (at most 19 digits), then the separator is skipped. */
+/* One unsigned decimal at *p after spaces (at most 19 digits), which must end at a space, a
+ * newline or the end of the text. */
 static bool next_u64(const char **p, const char *end, uint64_t *ret)
 {
     const char *s = *p;
@@ -141,8 +143,8 @@ static bool count_open_fds(uint64_t *ret)
 
 void process_stats_read(struct process_stats *ret)
 {
-    static char proc_stat[PROC_STAT_MAX]; /* admin thread only */
     char stat[STAT_MAX];
+    char *proc_stat = NULL;
     struct process_stat_fields f = {0};
     long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
     struct rlimit nofile;
@@ -160,11 +162,13 @@ void process_stats_read(struct process_stats *ret)
             ret->virtual_bytes = f.vsize_bytes;
             ret->resident_bytes = f.rss_pages * (uint64_t)page;
         }
-        n = read_file("/proc/stat", proc_stat, sizeof(proc_stat));
+        proc_stat = malloc(PROC_STAT_MAX); /* per scrape: several admin threads may read */
+        n = proc_stat ? read_file("/proc/stat", proc_stat, PROC_STAT_MAX) : -1;
         if (ticks > 0 && n > 0 && process_btime_parse(proc_stat, (size_t)n, &btime)) {
             ret->have_start_time = true;
             ret->start_time_seconds = (double)btime + (double)f.start_ticks / (double)ticks;
         }
+        free(proc_stat);
     }
     ret->have_open_fds = count_open_fds(&ret->open_fds);
     if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {

@@ -400,6 +400,33 @@ static char *prometheus_query(unsigned port, const char *expr)
 }
 
 /* Why the target is not healthy, from /api/v1/targets (for failure messages; caller frees). */
+/* A 200 whose body the upstream breaks off (the echo's /truncate): the client sees a reset. */
+static void broken_response(unsigned port)
+{
+    struct harness_request rq = {.target = "/api/truncate?bytes=1000000&after=300000",
+                                 .discard_body = true};
+    struct harness_response rs;
+    harness_http(port, &rq, &rs);
+    ck_assert_msg(rs.status == 200 && rs.result != CURLE_OK, "/truncate: %ld (%s)", rs.status,
+                  rs.error);
+    harness_response_free(&rs);
+}
+
+/* Query until the first result is `want` (or, with want NULL, a number above 0); bounded. */
+static char *prometheus_wait(unsigned port, const char *expr, const char *want)
+{
+    double deadline = now_s() + 30;
+    char *value = prometheus_query(port, expr);
+    while (now_s() < deadline &&
+           (want ? strcmp(value, want) != 0 : !(value[0] && strtod(value, NULL) > 0))) {
+        struct timespec pause = {0, 200 * 1000000}; /* the server has no event to wait on */
+        nanosleep(&pause, NULL);
+        free(value);
+        value = prometheus_query(port, expr);
+    }
+    return value;
+}
+
 static char *prometheus_target_state(unsigned port)
 {
     json_t *body = prometheus_get(port, "/api/v1/targets");
@@ -487,6 +514,26 @@ START_TEST(test_prometheus_server_scrapes_the_admin_port)
     free(value);
     value = prometheus_query(prom_port, "tracehop_request_duration_seconds_count{route=\"api\"}");
     ck_assert_str_eq(value, "5");
+    free(value);
+
+    /* The error ratio of docs/operations.md (PromQL), for route api, counts a 200 whose body the
+     * upstream broke off. Its "none" series appears with its first count, which rate() cannot
+     * see: a second broken response once Prometheus has the first. */
+    broken_response(d.port);
+    value = prometheus_wait(
+        prom_port, "tracehop_requests_total{route=\"api\",method=\"GET\",status_class=\"none\"}",
+        "1");
+    ck_assert_str_eq(value, "1");
+    free(value);
+    broken_response(d.port);
+    value = prometheus_wait(
+        prom_port,
+        "sum by (route) "
+        "(rate(tracehop_requests_total{route=\"api\",status_class=~\"5xx|none\"}[5m]))"
+        "  /  sum by (route) (rate(tracehop_requests_total{route=\"api\"}[5m]))",
+        NULL);
+    ck_assert_msg(value[0] && strtod(value, NULL) > 0,
+                  "the documented error ratio is '%s' after two broken responses", value);
     free(value);
 
     /* The exemplar went through Prometheus' OpenMetrics parser into its exemplar storage. */

@@ -26,6 +26,8 @@ const char *const log_filter_outcomes[] = {
     "client_aborted",
     "bad_request",
     "too_large",
+    "upgrade_not_supported",
+    "shutdown",
     NULL,
 };
 

@@ -13,14 +13,14 @@
 
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *slot_names[ROUTE_SLOTS];
-static size_t slots_used = 1; /* slot 0: no route */
+static size_t slots_used = ROUTE_SLOT_REFUSED + 1; /* slot 0: no route; 1: refused */
 
 int route_slot_register(const char *route_name, unsigned *slot)
 {
     int rc = 0;
 
     pthread_mutex_lock(&slots_lock);
-    for (size_t i = 1; i < slots_used; i++) {
+    for (size_t i = ROUTE_SLOT_REFUSED + 1; i < slots_used; i++) {
         if (strcmp(slot_names[i], route_name) == 0) {
             *slot = (unsigned)i;
             goto out;
@@ -48,6 +48,8 @@ const char *route_slot_name(size_t slot)
 
     if (slot == 0)
         return "no_route";
+    if (slot == ROUTE_SLOT_REFUSED)
+        return "(refused)"; /* parentheses: unlike a route name someone would choose */
     if (slot >= ROUTE_SLOTS - 1)
         return "other";
     pthread_mutex_lock(&slots_lock);

@@ -435,8 +435,11 @@ out:
     /* After the workers and the exporter: metrics stay readable while draining. */
     admin = admin_stop(admin);
     otlp_exporter_free(exporter);
-    for (unsigned i = 0; i < started; i++)
+    unsigned cut_off = 0;
+    for (unsigned i = 0; i < started; i++) {
         worker_destroy(&workers[i]);
+        cut_off += workers[i].cut_off;
+    }
     logline_thread_cleanup();
     diag_flush(); /* the suppressed counts of the last requests */
     admin_state_clear(&state);
@@ -445,7 +448,10 @@ out:
     free(sockets.fds);
     accesslog_close(log);
     ctx->config = config;
-    if (rc == 0)
+    if (rc == 0 && cut_off > 0)
+        diag(DIAG_INFO, "stopped; %u request%s cut off by the drain timeout", cut_off,
+             cut_off == 1 ? "" : "s");
+    else if (rc == 0)
         diag(DIAG_INFO, "stopped");
     return rc < 0 ? 1 : 0;
 }

@@ -232,8 +232,10 @@ void worker_destroy(struct worker *w)
      * completes - and logs - each request. Only then can their transfers and the pool go. */
     if (w->inbound) {
         inbound_begin_stop(w->inbound);
+        request_cut_off_all(&w->requests);
         request_resume_all(&w->requests);
         w->inbound = inbound_free(w->inbound);
+        w->cut_off = w->requests.cut_off;
     }
     w->upstream = upstream_pool_free(w->upstream);
     request_env_destroy(&w->requests);

@@ -38,6 +38,7 @@ struct worker {
     atomic_int command;                         /* WORKER_RUN, WORKER_DRAIN */
     bool draining;
     int64_t drain_deadline_ms;
+    unsigned cut_off; /* requests the drain timeout cut off; valid after worker_destroy */
     pthread_t thread;
 };
 

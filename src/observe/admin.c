@@ -15,6 +15,7 @@
 
 #include "observe/admin.h"
 #include "observe/accesslog.h"
+#include "observe/process_stats.h"
 #include "config/config.h"
 #include "common/listen_socket.h"
 #include "common/diag.h"
@@ -91,6 +92,9 @@ static enum MHD_Result serve_metrics(struct admin *a, struct MHD_Connection *con
         .ready = atomic_load(&s->ready),
         .export = s->export,
     };
+    struct process_stats os;
+    process_stats_read(&os); /* /proc/self, now */
+    p.os = &os;
     struct accesslog_stats log_stats = {0};
     bool openmetrics = wants_openmetrics(conn);
     char *text;

@@ -130,7 +130,30 @@ static void hex_value(struct strbuf *b, const uint8_t *bytes, size_t n)
 #define HEX_FIELD(b, name, bytes, n) (KEY(b, name), hex_value(b, bytes, n))
 
 #define MILLISECONDS_FIELD(b, name, ms) (KEY(b, name), strbuf_append_milli(b, ms))
-#define NUMBER_FIELD(b, name, v)        (KEY(b, name), strbuf_append_u64(b, v))
+/* A time that may not have happened (negative): then null, never a misleading 0. */
+#define MAYBE_MILLISECONDS_FIELD(b, name, ms)                                                      \
+    (KEY(b, name), (ms) >= 0 ? strbuf_append_milli(b, ms) : strbuf_append(b, "null", 4))
+#define NUMBER_FIELD(b, name, v) (KEY(b, name), strbuf_append_u64(b, v))
+
+/* What happened to the caller's tracestate, when it was not forwarded as it came (NULL). */
+static const char *tracestate_status_name(enum tracehop_tracestate_status status)
+{
+    switch (status) {
+    case TRACEHOP_TS_ABSENT:
+    case TRACEHOP_TS_OK:
+        return NULL;
+    case TRACEHOP_TS_DEDUPLICATED:
+        return "deduplicated";
+    case TRACEHOP_TS_TRUNCATED:
+        return "truncated";
+    case TRACEHOP_TS_INVALID:
+        return "invalid";
+    case TRACEHOP_TS_DROPPED:
+        return "dropped";
+    default:
+        return "changed"; /* a result this writer has no name for: at least not silent */
+    }
+}
 
 int logline_format(struct strbuf *b, const struct request_summary *req)
 {
@@ -179,8 +202,8 @@ int logline_format(struct strbuf *b, const struct request_summary *req)
         strbuf_append_str(b, "null");
     if (req->has_upstream) {
         MILLISECONDS_FIELD(b, "upstream_duration_ms", req->upstream_duration_s * 1000.0);
-        MILLISECONDS_FIELD(b, "upstream_connect_ms", req->upstream_connect_ms);
-        MILLISECONDS_FIELD(b, "upstream_ttfb_ms", req->upstream_ttfb_ms);
+        MAYBE_MILLISECONDS_FIELD(b, "upstream_connect_ms", req->upstream_connect_ms);
+        MAYBE_MILLISECONDS_FIELD(b, "upstream_ttfb_ms", req->upstream_ttfb_ms);
     } else {
         STRING_FIELD(b, "upstream_duration_ms", NULL, 0);
         STRING_FIELD(b, "upstream_connect_ms", NULL, 0);
@@ -205,6 +228,9 @@ int logline_format(struct strbuf *b, const struct request_summary *req)
         const char *why = tracehop_traceparent_strerror(hop->traceparent_error);
         STRING_FIELD(b, "traceparent_rejected", why, strlen(why));
     }
+    const char *tracestate_status = tracestate_status_name(hop->tracestate_status);
+    if (tracestate_status)
+        STRING_FIELD(b, "tracestate_status", tracestate_status, strlen(tracestate_status));
     if (hop->incoming_valid && !c->trust_incoming) {
         HEX_FIELD(b, "incoming_trace_id", hop->incoming.trace_id, TRACEHOP_TRACE_ID_SIZE);
         HEX_FIELD(b, "incoming_parent_span_id", hop->incoming.parent_id, TRACEHOP_SPAN_ID_SIZE);

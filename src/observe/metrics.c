@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "observe/metrics.h"
+#include "observe/process_stats.h"
 #include "observe/request_summary.h"
 #include "tracehop-config.h"
 #include "common/route_slots.h"
@@ -119,7 +120,10 @@ void metrics_count_request(struct metrics *m, const struct request_summary *r)
         clock_gettime(CLOCK_REALTIME, &now);
         now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
     }
-    metrics_add(&route->requests[method_index(r->method)][class_index(r->status)], 1);
+    /* A response cut off mid-body is no answer, whatever its status line said: "none", which
+     * the error ratio in docs/operations.md counts. */
+    unsigned status_class = r->response_broken ? METRICS_CLASSES - 1 : class_index(r->status);
+    metrics_add(&route->requests[method_index(r->method)][status_class], 1);
     observe(&route->request_duration, r->duration_s, r, now_ms);
     if (r->has_upstream)
         observe(&route->upstream_duration, r->upstream_duration_s, r, now_ms);
@@ -194,10 +198,10 @@ static void header(struct strbuf *b, const char *name, const char *type, const c
     printfb(b, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)len, name, help, (int)len, name, type);
 }
 
-/* Slots that have a route name, or that counted something (no_route, other). */
+/* Slots that have a route name, or that counted something (no_route, (refused), other). */
 static bool route_used(struct metrics *const *workers, size_t count, size_t slot)
 {
-    if (slot > 0 && slot < METRICS_ROUTE_SLOTS - 1 && route_slot_name(slot))
+    if (slot > ROUTE_SLOT_REFUSED && slot < METRICS_ROUTE_SLOTS - 1 && route_slot_name(slot))
         return true;
     return sum_counter(workers, count,
                        offsetof(struct metrics, routes) + slot * sizeof(struct metrics_route) +
@@ -335,6 +339,38 @@ static void render_export(struct strbuf *b, const struct export_stats *s, bool o
             (unsigned long long)load(&s->duration.count));
 }
 
+/* The process metrics every Prometheus client library exports, under their usual names. */
+static void render_process(struct strbuf *b, const struct process_stats *s, bool openmetrics)
+{
+    if (s->have_cpu) {
+        header(b, "process_cpu_seconds_total", "counter",
+               "Total user and system CPU time spent in seconds.", openmetrics);
+        printfb(b, "process_cpu_seconds_total %.2f\n", s->cpu_seconds);
+    }
+    if (s->have_open_fds) {
+        header(b, "process_open_fds", "gauge", "Number of open file descriptors.", openmetrics);
+        printfb(b, "process_open_fds %llu\n", (unsigned long long)s->open_fds);
+    }
+    if (s->have_max_fds) {
+        header(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
+               openmetrics);
+        printfb(b, "process_max_fds %llu\n", (unsigned long long)s->max_fds);
+    }
+    if (s->have_memory) {
+        header(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+               openmetrics);
+        printfb(b, "process_virtual_memory_bytes %llu\n", (unsigned long long)s->virtual_bytes);
+        header(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+               openmetrics);
+        printfb(b, "process_resident_memory_bytes %llu\n", (unsigned long long)s->resident_bytes);
+    }
+    if (s->have_start_time) {
+        header(b, "process_start_time_seconds", "gauge",
+               "Start time of the process since unix epoch in seconds.", openmetrics);
+        printfb(b, "process_start_time_seconds %.2f\n", s->start_time_seconds);
+    }
+}
+
 int metrics_render(struct metrics *const *workers, size_t count, const struct metrics_process *p,
                    bool openmetrics, char **ret, size_t *ret_len)
 {
@@ -374,7 +410,8 @@ int metrics_render(struct metrics *const *workers, size_t count, const struct me
 
     header(&b, "tracehop_upstream_failures_total", "counter",
            "Upstream exchanges that failed, by route and outcome.", openmetrics);
-    for (size_t slot = 1; slot < METRICS_ROUTE_SLOTS; slot++) {
+    /* Neither no_route nor (refused) ever reached an upstream. */
+    for (size_t slot = ROUTE_SLOT_REFUSED + 1; slot < METRICS_ROUTE_SLOTS; slot++) {
         if (!route_used(workers, count, slot))
             continue;
         for (unsigned o = 0; o < METRICS_OUTCOME_COUNT; o++) {
@@ -429,6 +466,8 @@ int metrics_render(struct metrics *const *workers, size_t count, const struct me
     printfb(&b, "tracehop_ready %d\n", p->ready ? 1 : 0);
     if (p->export)
         render_export(&b, p->export, openmetrics);
+    if (p->os)
+        render_process(&b, p->os, openmetrics);
     header(&b, "tracehop_build_info", "gauge", "Build information; the value is always 1.",
            openmetrics);
     printfb(&b, "tracehop_build_info{version=\"%s\"} 1\n", TRACEHOP_VERSION);

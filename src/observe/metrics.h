@@ -18,8 +18,10 @@
 #include "common/route_slots.h"
 
 struct request_summary;
+struct process_stats;
 
-/* One per route name (common/route_slots.h): slot 0 = requests that matched no route */
+/* One per route name (common/route_slots.h): slot 0 = requests that matched no route, slot
+ * ROUTE_SLOT_REFUSED = requests that ended before routing */
 #define METRICS_ROUTE_SLOTS ROUTE_SLOTS
 #define METRICS_BUCKETS     14
 #define METRICS_METHODS     8
@@ -109,6 +111,7 @@ struct export_stats {
 /* Process-wide values the scrape adds to the per-worker ones. */
 struct metrics_process {
     const struct export_stats *export; /* the span exporter's; NULL = none */
+    const struct process_stats *os;    /* the process_* metrics (process_stats.h); NULL = none */
     uint64_t log_lines_written, log_lines_dropped;
     uint64_t reloads_ok, reloads_failed;
     double last_reload_timestamp; /* 0 = never */

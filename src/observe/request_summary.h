@@ -32,8 +32,9 @@ struct request_summary {
     const char *user_agent;            /* NULL when absent */
     const char *const *logged_headers; /* values of access_log.fields (NULL = absent) */
 
-    unsigned status;     /* sent to the client; 0 = none */
-    const char *outcome; /* `outcome` in docs/access-log.md */
+    unsigned status;      /* sent to the client; 0 = none */
+    const char *outcome;  /* `outcome` in docs/access-log.md */
+    bool response_broken; /* a status line went out but the response was cut off mid-body */
 
     unsigned route_slot;       /* metrics slot; 0 = no route */
     const char *route_name;    /* NULL = no route */
@@ -42,7 +43,7 @@ struct request_summary {
     long upstream_status;      /* -1 = no complete upstream head */
     bool has_upstream;         /* a transfer was started */
     double upstream_duration_s;
-    double upstream_connect_ms, upstream_ttfb_ms;
+    double upstream_connect_ms, upstream_ttfb_ms; /* < 0: never happened, or not known */
 
     uint64_t received_bytes; /* request body bytes read from the client */
     uint64_t sent_bytes;     /* response body bytes handed to the client */

@@ -235,8 +235,10 @@ static void attributes(struct strbuf *b, const struct request_summary *s, bool k
         ATTR_INT(&a, "tracehop.upstream.status_code", (uint64_t)s->upstream_status);
     if (s->has_upstream) {
         ATTR_MS(&a, "tracehop.upstream.duration_ms", s->upstream_duration_s * 1000.0);
-        ATTR_MS(&a, "tracehop.upstream.connect_ms", s->upstream_connect_ms);
-        ATTR_MS(&a, "tracehop.upstream.first_byte_ms", s->upstream_ttfb_ms);
+        if (s->upstream_connect_ms >= 0) /* else there was no connection, or it is not known */
+            ATTR_MS(&a, "tracehop.upstream.connect_ms", s->upstream_connect_ms);
+        if (s->upstream_ttfb_ms >= 0)
+            ATTR_MS(&a, "tracehop.upstream.first_byte_ms", s->upstream_ttfb_ms);
     }
     if (s->outcome)
         ATTR_PLAIN_Z(&a, "tracehop.outcome", s->outcome);

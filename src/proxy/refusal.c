@@ -27,6 +27,9 @@ const struct refusal refusal_upstream_setup = {502, "upstream_setup_failed",
                                                "could not set up the upstream request"};
 const struct refusal refusal_out_of_memory = {500, "internal_error", "bad_request",
                                               "out of memory"};
+const struct refusal refusal_upgrade = {
+    501, "upgrade_not_supported", "upgrade_not_supported",
+    "protocol upgrades (WebSocket and others) are not supported"};
 
 bool request_parse_content_length(const char *v, size_t n, int64_t *ret)
 {
@@ -116,6 +119,47 @@ bool request_check(const struct request_head_facts *f, const struct request_limi
     else
         *ret = (struct refusal){0};
     return ret->status != 0;
+}
+
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+bool request_wants_upgrade(const struct request_upgrade_facts *f, struct tracehop_slice *protocol)
+{
+    bool connection_upgrade = false;
+
+    if (!f->http11)
+        return false;
+    for (size_t i = 0; i < f->connection_count && !connection_upgrade; i++)
+        connection_upgrade =
+            http_connection_lists(f->connection[i].ptr, f->connection[i].len, "upgrade", 7);
+    if (!connection_upgrade)
+        return false; /* an Upgrade field not meant for this hop: dropped like any hop-by-hop */
+    for (size_t i = 0; i < f->upgrade_count; i++) {
+        const char *v = f->upgrade[i].ptr;
+        size_t n = f->upgrade[i].len, k = 0;
+        while (k < n) {
+            while (k < n && (is_ows(v[k]) || v[k] == ','))
+                k++;
+            size_t start = k;
+            while (k < n && v[k] != ',')
+                k++;
+            size_t end = k;
+            while (end > start && is_ows(v[end - 1]))
+                end--;
+            if (end == start)
+                continue;
+            const char *slash = memchr(v + start, '/', end - start);
+            size_t name_len = slash ? (size_t)(slash - (v + start)) : end - start;
+            if (http_name_equals(v + start, name_len, "h2c"))
+                continue; /* RFC 9113 dropped h2c, and a client offering it accepts HTTP/1.1 */
+            *protocol = (struct tracehop_slice){v + start, end - start};
+            return true;
+        }
+    }
+    return false;
 }
 
 struct refusal refusal_for_upstream(enum upstream_error error)

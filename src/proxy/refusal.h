@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tracehop/tracectx.h"
 #include "proxy/upstream.h"
 
 struct refusal {
@@ -65,6 +66,27 @@ extern const struct refusal refusal_body_too_large; /* 413: a chunked body over 
 extern const struct refusal refusal_head_timeout;   /* 408: the head came too slowly */
 extern const struct refusal refusal_upstream_setup; /* 502: the transfer could not start */
 extern const struct refusal refusal_out_of_memory;  /* 500 */
+
+/* What a request head says about a protocol upgrade (RFC 9110 section 7.8). */
+struct request_upgrade_facts {
+    bool http11;                          /* an HTTP/1.0 request's Upgrade is ignored */
+    const struct tracehop_slice *upgrade; /* the Upgrade field values */
+    size_t upgrade_count;
+    const struct tracehop_slice *connection; /* the Connection field values */
+    size_t connection_count;
+};
+
+/*
+ * Whether the request asks to switch protocols in a way tracehop must refuse rather than
+ * silently drop: HTTP/1.1, Connection names "upgrade", and Upgrade offers a protocol other than
+ * h2c (cleartext HTTP/2, which a client offers and expects to be ignored when unsupported). The
+ * first such protocol (its name and version as sent) goes to *protocol. Upgrades are not
+ * supported yet; this is the one place that decides what counts as one.
+ */
+bool request_wants_upgrade(const struct request_upgrade_facts *facts,
+                           struct tracehop_slice *protocol);
+
+extern const struct refusal refusal_upgrade; /* 501: a protocol upgrade (WebSocket ...) */
 
 /* A failed upstream transfer (error != UPSTREAM_OK): 502 or 504. */
 struct refusal refusal_for_upstream(enum upstream_error error);

@@ -49,6 +49,9 @@
 #define BODY_BUFFER_SIZE      (64 * 1024)
 #define MAX_TRACESTATE_FIELDS 64
 #define MAX_CONNECTION_FIELDS 8
+#define MAX_UPGRADE_FIELDS    8
+/* How much of a refused upgrade's protocol name the error message quotes. */
+#define MAX_QUOTED_PROTOCOL 64
 /* How much of a refused request body we read (to be able to answer) before closing instead. */
 #define MAX_DISCARDED_BODY_BYTES (4u * 1024 * 1024)
 /* Watching a waiting client costs two epoll_ctl calls, so only requests that wait longer than
@@ -84,6 +87,8 @@ struct request {
     enum request_wait wait;
     int64_t wait_since_ms; /* when the current WAIT_RESPONSE began */
     bool client_gone;      /* the client hung up while we waited: close instead of answering */
+    bool cut_off;          /* still running when the drain timeout was over */
+    bool routed;           /* the routes were looked at (route NULL then: none matched) */
 
     /* inbound request */
     struct timespec start_real, start_mono;
@@ -332,6 +337,8 @@ static bool queue_error(struct request *req)
         headers[n++] = (struct inbound_header){"Connection", "close"};
     bool queued =
         inbound_respond(&req->inbound, req->refusal.status, headers, n, body.data, body.len);
+    if (queued && !req->is_head)
+        req->bytes_sent += body.len; /* our own body counts like the upstream's */
     strbuf_free(&body);
     req->response_queued = true;
     return queued;
@@ -351,6 +358,8 @@ struct head_scan {
     size_t x_trace_id_count;
     struct tracehop_slice connection[MAX_CONNECTION_FIELDS];
     size_t connection_count;
+    struct tracehop_slice upgrade[MAX_UPGRADE_FIELDS];
+    size_t upgrade_count;
     const char *content_length;
     size_t content_length_len;
     size_t content_length_count;
@@ -442,6 +451,8 @@ static bool scan_field(void *data, const struct header_field *f)
         req->host = arena_strndup(&req->arena, value, value_len);
     } else if (http_name_equals(name, name_len, "Connection")) {
         slice_push(s->connection, MAX_CONNECTION_FIELDS, &s->connection_count, value, value_len);
+    } else if (http_name_equals(name, name_len, "Upgrade")) {
+        slice_push(s->upgrade, MAX_UPGRADE_FIELDS, &s->upgrade_count, value, value_len);
     } else if (http_name_equals(name, name_len, "User-Agent")) {
         req->user_agent = arena_strndup(&req->arena, value, value_len);
     } else if (http_name_equals(name, name_len, "X-Forwarded-For")) {
@@ -691,10 +702,44 @@ static int start_transfer(struct request *req, const struct head_scan *s)
         return rc;
     clock_gettime(CLOCK_MONOTONIC, &req->upstream_start_mono);
     req->upstream_started = true;
+    /* unknown unless the transfer ends on its own (a cancelled one reports nothing) */
+    req->upstream_outcome.connect_ms = req->upstream_outcome.ttfb_ms = -1;
     rc = upstream_start(req->env->upstream, &spec, &transfer_callbacks, req, &req->transfer);
     if (rc < 0)
         req->upstream_started = false;
     return rc;
+}
+
+/*
+ * A request to switch protocols (WebSocket, ...) is refused with 501 rather than forwarded with
+ * its Upgrade field dropped, which would turn it into a plain request the application answers
+ * as such (docs/security.md). WebSocket pass-through would start here.
+ */
+static void refuse_upgrade(struct request *req, const struct head_scan *s)
+{
+    struct tracehop_slice protocol;
+    struct request_upgrade_facts facts = {
+        .http11 = strcmp(req->http_version, "1.1") == 0,
+        .upgrade = s->upgrade,
+        .upgrade_count =
+            s->upgrade_count < MAX_UPGRADE_FIELDS ? s->upgrade_count : MAX_UPGRADE_FIELDS,
+        .connection = s->connection,
+        .connection_count = s->connection_count < MAX_CONNECTION_FIELDS ? s->connection_count
+                                                                        : MAX_CONNECTION_FIELDS,
+    };
+
+    if (!request_wants_upgrade(&facts, &protocol))
+        return;
+    struct refusal refusal = refusal_upgrade;
+    char message[160];
+    int quoted = protocol.len < MAX_QUOTED_PROTOCOL ? (int)protocol.len : MAX_QUOTED_PROTOCOL;
+    snprintf(message, sizeof(message),
+             "the upgrade to \"%.*s\" is not supported: tracehop proxies plain HTTP requests only",
+             quoted, protocol.ptr);
+    const char *copy = arena_strndup(&req->arena, message, strlen(message));
+    if (copy)
+        refusal.message = copy;
+    refuse(req, &refusal);
 }
 
 /* --- inbound handlers --------------------------------------------------------------------- */
@@ -776,8 +821,11 @@ static bool on_head(struct inbound_request *r, const char *method, const char *v
     if (!req->refusal.status) {
         req->route = route_match(req->config, req->target, req->path_len, req->host,
                                  req->host ? strlen(req->host) : 0, method);
+        req->routed = true;
         if (!req->route)
             refuse(req, &refusal_no_route);
+        else
+            refuse_upgrade(req, &scan);
     }
     report_inbound_problems(req);
     if (req->refusal.status)
@@ -1025,6 +1073,13 @@ void request_housekeeping(struct request_env *env, int64_t now)
     }
 }
 
+void request_cut_off_all(struct request_env *env)
+{
+    for (struct request *r = env->live_head; r; r = r->live_next)
+        if (!r->outcome && !r->client_gone) /* not already ending for a reason of its own */
+            r->cut_off = true;
+}
+
 void request_resume_all(struct request_env *env)
 {
     for (struct request *r = env->live_head; r; r = r->live_next)
@@ -1035,6 +1090,8 @@ void request_resume_all(struct request_env *env)
 
 static const char *final_outcome(const struct request *req, bool complete)
 {
+    if (req->cut_off && !complete)
+        return "shutdown";
     if (req->outcome)
         return req->outcome;
     if (!complete)
@@ -1053,7 +1110,8 @@ static unsigned final_status(struct request *req, unsigned library_status)
     if (!req->started) {
         /* The library refused the request itself (e.g. headers beyond its buffer): log it. */
         decide_trace_without_headers(req);
-        req->outcome = refusal_outcome_of_library_status(library_status, false);
+        if (!req->cut_off)
+            req->outcome = refusal_outcome_of_library_status(library_status, false);
         return library_status;
     }
     if (req->refusal.status && req->response_queued)
@@ -1068,7 +1126,7 @@ static unsigned final_status(struct request *req, unsigned library_status)
 }
 
 static void summarize(const struct request *req, unsigned status, const char *outcome,
-                      struct request_summary *s)
+                      bool complete, struct request_summary *s)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -1091,7 +1149,13 @@ static void summarize(const struct request *req, unsigned status, const char *ou
         .logged_headers = req->logged_headers,
         .status = status,
         .outcome = outcome,
-        .route_slot = req->route ? req->route->metrics_slot : 0,
+        /* An upstream response that was queued but did not complete was cut off after its
+         * status line (upstream broke off, client left, shutdown). Our own answers go out in
+         * one piece, also when the connection is closed after them (Connection: close). */
+        .response_broken = !complete && req->response_queued && !req->refusal.status && status,
+        .route_slot = req->route    ? req->route->metrics_slot
+                      : req->routed ? 0 /* no_route */
+                                    : ROUTE_SLOT_REFUSED,
         .route_name = req->route ? req->route->name : NULL,
         .route_path = req->route ? req->route->path_prefix : NULL,
         .upstream_text = req->route ? req->route->upstream.text : NULL,
@@ -1117,7 +1181,9 @@ static void request_finish(struct request *req, bool complete, unsigned library_
     cancel_transfer(req);
     if (req->upstream_started && !req->upstream_end_mono.tv_sec)
         clock_gettime(CLOCK_MONOTONIC, &req->upstream_end_mono);
-    summarize(req, status, final_outcome(req, complete), &summary);
+    summarize(req, status, final_outcome(req, complete), complete, &summary);
+    if (strcmp(summary.outcome, "shutdown") == 0)
+        env->cut_off++;
     logline_write(env->accesslog, &summary);
     metrics_count_request(env->metrics, &summary);
     otlp_exporter_submit(env->exporter, &summary);

@@ -33,6 +33,7 @@ struct request_env {
     struct metrics *metrics;
     struct config_pins configs; /* the config new requests start with, and the older ones */
     bool draining;              /* answers say Connection: close */
+    unsigned cut_off;           /* requests ended by the drain timeout (outcome "shutdown") */
 
     /* private */
     struct request *free_requests; /* the pool */
@@ -57,6 +58,10 @@ unsigned request_active_count(const struct request_env *env);
  * that have waited a while for their upstream (a hang-up then cancels the transfer), and answer
  * 408 to heads still incomplete after limits.client_header_timeout_ms. */
 void request_housekeeping(struct request_env *env, int64_t now_ms);
+
+/* The drain timeout is over: every request still in progress is cut off, and logged with the
+ * outcome "shutdown" when it ends (counted in env->cut_off). Call before request_resume_all. */
+void request_cut_off_all(struct request_env *env);
 
 /* Shutting down: resume every suspended request so that the inbound side can close it (call
  * after inbound_begin_stop, before inbound_free). */

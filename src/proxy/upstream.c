@@ -397,11 +397,14 @@ static void describe_failure(const struct upstream_transfer *t, CURLcode result,
 
 static void transfer_finish(struct upstream_transfer *t, CURLcode result)
 {
-    curl_off_t connect_us = 0, ttfb_us = 0;
+    curl_off_t connect_us = 0, ttfb_us = 0, pretransfer_us = 0;
     long os_errno = 0;
 
     curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
     curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb_us);
+    /* libcurl reports 0 for a time it never reached; a connection that was reused has a connect
+     * time of 0 too, but it got as far as sending (pretransfer). */
+    curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
     curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os_errno);
     transfer_release_easy(t);
     if (result == CURLE_OK && !t->head_done && !t->bad_response) {
@@ -417,8 +420,8 @@ static void transfer_finish(struct upstream_transfer *t, CURLcode result)
         .error = t->bad_response ? UPSTREAM_RESET : upstream_error_from_curl(result),
         .bad_response = t->bad_response,
         .detail = detail,
-        .connect_ms = elapsed_ms(connect_us),
-        .ttfb_ms = elapsed_ms(ttfb_us),
+        .connect_ms = connect_us > 0 || pretransfer_us > 0 ? elapsed_ms(connect_us) : -1,
+        .ttfb_ms = ttfb_us > 0 ? elapsed_ms(ttfb_us) : -1,
     };
     const struct upstream_callbacks *callbacks = t->callbacks;
     void *data = t->data;

@@ -43,8 +43,8 @@ struct upstream_outcome {
      * certificate problem, the errno text of a failed connect), else its code's text. Valid
      * during on_done only; at most UPSTREAM_DETAIL_MAX bytes with the NUL. */
     const char *detail;
-    double connect_ms; /* until the connection was up (0 when reused) */
-    double ttfb_ms;    /* until the first response byte */
+    double connect_ms; /* until the connection was up (0 when reused); -1: none was */
+    double ttfb_ms;    /* until the first response byte; -1: none came */
 };
 
 /* What to send and where. Every pointer is lent: it must stay valid until on_done or

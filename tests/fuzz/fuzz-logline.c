@@ -636,6 +636,8 @@ static bool build(const struct input *in, struct built *b)
     req->upstream_started = k[0] & 0x08;
     hop->incoming_valid = k[0] & 0x10;
     hop->x_trace_id_status = (enum tracehop_x_trace_id_status)(k[1] % 4);
+    /* every result, and one past them (a result added later) */
+    hop->tracestate_status = (enum tracehop_tracestate_status)((k[1] >> 2) % 7);
     hop->traceparent_error = (enum tracehop_traceparent_error)(k[2] % (TRACEHOP_TP_DUPLICATE + 1));
     b->outcome = outcomes[k[3] % 8];
     b->status = k[0] & 0x40 ? 0 : (unsigned)knob_u64(k, 4, 2);
@@ -645,6 +647,10 @@ static bool build(const struct input *in, struct built *b)
     req->upstream_status = (long)knob_u64(k, 22, 2);
     req->upstream_connect_ms = (double)knob_u64(k, 24, 4) / 1000.0;
     req->upstream_ttfb_ms = (double)knob_u64(k, 28, 4) / 1000.0;
+    if (k[1] & 0x40) /* never connected: unknown */
+        req->upstream_connect_ms = -1;
+    if (k[1] & 0x80) /* no response byte */
+        req->upstream_ttfb_ms = -1;
     /* Times: a start, the end `now` up to ~71 minutes later (or earlier: a clock oddity). */
     req->start_mono =
         (struct timespec){.tv_sec = 1000000, .tv_nsec = (long)(knob_u64(k, 32, 4) % 1000000000)};
@@ -719,8 +725,10 @@ static void check_line(const struct built *b, json_t *root)
                           (uint64_t)req->upstream_status, &seen);
     check_ms(root, "upstream_duration_ms", req->upstream_started,
              elapsed_ms(&req->upstream_start_mono, &req->upstream_end_mono), &seen);
-    check_ms(root, "upstream_connect_ms", req->upstream_started, req->upstream_connect_ms, &seen);
-    check_ms(root, "upstream_ttfb_ms", req->upstream_started, req->upstream_ttfb_ms, &seen);
+    check_ms(root, "upstream_connect_ms", req->upstream_started && req->upstream_connect_ms >= 0,
+             req->upstream_connect_ms, &seen);
+    check_ms(root, "upstream_ttfb_ms", req->upstream_started && req->upstream_ttfb_ms >= 0,
+             req->upstream_ttfb_ms, &seen);
     check_integer_or_null(root, "bytes_received", true, req->bytes_received, &seen);
     check_integer_or_null(root, "bytes_sent", true, req->bytes_sent, &seen);
     check_string(root, "client_addr", req->client_addr[0] ? req->client_addr : NULL,
@@ -763,6 +771,13 @@ static void check_line(const struct built *b, json_t *root)
     } else {
         FUZZ_CHECK(!json_object_get(root, "traceparent_rejected"));
     }
+    static const char *const tracestate_names[] = {
+        NULL, NULL, "truncated", "invalid", "dropped", "deduplicated", "changed"};
+    const char *tracestate = tracestate_names[hop->tracestate_status];
+    if (tracestate)
+        check_string(root, "tracestate_status", tracestate, strlen(tracestate), &seen);
+    else
+        FUZZ_CHECK(!json_object_get(root, "tracestate_status"));
     if (hop->incoming_valid && !c->trust_incoming) {
         check_hex(root, "incoming_trace_id", hop->incoming.trace_id, TRACEHOP_TRACE_ID_SIZE, &seen);
         check_hex(root, "incoming_parent_span_id", hop->incoming.parent_id, TRACEHOP_SPAN_ID_SIZE,

@@ -96,6 +96,8 @@ static json_t *check_error(const struct harness_response *rs, long status, const
     ck_assert_str_eq(harness_json_str(log, "trace_id"), trace_id);
     ck_assert_str_eq(harness_json_str(log, "x_trace_id"), xid);
     ck_assert_str_eq(harness_json_str(log, "trace_flags"), flags);
+    /* tracehop's own error body is bytes sent like any other */
+    ck_assert_int_eq(harness_json_int(log, "bytes_sent", -1), (json_int_t)rs->body_len);
     return log;
 }
 
@@ -171,6 +173,10 @@ START_TEST(test_upstream_refused_is_502)
     json_t *log = check_error(&rs, 502, "upstream_connect_failed");
     ck_assert_str_eq(harness_json_str(log, "route"), "down");
     ck_assert(harness_json_is_null(log, "upstream_status"));
+    /* No connection, no response byte: null, not a misleading 0 */
+    ck_assert(!harness_json_is_null(log, "upstream_duration_ms"));
+    ck_assert(harness_json_is_null(log, "upstream_connect_ms"));
+    ck_assert(harness_json_is_null(log, "upstream_ttfb_ms"));
     json_decref(log);
     harness_response_free(&rs);
 }
@@ -357,6 +363,64 @@ START_TEST(test_malformed_request_is_refused)
     json_decref(log);
     harness_response_free(&rs);
     assert_never_reached_upstream(id);
+}
+END_TEST
+
+/* --- protocol upgrades ---------------------------------------------------------------------- */
+
+/* A WebSocket handshake gets tracehop's 501, never a plain 200 from an application that did not
+ * see its Upgrade field; the upstream never sees it. */
+START_TEST(test_websocket_handshake_is_refused_with_501)
+{
+    char id[17], request[512];
+    struct harness_response rs;
+
+    harness_random_hex(id, 16);
+    int n = snprintf(request, sizeof(request),
+                     "GET /api/ws-%s HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                     "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n",
+                     id);
+    int rc = harness_raw(env.daemon.port, request, (size_t)n, false, 10000, &rs);
+    ck_assert_msg(rc == 0, "no response (%s)", rs.error);
+    ck_assert_msg(harness_header(&rs, "Upgrade") == NULL, "an Upgrade header in the 501");
+    json_t *body = harness_response_json(&rs);
+    ck_assert_ptr_nonnull(body);
+    ck_assert_str_eq(harness_json_str(body, "error"), "upgrade_not_supported");
+    ck_assert_msg(strstr(harness_json_str(body, "message"), "\"websocket\""),
+                  "the message does not name the protocol: %s", harness_json_str(body, "message"));
+    json_decref(body);
+    json_t *log = check_error(&rs, 501, "upgrade_not_supported");
+    ck_assert_str_eq(harness_json_str(log, "route"), "api");
+    ck_assert(harness_json_is_null(log, "upstream_status"));
+    json_decref(log);
+    harness_response_free(&rs);
+    assert_never_reached_upstream(id);
+}
+END_TEST
+
+/* An offer of cleartext HTTP/2 (curl --http2 on http://) is ignored as RFC 9110 allows: the
+ * request is answered over HTTP/1.1, and the upstream sees neither Upgrade nor HTTP2-Settings. */
+START_TEST(test_h2c_upgrade_offer_is_ignored)
+{
+    char id[17], request[512];
+    struct harness_response rs;
+
+    harness_random_hex(id, 16);
+    int n = snprintf(request, sizeof(request),
+                     "GET /api/h2c HTTP/1.1\r\nHost: x\r\nX-Test-ID: %s\r\n"
+                     "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                     "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n",
+                     id);
+    int rc = harness_raw(env.daemon.port, request, (size_t)n, false, 10000, &rs);
+    ck_assert_msg(rc == 0, "no response (%s)", rs.error);
+    ck_assert_int_eq(rs.status, 200);
+    harness_response_free(&rs);
+    json_t *rec = harness_echo_record(&env.echo, "X-Test-ID", id);
+    ck_assert_ptr_nonnull(rec);
+    ck_assert_ptr_null(harness_record_header(rec, "Upgrade"));
+    ck_assert_ptr_null(harness_record_header(rec, "HTTP2-Settings"));
+    json_decref(rec);
 }
 END_TEST
 
@@ -609,6 +673,8 @@ static Suite *errors_suite(void)
     tcase_add_test(tc, test_client_hanging_up_mid_response_is_logged_as_client_aborted);
     tcase_add_loop_test(tc, test_malformed_request_is_refused, 0,
                         (int)(sizeof(bad_requests) / sizeof(bad_requests[0])));
+    tcase_add_test(tc, test_websocket_handshake_is_refused_with_501);
+    tcase_add_test(tc, test_h2c_upgrade_offer_is_ignored);
     tcase_add_test(tc, test_headers_over_max_header_bytes_are_431);
     tcase_add_test(tc, test_headers_beyond_mhd_buffer_get_mhd_431_and_a_log_line);
     tcase_add_test(tc, test_target_beyond_mhd_buffer_is_refused_with_a_diagnostic);

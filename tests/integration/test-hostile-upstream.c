@@ -13,11 +13,14 @@
  * Timings (route timeouts of 1 and 1.5 s) keep the suite short; bounds are generous.
  */
 #include <check.h>
+#include <math.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -32,6 +35,7 @@ static struct harness_bad bad;
 static struct harness_daemon proxy;
 static int fd_baseline = -1;  /* the idle daemon's fds, measured once per test case */
 static int test_fd_base = -1; /* what this test must return to (see begin) */
+static unsigned admin_port;   /* the daemon's /metrics */
 
 static void bystander(void);
 
@@ -85,7 +89,9 @@ static void setup(void)
              "}\n",
              harness_closed_port(), bad.url, HANG_TIMEOUT_MS, bad.url, ENDLESS_TIMEOUT_MS, bad.url,
              ROUTE_TIMEOUT_MS);
-    ck_assert_int_eq(harness_daemon_start(&proxy, dir, config, NULL, NULL), 0);
+    const char *args[] = {"--admin-listen", "127.0.0.1:0", NULL};
+    ck_assert_int_eq(harness_daemon_start(&proxy, dir, config, NULL, args), 0);
+    admin_port = harness_daemon_admin_port(&proxy);
     /* The baseline: what the daemon holds open when idle after a few plain requests (no pooled
      * upstream connection: /ok-close makes the upstream close it). */
     for (int i = 0; i < 4; i++)
@@ -243,6 +249,24 @@ static void check_error(const struct harness_response *rs, const char *what, lon
     json_t *log = log_of_span(rs, what);
     assert_log(log, what, status, code, 0, route);
     json_decref(log);
+}
+
+/* A metric's value, 0 when the series is not rendered yet. */
+static double metric(const char *series)
+{
+    double v = harness_metric_value(admin_port, series);
+    return isnan(v) ? 0 : v;
+}
+
+/* Metrics are counted right after the log line is written: wait (bounded) for the value. */
+static void assert_metric_reaches(const char *series, double want)
+{
+    double v = metric(series);
+    for (int i = 0; i < 250 && v != want; i++) {
+        poll(NULL, 0, 20); /* the counter has no event to wait on */
+        v = metric(series);
+    }
+    ck_assert_msg(v == want, "%s is %g, expected %g", series, v, want);
 }
 
 /* The client got a response head and then an aborted body, never a clean end. */
@@ -411,7 +435,15 @@ START_TEST(test_body_shorter_than_content_length_aborts_the_client_response)
     char target[64];
     struct harness_response rs;
 
+    static const char *const none =
+        "tracehop_requests_total{route=\"bad\",method=\"GET\",status_class=\"none\"}";
+    static const char *const ok =
+        "tracehop_requests_total{route=\"bad\",method=\"GET\",status_class=\"2xx\"}";
+    static const char *const reset =
+        "tracehop_upstream_failures_total{route=\"bad\",outcome=\"upstream_reset\"}";
+
     begin();
+    double none_before = metric(none), ok_before = metric(ok), reset_before = metric(reset);
     unique_target("/short-body", target, sizeof(target));
     struct harness_request rq = {.target = target, .discard_body = true};
     harness_http(proxy.port, &rq, &rs);
@@ -419,8 +451,14 @@ START_TEST(test_body_shorter_than_content_length_aborts_the_client_response)
     ck_assert_str_eq(harness_header(&rs, "Content-Length"), "100000");
     ck_assert_uint_le(rs.body_len, 50000);
     json_t *log = log_of_span(&rs, "short body");
+    /* status: the status line that went out; the outcome says the body broke off */
     assert_log(log, "short body", 200, "upstream_reset", 200, "bad");
+    ck_assert_int_eq(harness_json_int(log, "bytes_sent", -1), (json_int_t)rs.body_len);
     json_decref(log);
+    /* Not a success in the metrics: "none", which the documented error ratio counts. */
+    assert_metric_reaches(none, none_before + 1);
+    assert_metric_reaches(reset, reset_before + 1);
+    ck_assert_msg(metric(ok) == ok_before, "the broken response was counted as 2xx");
     harness_response_free(&rs);
     assert_no_leak("short body");
 }
@@ -618,6 +656,80 @@ START_TEST(test_stray_response_on_an_idle_pooled_connection_is_never_delivered)
 }
 END_TEST
 
+/* --- the drain timeout -------------------------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Let curl move the one transfer for up to 20 ms; records its result when it ends. */
+static void pump(CURLM *multi, struct harness_transfer *t, int *running)
+{
+    CURLMsg *msg;
+    int left;
+
+    curl_multi_perform(multi, running);
+    while ((msg = curl_multi_info_read(multi, &left)))
+        if (msg->msg == CURLMSG_DONE)
+            harness_transfer_done(t, msg->data.result);
+    if (*running)
+        curl_multi_poll(multi, NULL, 0, 20, NULL);
+}
+
+/* A response still streaming when the drain timeout is over is cut off: logged with the outcome
+ * "shutdown" (not client_aborted) and the status line the client got, and counted in the final
+ * diagnostic. A daemon of its own, since it is stopped. */
+START_TEST(test_streaming_response_cut_off_by_the_drain_timeout)
+{
+    char config[512], target[96];
+    struct harness_daemon d;
+    int running = 1;
+
+    snprintf(config, sizeof(config),
+             "{\"limits\": {\"drain_delay_ms\": 0, \"drain_timeout_ms\": 500},"
+             " \"routes\": [{\"name\": \"stream\", \"upstream\": \"%s\"}]}",
+             bad.url);
+    ck_assert_int_eq(harness_daemon_start(&d, dir, config, NULL, NULL), 0);
+    unique_target("/endless-body?framing=length", target, sizeof(target));
+    struct harness_request rq = {.target = target, .discard_body = true, .timeout_ms = 15000};
+    CURLM *multi = curl_multi_init();
+    struct harness_transfer *t = harness_transfer_new(NULL, d.port, &rq);
+    ck_assert_ptr_nonnull(t);
+    curl_multi_add_handle(multi, t->easy);
+    double deadline = now_s() + 10;
+    while (t->response.body_len == 0 && running && now_s() < deadline)
+        pump(multi, t, &running);
+    ck_assert_msg(t->response.body_len > 0, "no body byte arrived before the stop");
+
+    ck_assert_int_eq(kill(d.proc.pid, SIGTERM), 0);
+    deadline = now_s() + 10;
+    while (!harness_process_wait(&d.proc, 0) && now_s() < deadline)
+        pump(multi, t, &running); /* keep reading: the stream goes on until the cut */
+    ck_assert_msg(harness_process_wait(&d.proc, 0), "tracehop still runs 10 s after SIGTERM");
+    ck_assert_int_eq(harness_exit_code(&d.proc), 0);
+    while (running)
+        pump(multi, t, &running);
+    ck_assert_msg(t->response.result != CURLE_OK, "the cut-off response looked complete");
+
+    json_t *log = harness_log_line(&d, "query", strchr(target, '?') + 1);
+    ck_assert_msg(log != NULL, "no access-log line for the cut-off request");
+    ck_assert_str_eq(harness_json_str(log, "outcome"), "shutdown");
+    ck_assert_int_eq(harness_json_int(log, "status", 0), 200); /* its status line went out */
+    json_decref(log);
+    char *diagnostics = harness_read_file(d.stderr_path, NULL);
+    ck_assert_ptr_nonnull(diagnostics);
+    ck_assert_msg(strstr(diagnostics, "stopped; 1 request cut off by the drain timeout"),
+                  "the final diagnostic does not count the cut-off request:\n%s", diagnostics);
+    free(diagnostics);
+    curl_multi_remove_handle(multi, t->easy);
+    harness_transfer_free(t);
+    curl_multi_cleanup(multi);
+}
+END_TEST
+
 static Suite *hostile_upstream_suite(void)
 {
     Suite *s = suite_create("hostile-upstream");
@@ -648,6 +760,12 @@ static Suite *hostile_upstream_suite(void)
     harness_tcase_timeout(pool, 60);
     tcase_add_test(pool, test_stray_response_on_an_idle_pooled_connection_is_never_delivered);
     suite_add_tcase(s, pool);
+
+    TCase *drain = tcase_create("drain");
+    tcase_add_unchecked_fixture(drain, setup, teardown);
+    harness_tcase_timeout(drain, 60);
+    tcase_add_test(drain, test_streaming_response_cut_off_by_the_drain_timeout);
+    suite_add_tcase(s, drain);
     return s;
 }
 

@@ -190,8 +190,16 @@ START_TEST(test_drain_timeout_bounds_the_exit)
                   "a request cut off by the drain timeout must not look complete");
     json_t *log = harness_log_line(&d, "query", target + strlen("/delay/8000?"));
     ck_assert_msg(log != NULL, "the request cut off by the drain has no access-log line");
-    ck_assert_str_ne(harness_json_str(log, "outcome"), "ok");
+    /* Its own outcome, not client_aborted: the client did not leave, tracehop cut it off. */
+    ck_assert_str_eq(harness_json_str(log, "outcome"), "shutdown");
+    ck_assert_msg(harness_json_is_null(log, "status"), "status %lld logged, none was sent",
+                  (long long)harness_json_int(log, "status", 0));
     json_decref(log);
+    char *diagnostics = harness_read_file(d.stderr_path, NULL);
+    ck_assert_ptr_nonnull(diagnostics);
+    ck_assert_msg(strstr(diagnostics, "stopped; 1 request cut off by the drain timeout"),
+                  "the final diagnostic does not count the cut-off request:\n%s", diagnostics);
+    free(diagnostics);
 
     curl_multi_remove_handle(multi, t->easy);
     harness_transfer_free(t);

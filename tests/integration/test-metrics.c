@@ -163,8 +163,14 @@ START_TEST(test_metrics_count_requests_by_route_method_and_status_class)
     ck_assert_int_eq(request(d.port, NULL, "/nothing/else", NULL), 404);
     ck_assert_int_eq(request(d.port, NULL, "/dead/x", NULL), 502);
     ck_assert_int_eq(request(d.port, "DELETE", "/dead/y", NULL), 502);
-    json_t *all = harness_jsonl_wait(d.access_log, NULL, NULL, 9, HARNESS_WAIT_MS, &d.proc);
-    ck_assert_uint_eq(json_array_size(all), 9);
+    /* Refused before routing (a header name that is not a token): not no_route. */
+    static const char bad[] = "GET /api/ok HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n";
+    struct harness_response rs;
+    ck_assert_int_eq(harness_raw(d.port, bad, sizeof(bad) - 1, false, 10000, &rs), 0);
+    ck_assert_int_eq(rs.status, 400);
+    harness_response_free(&rs);
+    json_t *all = harness_jsonl_wait(d.access_log, NULL, NULL, 10, HARNESS_WAIT_MS, &d.proc);
+    ck_assert_uint_eq(json_array_size(all), 10);
     json_decref(all);
 
     static const struct expected want[] = {
@@ -172,6 +178,7 @@ START_TEST(test_metrics_count_requests_by_route_method_and_status_class)
         {"tracehop_requests_total{route=\"api\",method=\"POST\",status_class=\"2xx\"}", 1},
         {"tracehop_requests_total{route=\"api\",method=\"GET\",status_class=\"4xx\"}", 1},
         {"tracehop_requests_total{route=\"no_route\",method=\"GET\",status_class=\"4xx\"}", 2},
+        {"tracehop_requests_total{route=\"(refused)\",method=\"GET\",status_class=\"4xx\"}", 1},
         {"tracehop_requests_total{route=\"dead\",method=\"GET\",status_class=\"5xx\"}", 1},
         {"tracehop_requests_total{route=\"dead\",method=\"DELETE\",status_class=\"5xx\"}", 1},
         {"tracehop_upstream_failures_total{route=\"dead\",outcome=\"upstream_connect_failed\"}", 2},
@@ -182,7 +189,7 @@ START_TEST(test_metrics_count_requests_by_route_method_and_status_class)
         {"tracehop_request_duration_seconds_count{route=\"dead\"}", 2},
         {"tracehop_request_duration_seconds_count{route=\"no_route\"}", 2},
         {"tracehop_upstream_duration_seconds_count{route=\"api\"}", 5},
-        {"tracehop_access_log_lines_total{result=\"written\"}", 9},
+        {"tracehop_access_log_lines_total{result=\"written\"}", 10},
         {"tracehop_access_log_lines_total{result=\"dropped\"}", 0},
         {"tracehop_config_reloads_total{result=\"ok\"}", 0},
         {"tracehop_config_reloads_total{result=\"failed\"}", 0},
@@ -196,6 +203,23 @@ START_TEST(test_metrics_count_requests_by_route_method_and_status_class)
     char *text = scrape(admin, false);
     char *problem = promtool_check_text(text, strlen(text));
     ck_assert_msg(problem == NULL, "%.1200s\n%.1500s", problem, text);
+    /* The standard process metrics, of the daemon's own process (/proc/PID). */
+    double open_fds = value_of(text, "process_open_fds");
+    int fds_now = harness_fd_count(d.proc.pid);
+    ck_assert_msg(open_fds > 3 && fds_now > 3, "process_open_fds %g, /proc says %d", open_fds,
+                  fds_now);
+    ck_assert_msg(value_of(text, "process_max_fds") >= open_fds, "process_max_fds %g",
+                  value_of(text, "process_max_fds"));
+    ck_assert_msg(value_of(text, "process_resident_memory_bytes") >=
+                      harness_rss_kib(d.proc.pid) * 512.0,
+                  "process_resident_memory_bytes %g, /proc says %ld KiB",
+                  value_of(text, "process_resident_memory_bytes"), harness_rss_kib(d.proc.pid));
+    ck_assert(value_of(text, "process_virtual_memory_bytes") >=
+              value_of(text, "process_resident_memory_bytes"));
+    ck_assert(value_of(text, "process_cpu_seconds_total") >= 0);
+    double started = value_of(text, "process_start_time_seconds"), wall = (double)time(NULL);
+    ck_assert_msg(started > wall - 300 && started <= wall + 1, "process_start_time_seconds %.2f",
+                  started);
     ck_assert_msg(!strstr(text, "# EOF") && !strstr(text, " # {"), "OpenMetrics in text format");
     free(text);
 
@@ -376,6 +400,33 @@ static char *prometheus_query(unsigned port, const char *expr)
 }
 
 /* Why the target is not healthy, from /api/v1/targets (for failure messages; caller frees). */
+/* A 200 whose body the upstream breaks off (the echo's /truncate): the client sees a reset. */
+static void broken_response(unsigned port)
+{
+    struct harness_request rq = {.target = "/api/truncate?bytes=1000000&after=300000",
+                                 .discard_body = true};
+    struct harness_response rs;
+    harness_http(port, &rq, &rs);
+    ck_assert_msg(rs.status == 200 && rs.result != CURLE_OK, "/truncate: %ld (%s)", rs.status,
+                  rs.error);
+    harness_response_free(&rs);
+}
+
+/* Query until the first result is `want` (or, with want NULL, a number above 0); bounded. */
+static char *prometheus_wait(unsigned port, const char *expr, const char *want)
+{
+    double deadline = now_s() + 30;
+    char *value = prometheus_query(port, expr);
+    while (now_s() < deadline &&
+           (want ? strcmp(value, want) != 0 : !(value[0] && strtod(value, NULL) > 0))) {
+        struct timespec pause = {0, 200 * 1000000}; /* the server has no event to wait on */
+        nanosleep(&pause, NULL);
+        free(value);
+        value = prometheus_query(port, expr);
+    }
+    return value;
+}
+
 static char *prometheus_target_state(unsigned port)
 {
     json_t *body = prometheus_get(port, "/api/v1/targets");
@@ -463,6 +514,26 @@ START_TEST(test_prometheus_server_scrapes_the_admin_port)
     free(value);
     value = prometheus_query(prom_port, "tracehop_request_duration_seconds_count{route=\"api\"}");
     ck_assert_str_eq(value, "5");
+    free(value);
+
+    /* The error ratio of docs/operations.md (PromQL), for route api, counts a 200 whose body the
+     * upstream broke off. Its "none" series appears with its first count, which rate() cannot
+     * see: a second broken response once Prometheus has the first. */
+    broken_response(d.port);
+    value = prometheus_wait(
+        prom_port, "tracehop_requests_total{route=\"api\",method=\"GET\",status_class=\"none\"}",
+        "1");
+    ck_assert_str_eq(value, "1");
+    free(value);
+    broken_response(d.port);
+    value = prometheus_wait(
+        prom_port,
+        "sum by (route) "
+        "(rate(tracehop_requests_total{route=\"api\",status_class=~\"5xx|none\"}[5m]))"
+        "  /  sum by (route) (rate(tracehop_requests_total{route=\"api\"}[5m]))",
+        NULL);
+    ck_assert_msg(value[0] && strtod(value, NULL) > 0,
+                  "the documented error ratio is '%s' after two broken responses", value);
     free(value);
 
     /* The exemplar went through Prometheus' OpenMetrics parser into its exemplar storage. */

@@ -204,6 +204,7 @@ START_TEST(test_invalid_traceparent_with_uuid_x_trace_id_uses_the_uuid_as_trace_
     ck_assert(harness_json_is_null(x.log, "parent_span_id"));
     ck_assert_str_eq(x.x_trace_id, uuid); /* as received */
     assert_no_tracestate_upstream(&x);
+    ck_assert_str_eq(harness_json_str(x.log, "tracestate_status"), "dropped");
     ck_assert_str_eq(x.flags, "01"); /* sampled (ratio 1), not random: the caller made the id */
     exchange_free(&x);
 }
@@ -380,6 +381,40 @@ START_TEST(test_tracestate_fields_are_combined_in_order)
     assert_continued(&x, trace_id, parent_id);
     ck_assert_uint_eq(harness_record_header_count(x.record, "tracestate"), 1);
     ck_assert_str_eq(harness_record_header(x.record, "tracestate"), "a=1,b=2,c=3");
+    ck_assert_msg(json_object_get(x.log, "tracestate_status") == NULL,
+                  "tracestate_status logged for a tracestate forwarded as it came");
+    exchange_free(&x);
+}
+END_TEST
+
+/* A tracestate that was not forwarded as it came says so in the log. */
+START_TEST(test_tracestate_invalid_or_truncated_is_logged)
+{
+    char trace_id[33], parent_id[17], tp[80], long_state[1024];
+    struct exchange x;
+
+    make_traceparent(tp, sizeof(tp), trace_id, parent_id, "01");
+    const char *invalid[] = {tp, "tracestate: UPPER=1", NULL};
+    exchange_run(&x, invalid);
+    assert_continued(&x, trace_id, parent_id);
+    assert_no_tracestate_upstream(&x);
+    ck_assert_str_eq(harness_json_str(x.log, "tracestate_status"), "invalid");
+    exchange_free(&x);
+
+    /* Ten members of 60 characters: over the 512 that are forwarded. */
+    size_t n = (size_t)snprintf(long_state, sizeof(long_state), "tracestate: ");
+    for (int i = 0; i < 10; i++) {
+        n += (size_t)snprintf(long_state + n, sizeof(long_state) - n, "%sk%d=", i ? "," : "", i);
+        memset(long_state + n, 'v', 56);
+        n += 56;
+        long_state[n] = '\0';
+    }
+    const char *truncated[] = {tp, long_state, NULL};
+    exchange_run(&x, truncated);
+    assert_continued(&x, trace_id, parent_id);
+    ck_assert_ptr_nonnull(harness_record_header(x.record, "tracestate"));
+    ck_assert_uint_le(strlen(harness_record_header(x.record, "tracestate")), 512);
+    ck_assert_str_eq(harness_json_str(x.log, "tracestate_status"), "truncated");
     exchange_free(&x);
 }
 END_TEST
@@ -468,6 +503,7 @@ static Suite *trace_context_suite(void)
     tcase_add_test(tc, test_duplicate_traceparent_headers_start_a_new_trace);
     tcase_add_test(tc, test_tracestate_fields_are_combined_in_order);
     tcase_add_test(tc, test_tracestate_duplicate_keys_keep_the_first);
+    tcase_add_test(tc, test_tracestate_invalid_or_truncated_is_logged);
     tcase_add_loop_test(tc, test_continued_trace_keeps_sampled_and_random_flags, 0,
                         (int)(sizeof(incoming_flags) / sizeof(incoming_flags[0])));
     tcase_add_test(tc, test_future_traceparent_version_is_continued_as_version_00);

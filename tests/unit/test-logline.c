@@ -319,6 +319,72 @@ START_TEST(test_unrouted_request_without_response)
 }
 END_TEST
 
+/* An upstream exchange that never connected (or got no response byte): those times are null,
+ * never 0 (0.000 means a reused connection). */
+START_TEST(test_times_that_never_happened_are_null)
+{
+    struct logline_request *req = make_request("/api");
+    req->headers_done = false;
+    req->upstream_connect_ms = -1;
+    req->upstream_ttfb_ms = -1;
+    json_t *line = write_and_read(req, 502, "upstream_connect_failed", NULL);
+
+    assert_schema(line);
+    ck_assert(json_is_number(json_object_get(line, "upstream_duration_ms")));
+    assert_null(line, "upstream_connect_ms");
+    assert_null(line, "upstream_ttfb_ms");
+    json_decref(line);
+    free_request(req);
+}
+END_TEST
+
+/* A tracestate not forwarded as it came is named in the log; one that was is not mentioned. */
+static const struct {
+    enum tracehop_tracestate_status status;
+    const char *logged; /* NULL: no member */
+} tracestate_statuses[] = {
+    {TRACEHOP_TS_ABSENT, NULL},
+    {TRACEHOP_TS_OK, NULL},
+    {TRACEHOP_TS_TRUNCATED, "truncated"},
+    {TRACEHOP_TS_INVALID, "invalid"},
+    {TRACEHOP_TS_DROPPED, "dropped"},
+    {TRACEHOP_TS_DEDUPLICATED, "deduplicated"},
+    {(enum tracehop_tracestate_status)99, "changed"}, /* a result added later */
+};
+
+START_TEST(test_tracestate_status)
+{
+    struct logline_request *req = make_request("/api");
+    req->hop.tracestate_status = tracestate_statuses[_i].status;
+    json_t *line = write_and_read(req, 200, "ok", NULL);
+
+    assert_schema(line);
+    json_t *v = json_object_get(line, "tracestate_status");
+    if (tracestate_statuses[_i].logged)
+        ck_assert_str_eq(json_string_value(v), tracestate_statuses[_i].logged);
+    else
+        ck_assert_ptr_null(v);
+    json_decref(line);
+    free_request(req);
+}
+END_TEST
+
+/* A reused connection (connect 0.000) that got no response byte. */
+START_TEST(test_reused_connection_without_a_byte)
+{
+    struct logline_request *req = make_request("/api");
+    req->headers_done = false;
+    req->upstream_connect_ms = 0;
+    req->upstream_ttfb_ms = -1;
+    json_t *line = write_and_read(req, 504, "upstream_timeout", NULL);
+    ck_assert(json_is_number(json_object_get(line, "upstream_connect_ms")));
+    ck_assert(json_number_value(json_object_get(line, "upstream_connect_ms")) == 0);
+    assert_null(line, "upstream_ttfb_ms");
+    json_decref(line);
+    free_request(req);
+}
+END_TEST
+
 /* Invalid UTF-8 from the client: U+FFFD in the field and the exact bytes in <name>_raw_b64. */
 START_TEST(test_invalid_utf8_is_reversible)
 {
@@ -400,6 +466,9 @@ static Suite *logline_suite(void)
     tcase_add_test(tc, test_continued_trace_has_parent_and_null_query);
     tcase_add_test(tc, test_empty_query);
     tcase_add_test(tc, test_unrouted_request_without_response);
+    tcase_add_test(tc, test_times_that_never_happened_are_null);
+    tcase_add_test(tc, test_reused_connection_without_a_byte);
+    tcase_add_loop_test(tc, test_tracestate_status, 0, (int)ARRAY_SIZE(tracestate_statuses));
     tcase_add_test(tc, test_invalid_utf8_is_reversible);
     tcase_add_test(tc, test_control_characters_escaped);
     suite_add_tcase(s, tc);

@@ -252,11 +252,14 @@ static const char *const documented_outcomes[] = {
     "ok",
     "no_route",
     "upstream_connect_failed",
+    "upstream_tls_failed",
     "upstream_timeout",
     "upstream_reset",
     "client_aborted",
     "bad_request",
     "too_large",
+    "upgrade_not_supported",
+    "shutdown",
 };
 
 START_TEST(test_help_lists_every_outcome)

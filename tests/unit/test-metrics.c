@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "observe/metrics.h"
+#include "observe/process_stats.h"
 #include "observe/request_summary.h"
 #include "../promtool-check.h"
 #include "unit-test.h"
@@ -167,6 +168,8 @@ START_TEST(test_requests_by_route_method_and_status_class)
     count(0, api, "PATCH", 409, 0.001);
     count(1, 0, "GET", 404, 0.0001); /* slot 0: no route matched */
     count(2, 0, "GET", 404, 0.0001);
+    count(0, ROUTE_SLOT_REFUSED, "GET", 400, 0.0001); /* refused before routing */
+    count(1, ROUTE_SLOT_REFUSED, "POST", 413, 0.0001);
 
     for (int format = 0; format < 2; format++) {
         char *t = render(format == 1);
@@ -205,6 +208,16 @@ START_TEST(test_requests_by_route_method_and_status_class)
         assert_value(
             t, "tracehop_requests_total{route=\"no_route\",method=\"GET\",status_class=\"4xx\"}",
             2);
+        /* Refused before routing: a label of their own, so that no_route means "no route". */
+        assert_value(
+            t, "tracehop_requests_total{route=\"(refused)\",method=\"GET\",status_class=\"4xx\"}",
+            1);
+        assert_value(
+            t, "tracehop_requests_total{route=\"(refused)\",method=\"POST\",status_class=\"4xx\"}",
+            1);
+        assert_value(t, "tracehop_request_duration_seconds_count{route=\"(refused)\"}", 2);
+        ck_assert_msg(!strstr(t, "tracehop_upstream_failures_total{route=\"(refused)\""),
+                      "upstream failures rendered for requests that never had an upstream");
         /* Nothing counted, nothing rendered. */
         assert_absent(
             t, "tracehop_requests_total{route=\"count-api\",method=\"GET\",status_class=\"4xx\"}");
@@ -337,6 +350,40 @@ START_TEST(test_upstream_failures_by_outcome)
             t, "tracehop_requests_total{route=\"fail\",method=\"GET\",status_class=\"5xx\"}", 4);
         free(t);
     }
+}
+END_TEST
+
+/* A response whose status line went out but that broke off mid-body is no success: it counts in
+ * status_class "none" (the error ratio's numerator), and an upstream that broke it off also in
+ * the upstream failures. */
+START_TEST(test_response_broken_mid_body_counts_as_none)
+{
+    unsigned slot = route_slot("broken-body");
+    static const struct {
+        const char *outcome;
+        bool broken;
+    } cases[] = {
+        {"upstream_reset", true}, {"client_aborted", true}, {"shutdown", true}, {"ok", false}};
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct request_summary r = {
+            .route_slot = slot,
+            .method = "GET",
+            .status = 200,
+            .outcome = cases[i].outcome,
+            .response_broken = cases[i].broken,
+            .duration_s = 0.01,
+        };
+        metrics_count_request(workers[i % WORKERS], &r);
+    }
+    char *t = render(false);
+    assert_value(
+        t, "tracehop_requests_total{route=\"broken-body\",method=\"GET\",status_class=\"none\"}",
+        3);
+    assert_value(
+        t, "tracehop_requests_total{route=\"broken-body\",method=\"GET\",status_class=\"2xx\"}", 1);
+    assert_value(
+        t, "tracehop_upstream_failures_total{route=\"broken-body\",outcome=\"upstream_reset\"}", 1);
+    free(t);
 }
 END_TEST
 
@@ -556,6 +603,54 @@ static void fill_everything(void)
     metrics_count_request(workers[2], &failed);
 }
 
+/* The standard process_* metrics, when the scrape read them; what could not be read is left
+ * out rather than reported as 0. */
+START_TEST(test_process_metrics)
+{
+    struct process_stats os = {
+        .have_cpu = true,
+        .have_memory = true,
+        .have_start_time = true,
+        .have_open_fds = true,
+        .have_max_fds = true,
+        .cpu_seconds = 12.34,
+        .start_time_seconds = 1795312511.25,
+        .virtual_bytes = 123456789,
+        .resident_bytes = 4321 * 4096,
+        .open_fds = 17,
+        .max_fds = 65536,
+    };
+    struct metrics_process with_os = process;
+    with_os.os = &os;
+    char *text = NULL;
+    size_t len = 0;
+
+    fill_everything();
+    for (int format = 0; format < 2; format++) {
+        ck_assert_int_eq(metrics_render(workers, WORKERS, &with_os, format == 1, &text, &len), 0);
+        assert_value(text, "process_cpu_seconds_total", 12.34);
+        assert_value(text, "process_start_time_seconds", 1795312511.25);
+        assert_value(text, "process_virtual_memory_bytes", 123456789);
+        assert_value(text, "process_resident_memory_bytes", 4321 * 4096);
+        assert_value(text, "process_open_fds", 17);
+        assert_value(text, "process_max_fds", 65536);
+        char *problem =
+            format == 1 ? promtool_check_openmetrics(text, len) : promtool_check_text(text, len);
+        ck_assert_msg(problem == NULL, "%.1200s\n--- the text ---\n%.3000s", problem, text);
+        free(text);
+    }
+    os.have_max_fds = os.have_start_time = false; /* unlimited; /proc/stat unreadable */
+    ck_assert_int_eq(metrics_render(workers, WORKERS, &with_os, false, &text, &len), 0);
+    ck_assert_msg(!strstr(text, "process_max_fds") && !strstr(text, "process_start_time"),
+                  "values that could not be read are rendered");
+    assert_value(text, "process_open_fds", 17);
+    free(text);
+    text = render(false); /* no process values at all */
+    ck_assert_msg(!strstr(text, "process_"), "process metrics without a reading");
+    free(text);
+}
+END_TEST
+
 START_TEST(test_promtool_accepts_prometheus_text)
 {
     fill_everything();
@@ -642,6 +737,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_requests_by_route_method_and_status_class);
     tcase_add_test(tc, test_histogram_cumulative_buckets);
     tcase_add_test(tc, test_upstream_failures_by_outcome);
+    tcase_add_test(tc, test_response_broken_mid_body_counts_as_none);
     tcase_add_test(tc, test_merged_totals_gauges_and_process_values);
     tcase_add_test(tc, test_openmetrics_exemplars_only_for_sampled);
     tcase_add_test(tc, test_label_values_escaped);
@@ -651,6 +747,7 @@ static Suite *metrics_suite(void)
     tcase_add_checked_fixture(tc, workers_setup, workers_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_promtool_accepts_prometheus_text);
+    tcase_add_test(tc, test_process_metrics);
     tcase_add_test(tc, test_promtool_accepts_openmetrics);
     tcase_add_test(tc, test_promtool_accepts_empty_metrics);
     tcase_add_test(tc, test_promtool_refuses_broken_text);

@@ -686,6 +686,82 @@ START_TEST(test_constant_refusals)
     assert_refusal(&refusal_upstream_setup, 502, "upstream_setup_failed", "upstream_connect_failed",
                    "setup");
     assert_refusal(&refusal_out_of_memory, 500, "internal_error", "bad_request", "oom");
+    assert_refusal(&refusal_upgrade, 501, "upgrade_not_supported", "upgrade_not_supported",
+                   "upgrade");
+}
+END_TEST
+
+/* --- protocol upgrades ------------------------------------------------------------------ */
+
+static const struct {
+    const char *version, *connection, *upgrade; /* NULL: no such field */
+    const char *refused;                        /* the protocol named, NULL: not refused */
+} upgrades[] = {
+    {"HTTP/1.1", "Upgrade", "websocket", "websocket"},
+    {"HTTP/1.1", "keep-alive, Upgrade", "WebSocket", "WebSocket"},
+    {"HTTP/1.1", "upgrade", "  websocket  ", "websocket"},
+    {"HTTP/1.1", "Upgrade", "TLS/1.2", "TLS/1.2"},
+    {"HTTP/1.1", "Upgrade, HTTP2-Settings", "h2c", NULL}, /* curl --http2 on http:// */
+    {"HTTP/1.1", "Upgrade", "H2C", NULL},
+    {"HTTP/1.1", "Upgrade", "h2c, websocket", "websocket"},
+    {"HTTP/1.1", "Upgrade", ",, h2c ,websocket/13", "websocket/13"},
+    {"HTTP/1.1", "Upgrade", "", NULL},
+    {"HTTP/1.1", "Upgrade", " , ", NULL},
+    {"HTTP/1.1", "Upgrade", NULL, NULL},
+    {"HTTP/1.1", NULL, "websocket", NULL},         /* no "upgrade" option: not for this hop */
+    {"HTTP/1.1", "keep-alive", "websocket", NULL}, /* the same */
+    {"HTTP/1.1", "upgrades", "websocket", NULL},   /* a different token */
+    {"HTTP/1.0", "Upgrade", "websocket", NULL},    /* RFC 9110 7.8: ignored in HTTP/1.0 */
+    {"HTTP/1.1", "Upgrade", "h2c/x", NULL},
+    {"HTTP/1.1", "Upgrade", "h2cx", "h2cx"},
+};
+
+START_TEST(test_upgrades)
+{
+    struct tracehop_slice upgrade = {0}, connection = {0}, protocol = {"untouched", 9};
+    char *u = NULL, *c = NULL;
+    struct request_upgrade_facts f = {
+        .http11 = strcmp(upgrades[_i].version, "HTTP/1.1") == 0,
+        .upgrade = &upgrade,
+        .connection = &connection,
+    };
+
+    if (upgrades[_i].upgrade) {
+        upgrade.len = strlen(upgrades[_i].upgrade);
+        upgrade.ptr = u = unit_memdup(upgrades[_i].upgrade, upgrade.len);
+        f.upgrade_count = 1;
+    }
+    if (upgrades[_i].connection) {
+        connection.len = strlen(upgrades[_i].connection);
+        connection.ptr = c = unit_memdup(upgrades[_i].connection, connection.len);
+        f.connection_count = 1;
+    }
+    bool refused = request_wants_upgrade(&f, &protocol);
+    if (upgrades[_i].refused) {
+        ck_assert_msg(refused, "case %d: not refused", _i);
+        ck_assert_uint_eq(protocol.len, strlen(upgrades[_i].refused));
+        ck_assert_msg(memcmp(protocol.ptr, upgrades[_i].refused, protocol.len) == 0,
+                      "case %d: protocol %.*s", _i, (int)protocol.len, protocol.ptr);
+    } else {
+        ck_assert_msg(!refused, "case %d: refused (%.*s)", _i, (int)protocol.len, protocol.ptr);
+    }
+    free(u);
+    free(c);
+}
+END_TEST
+
+/* Several Upgrade and Connection fields are one list each. */
+START_TEST(test_upgrade_in_later_fields)
+{
+    struct tracehop_slice upgrade[] = {{"h2c", 3}, {"websocket", 9}};
+    struct tracehop_slice connection[] = {{"keep-alive", 10}, {"Upgrade", 7}};
+    struct tracehop_slice protocol = {0};
+    struct request_upgrade_facts f = {true, upgrade, 2, connection, 2};
+
+    ck_assert(request_wants_upgrade(&f, &protocol));
+    ck_assert_uint_eq(protocol.len, 9);
+    f.connection_count = 1;
+    ck_assert(!request_wants_upgrade(&f, &protocol));
 }
 END_TEST
 
@@ -736,6 +812,8 @@ static Suite *refusal_suite(void)
     tcase_add_loop_test(tc, test_upstream_error_from_curl, 0, (int)ARRAY_SIZE(curl_codes));
     tcase_add_test(tc, test_refusal_for_upstream);
     tcase_add_test(tc, test_constant_refusals);
+    tcase_add_loop_test(tc, test_upgrades, 0, (int)ARRAY_SIZE(upgrades));
+    tcase_add_test(tc, test_upgrade_in_later_fields);
     tcase_add_test(tc, test_outcome_of_library_status);
     suite_add_tcase(s, tc);
     return s;

@@ -377,6 +377,23 @@ START_TEST(test_tracehop_failure_is_error)
 }
 END_TEST
 
+/* No connection and no response byte: no connect or first-byte time, rather than a false 0. */
+START_TEST(test_times_that_never_happened_are_left_out)
+{
+    struct logline_request *req = make_request("/api");
+    req->headers_done = false;
+    req->upstream_connect_ms = -1;
+    req->upstream_ttfb_ms = -1;
+    json_t *span = encode(req, 502, "upstream_connect_failed");
+
+    ck_assert(has_attribute(span, "tracehop.upstream.duration_ms"));
+    ck_assert(!has_attribute(span, "tracehop.upstream.connect_ms"));
+    ck_assert(!has_attribute(span, "tracehop.upstream.first_byte_ms"));
+    json_decref(span);
+    free_request(req);
+}
+END_TEST
+
 /* A 4xx on a server span leaves the status unset, even when tracehop answered it itself. */
 START_TEST(test_no_route_404)
 {
@@ -911,6 +928,7 @@ static Suite *span_encode_suite(void)
     tcase_add_test(tc, test_untrusted_caller_is_a_link);
     tcase_add_test(tc, test_upstream_5xx_is_error);
     tcase_add_test(tc, test_tracehop_failure_is_error);
+    tcase_add_test(tc, test_times_that_never_happened_are_left_out);
     tcase_add_test(tc, test_no_route_404);
     tcase_add_test(tc, test_client_aborted_is_error);
     tcase_add_test(tc, test_no_response_is_error);

@@ -373,6 +373,33 @@ static void transfer_release_easy(struct upstream_transfer *t)
 }
 
 /*
+ * Remove libcurl's " after N ms" / " after N milliseconds" from text: the elapsed time differs
+ * on every attempt, and would keep the diagnostics of an upstream that is down from collapsing
+ * into one line with a count (common/diag.h). The configured timeouts say how long anyway.
+ */
+static void drop_elapsed_time(char *text)
+{
+    static const char *const units[] = {" ms", " milliseconds"};
+    char *at = text;
+    while ((at = strstr(at, " after ")) != NULL) {
+        const char *p = at + strlen(" after ");
+        const char *digits = p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        size_t unit_len = 0;
+        for (size_t i = 0; p > digits && i < sizeof(units) / sizeof(units[0]); i++)
+            if (strncmp(p, units[i], strlen(units[i])) == 0 && strlen(units[i]) > unit_len)
+                unit_len = strlen(units[i]);
+        if (unit_len == 0) {
+            at++;
+            continue;
+        }
+        p += unit_len;
+        memmove(at, p, strlen(p) + 1);
+    }
+}
+
+/*
  * The outcome's detail: libcurl's error buffer, else its code's text; and the system's words
  * for the errno behind it, which libcurl 7.88 keeps out of its message ("Failed to connect to
  * 127.0.0.1 port 9 after 0 ms: Couldn't connect to server" gains "(Connection refused)").
@@ -391,6 +418,8 @@ static void describe_failure(const struct upstream_transfer *t, CURLcode result,
     const char *why =
         socket_error && os_errno > 0 ? strerror_r((int)os_errno, buf, sizeof(buf)) : NULL;
     int n = snprintf(out, size, "%s", text);
+    drop_elapsed_time(out);
+    n = (int)strlen(out);
     if (why && !strstr(text, why) && n >= 0 && (size_t)n < size)
         snprintf(out + n, size - (size_t)n, " (%s)", why); /* cut if it does not fit */
 }

@@ -445,8 +445,14 @@ static void transfer_finish(struct upstream_transfer *t, CURLcode result)
     /* A copy: t goes back to the spares below, and on_done may start another transfer. */
     char detail[CURL_ERROR_SIZE];
     describe_failure(t, result, os_errno, detail, sizeof(detail));
+    enum upstream_error error = t->bad_response ? UPSTREAM_RESET : upstream_error_from_curl(result);
+    /* A timeout before anything could be sent (TCP or the TLS handshake did not complete) is a
+     * connect failure, as docs/configuration.md says of connect_timeout_ms: the upstream is
+     * unreachable, not slow to answer. */
+    if (error == UPSTREAM_TIMEOUT && pretransfer_us == 0)
+        error = UPSTREAM_CONNECT_FAILED;
     struct upstream_outcome outcome = {
-        .error = t->bad_response ? UPSTREAM_RESET : upstream_error_from_curl(result),
+        .error = error,
         .bad_response = t->bad_response,
         .detail = detail,
         .connect_ms = connect_us > 0 || pretransfer_us > 0 ? elapsed_ms(connect_us) : -1,

@@ -276,6 +276,35 @@ START_TEST(test_refused_connection_is_connect_failed_without_a_head)
 }
 END_TEST
 
+/* A TLS handshake that never completes (the peer accepted TCP, then says nothing) runs into the
+ * connect timeout: a connect failure (502), not an upstream timeout (504). */
+START_TEST(test_connect_timeout_is_connect_failed)
+{
+    struct client c;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(addr);
+    char url[64];
+
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    ck_assert_int_eq(listen(fd, 8), 0); /* the kernel completes the handshake; nobody answers */
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+    client_init(&c, ntohs(addr.sin_port));
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/", ntohs(addr.sin_port));
+    struct upstream_spec spec = spec_for(&c, "GET", "/", NULL, 0);
+    spec.url = url;
+    spec.connect_timeout_ms = 200;
+    ck_assert_int_eq(upstream_start(c.pool, &spec, &callbacks, &c, &c.transfer), 0);
+    run_until_done(&c);
+    ck_assert_int_eq(c.outcome.error, UPSTREAM_CONNECT_FAILED);
+    ck_assert_int_eq(c.heads, 0);
+    ck_assert_msg(strstr(c.detail, "time") && !strstr(c.detail, " after "), "detail: %s",
+                  c.detail);
+    client_free(&c);
+    close(fd);
+}
+END_TEST
+
 START_TEST(test_invalid_head_is_a_reset_marked_bad_response)
 {
     struct server s;
@@ -342,6 +371,7 @@ static Suite *upstream_suite(void)
     tcase_add_test(tc, test_get_reaches_the_server_and_the_answer_the_callbacks);
     tcase_add_test(tc, test_post_uploads_the_lent_buffer_until_complete);
     tcase_add_test(tc, test_refused_connection_is_connect_failed_without_a_head);
+    tcase_add_test(tc, test_connect_timeout_is_connect_failed);
     tcase_add_test(tc, test_invalid_head_is_a_reset_marked_bad_response);
     tcase_add_test(tc, test_cancelled_transfer_gets_no_done);
     tcase_add_test(tc, test_refused_scheme_is_reported_once_as_a_failure);

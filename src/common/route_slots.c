@@ -57,3 +57,10 @@ const char *route_slot_name(size_t slot)
     pthread_mutex_unlock(&slots_lock);
     return name;
 }
+
+bool route_slot_name_is_reserved(const char *route_name)
+{
+    return strcmp(route_name, route_slot_name(0)) == 0 ||
+           strcmp(route_name, route_slot_name(ROUTE_SLOT_REFUSED)) == 0 ||
+           strcmp(route_name, route_slot_name(ROUTE_SLOTS - 1)) == 0;
+}

@@ -11,6 +11,7 @@
  *
  * Thread-safe (one mutex); names are never removed, so a name returned stays valid.
  */
+#include <stdbool.h>
 #include <stddef.h>
 
 #define ROUTE_SLOTS        65 /* slot 0 = no route; slot ROUTE_SLOTS - 1 = "other" */
@@ -27,3 +28,7 @@ int route_slot_register(const char *route_name, unsigned *slot);
  * registered name, or NULL for a slot no name has (yet). The string stays valid for the life of the
  * process. */
 const char *route_slot_name(size_t slot);
+
+/* Whether route_name is one of the labels of the slots above that no route owns ("no_route",
+ * "(refused)", "other"): a route by that name would merge with them in the metrics. */
+bool route_slot_name_is_reserved(const char *route_name);

@@ -28,6 +28,7 @@
 
 #include "config/config.h"
 #include "config/config_internal.h"
+#include "common/route_slots.h"
 #include "common/edit_distance.h"
 
 /* --- addresses ----------------------------------------------------------------------------- */
@@ -216,6 +217,11 @@ static int check_routes(struct config *c, char *error)
         const struct route *r = &c->routes[i];
         if ((rc = check_methods(c, i, error)) < 0)
             return rc;
+        if (route_slot_name_is_reserved(r->name))
+            return config_fail(error,
+                               "routes[%zu].name: '%s' is reserved: the metrics label of requests "
+                               "no route of that name handled",
+                               i, r->name);
         for (size_t k = 0; k < i; k++)
             if (route_shadows(&c->routes[k], r)) {
                 if ((rc = config_message_add(c, CONFIG_WARNING, error,

@@ -278,6 +278,27 @@ START_TEST(test_duplicate_route_names_warn)
 }
 END_TEST
 
+/* The labels of the metrics slots no route owns cannot be a route's name: its requests would be
+ * counted with those no route matched, or those refused before routing. */
+START_TEST(test_reserved_route_names_are_refused)
+{
+    static const char *const reserved[] = {"no_route", "(refused)", "other"};
+    char json[256], expected[256];
+
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        snprintf(json, sizeof(json),
+                 "{\"routes\": [{\"upstream\": \"http://a:1\", \"name\": \"%s\"}]}", reserved[i]);
+        snprintf(expected, sizeof(expected),
+                 "routes[0].name: '%s' is reserved: the metrics label of requests no route of "
+                 "that name handled",
+                 reserved[i]);
+        ck_assert_str_eq(refused(json, NULL, NULL), expected);
+    }
+    config_free(
+        loaded("{\"routes\": [{\"upstream\": \"http://a:1\", \"name\": \"others\"}]}", NULL, NULL));
+}
+END_TEST
+
 /* --- otlp ----------------------------------------------------------------------------------- */
 
 START_TEST(test_otlp_section_ignored_warns)
@@ -545,6 +566,7 @@ int main(void)
     tcase_add_test(tc, test_method_case);
     tcase_add_loop_test(tc, test_shadowed_routes_warn, 0, (int)ARRAY_SIZE(shadows));
     tcase_add_test(tc, test_duplicate_route_names_warn);
+    tcase_add_test(tc, test_reserved_route_names_are_refused);
     tcase_add_test(tc, test_otlp_section_ignored_warns);
     suite_add_tcase(s, tc);
 

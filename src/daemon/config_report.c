@@ -12,6 +12,7 @@
 #include "daemon/config_report.h"
 #include "common/diag.h"
 #include "common/edit_distance.h"
+#include "common/terminal_text.h"
 
 #define OPTIONS_MAX 64
 
@@ -20,10 +21,19 @@ static bool on_terminal(void)
     return isatty(STDERR_FILENO) == 1;
 }
 
+/* prefix, then text as the user may have typed it (control characters shown, not obeyed), then
+ * suffix and a newline, on stderr. */
+static void print_line(const char *prefix, const char *text, const char *suffix)
+{
+    fputs(prefix, stderr);
+    terminal_text_write(stderr, text);
+    fprintf(stderr, "%s\n", suffix);
+}
+
 void config_report_error(const char *error)
 {
     if (on_terminal())
-        fprintf(stderr, "tracehop: config: %s\n", error);
+        print_line("tracehop: config: ", error, "");
     else
         diag(DIAG_ERROR, "config: %s", error);
 }
@@ -36,7 +46,8 @@ void config_report_messages(const struct config *config, bool with_notes)
         if (!warning && !with_notes)
             continue;
         if (on_terminal())
-            fprintf(stderr, "tracehop: config: %s: %s\n", warning ? "warning" : "note", m->text);
+            print_line(
+                warning ? "tracehop: config: warning: " : "tracehop: config: note: ", m->text, "");
         else
             diag(warning ? DIAG_WARN : DIAG_INFO, "config: %s", m->text);
     }
@@ -58,12 +69,12 @@ int config_report_bad_option(char **argv, int opt, const struct option *options)
     else
         snprintf(name, sizeof(name), "-%c", optopt ? optopt : '?');
     if (opt == ':') {
-        fprintf(stderr, "tracehop: option '%s' needs a value\n", name);
+        print_line("tracehop: option '", name, "' needs a value");
         print_hint();
         return 2;
     }
     if (optopt && strncmp(arg, "--", 2) == 0) { /* a known long option, given "=value" */
-        fprintf(stderr, "tracehop: option '%s' takes no value\n", name);
+        print_line("tracehop: option '", name, "' takes no value");
         print_hint();
         return 2;
     }
@@ -75,17 +86,17 @@ int config_report_bad_option(char **argv, int opt, const struct option *options)
         names[n] = spelt[n];
     }
     const char *guess = strncmp(name, "--", 2) == 0 ? edit_distance_closest(name, names, n) : NULL;
+    char suffix[EDIT_DISTANCE_MAX_LEN + 32] = "'";
     if (guess)
-        fprintf(stderr, "tracehop: unknown option '%s' (did you mean %s?)\n", name, guess);
-    else
-        fprintf(stderr, "tracehop: unknown option '%s'\n", name);
+        snprintf(suffix, sizeof(suffix), "' (did you mean %s?)", guess);
+    print_line("tracehop: unknown option '", name, suffix);
     print_hint();
     return 2;
 }
 
 int config_report_bad_argument(const char *argument)
 {
-    fprintf(stderr, "tracehop: unexpected argument '%s'\n", argument);
+    print_line("tracehop: unexpected argument '", argument, "'");
     print_hint();
     return 2;
 }

@@ -10,11 +10,14 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -515,6 +518,7 @@ START_TEST(test_bad_option_is_one_line)
         const char *arg, *err;
     } cases[] = {
         {"--bogus-flag", "tracehop: unknown option '--bogus-flag'\nTry 'tracehop --help'.\n"},
+        {"--bo\033[2Jgus", "tracehop: unknown option '--bo\\x1b[2Jgus'\nTry 'tracehop --help'.\n"},
         {"--listn", "tracehop: unknown option '--listn' (did you mean --listen?)\n"
                     "Try 'tracehop --help'.\n"},
         {"--config", "tracehop: option '--config' needs a value\nTry 'tracehop --help'.\n"},
@@ -534,6 +538,75 @@ START_TEST(test_bad_option_is_one_line)
         ck_assert_str_eq(r.out, "");
         run_result_free(&r);
     }
+    harness_tmpdir_remove(work);
+}
+END_TEST
+
+/*
+ * `tracehop --check-config` with stderr on a pseudo-terminal, as a person runs it; returns what
+ * it wrote there and its exit code. A few hundred bytes: they fit the terminal's buffer.
+ */
+static char *check_config_on_a_terminal(const char *config_path, int *exit_code)
+{
+    const char *bin = getenv("TRACEHOP_BIN");
+    int master, slave, status;
+    char *text = calloc(1, 65536);
+    size_t len = 0;
+    ssize_t n;
+
+    ck_assert_ptr_nonnull(bin);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, STDOUT_FILENO);
+        dup2(slave, STDERR_FILENO);
+        execl(bin, bin, "--check-config", "--config", config_path, (char *)NULL);
+        _exit(127);
+    }
+    close(slave);
+    /* Once the child has exited, reading the master drains it and then fails with EIO. */
+    while (len < 65535 && (n = read(master, text + len, 65535 - len)) > 0)
+        len += (size_t)n;
+    close(master);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return text;
+}
+
+/* On a terminal the reports are text, not JSON lines, and what the config said is shown, not
+ * obeyed: a route name holding an escape sequence cannot clear the screen of whoever checks it. */
+START_TEST(test_reports_on_a_terminal_are_text_with_controls_shown)
+{
+    char work[HARNESS_PATH_MAX], path[HARNESS_PATH_MAX + 16];
+    int exit_code;
+
+    ck_assert_int_eq(harness_tmpdir(work, sizeof(work)), 0);
+    snprintf(path, sizeof(path), "%s/evil.json", work);
+    ck_assert_int_eq(harness_write_file(path, "{\"routes\": [{\"name\": \"evil\\u001b[2J\", "
+                                              "\"match\": {\"path_prefix\": \"/a\"}, "
+                                              "\"upstream\": \"http://a:1\"},\n"
+                                              "            {\"name\": \"evil\\u001b[2J\", "
+                                              "\"upstream\": \"http://a:1\"}]}\n"),
+                     0);
+    char *err = check_config_on_a_terminal(path, &exit_code);
+    ck_assert_int_eq(exit_code, 0);
+    ck_assert_msg(strstr(err, "tracehop: config: warning: routes[1].name: 'evil\\x1b[2J' is also "
+                              "the name of routes[0]"),
+                  "%s", err);
+    ck_assert_msg(!strchr(err, '\033'), "a raw escape reached the terminal: %s", err);
+    ck_assert_msg(!strstr(err, "{\"time\""), "JSON on a terminal: %s", err);
+    free(err);
+
+    ck_assert_int_eq(harness_write_file(path, "{\"workers\": \"4\", \"routes\": []}"), 0);
+    err = check_config_on_a_terminal(path, &exit_code);
+    ck_assert_int_eq(exit_code, 1);
+    ck_assert_msg(strstr(err, "tracehop: config: workers: expected an integer in 1..64, found a "
+                              "string (\"4\")"),
+                  "%s", err);
+    free(err);
     harness_tmpdir_remove(work);
 }
 END_TEST
@@ -765,6 +838,7 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_admin_overlapping_listen_is_refused);
     tcase_add_test(tc, test_check_config_warns_and_exits_0);
     tcase_add_test(tc, test_bad_option_is_one_line);
+    tcase_add_test(tc, test_reports_on_a_terminal_are_text_with_controls_shown);
     tcase_add_test(tc, test_flags_win_over_environment_over_file);
     tcase_add_test(tc, test_log_level_precedence_and_errors);
     tcase_add_test(tc, test_help_and_version);

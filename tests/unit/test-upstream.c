@@ -298,8 +298,7 @@ START_TEST(test_connect_timeout_is_connect_failed)
     run_until_done(&c);
     ck_assert_int_eq(c.outcome.error, UPSTREAM_CONNECT_FAILED);
     ck_assert_int_eq(c.heads, 0);
-    ck_assert_msg(strstr(c.detail, "time") && !strstr(c.detail, " after "), "detail: %s",
-                  c.detail);
+    ck_assert_msg(strstr(c.detail, "time") && !strstr(c.detail, " after "), "detail: %s", c.detail);
     client_free(&c);
     close(fd);
 }

@@ -165,9 +165,10 @@ static int open_listen_sockets(const struct config *c, struct listen_set *set)
 #define ROUTE_NAMES_SHOWN 8
 static void route_names(const struct config *c, char *out, size_t size)
 {
-    size_t used = 0;
+    int head =
+        snprintf(out, size, "%zu route%s (", c->routes_count, c->routes_count == 1 ? "" : "s");
+    size_t used = head > 0 && (size_t)head < size ? (size_t)head : 0;
 
-    out[0] = '\0';
     for (size_t i = 0; i < c->routes_count && used < size; i++) {
         int n = i < ROUTE_NAMES_SHOWN
                     ? snprintf(out + used, size - used, "%s%s", i ? ", " : "", c->routes[i].name)
@@ -176,6 +177,8 @@ static void route_names(const struct config *c, char *out, size_t size)
             break;
         used += (size_t)n;
     }
+    if (used < size)
+        snprintf(out + used, size - used, ")");
 }
 
 static uint64_t now_epoch_ms(void)
@@ -261,7 +264,7 @@ static void reload(struct config **current, const char *path, const struct confi
     diag_set_level(next->log_level);
     char names[256];
     route_names(next, names, sizeof(names));
-    diag(DIAG_INFO, "config reloaded from %s: %zu routes (%s)", path, next->routes_count, names);
+    diag(DIAG_INFO, "config reloaded from %s: %s", path, names);
     warn_insecure_routes(next);
     sd_notify(0, "READY=1");
     return;
@@ -391,8 +394,8 @@ static int run(struct run_context *ctx)
     build_info_check_notify_socket();
     sd_notify(0, "READY=1");
     route_names(config, names, sizeof(names));
-    diag(DIAG_INFO, "tracehop %s ready: %u workers, %zu routes (%s), access log %s",
-         TRACEHOP_VERSION, config->workers, config->routes_count, names, config->access_log_path);
+    diag(DIAG_INFO, "tracehop %s ready: %u workers, %s, access log %s", TRACEHOP_VERSION,
+         config->workers, names, config->access_log_path);
 
     for (;;) {
         siginfo_t info;

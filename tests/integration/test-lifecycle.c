@@ -154,6 +154,11 @@ START_TEST(test_stop_signal_when_idle_exits_0_promptly)
     struct harness_response rs;
 
     start_daemon(&d, NULL);
+    struct harness_field_match ready = {"message", "tracehop "};
+    json_t *said = harness_jsonl_wait_one(d.stderr_path, harness_match_field_prefix, &ready);
+    ck_assert_msg(said && strstr(harness_json_str(said, "message"), ", 1 route (route0), "), "%s",
+                  said ? harness_json_str(said, "message") : "no ready line");
+    json_decref(said);
     struct harness_request rq = {.target = "/before-stop"};
     harness_http(d.port, &rq, &rs);
     ck_assert_int_eq(rs.status, 200);

@@ -284,6 +284,9 @@ START_TEST(test_server_name_makes_a_mismatching_url_host_work)
     get("/server-name", headers, &rs);
     json_t *seen = assert_upstream_answered(&rs, "server_name");
     ck_assert_str_eq(seen_header(seen, "Host"), "shop.example");
+    ck_assert_msg(json_is_string(json_object_get(seen, "sni")) &&
+                      strcmp(json_string_value(json_object_get(seen, "sni")), "api.internal") == 0,
+                  "the upstream did not get server_name as SNI: %s", rs.body);
     json_decref(seen);
     harness_response_free(&rs);
 }

@@ -4,8 +4,8 @@
 
 Listens on 127.0.0.1:0 and prints "listening on 127.0.0.1:PORT" once it accepts. Every request
 is answered 200 with a JSON body describing what arrived: method, target, the header fields in
-order, whether the client presented a certificate, the TLS version and the client's port (the
-same port: the same kept-alive connection). --client-ca makes a client certificate
+order, whether the client presented a certificate, the TLS version, the server name the client
+sent (SNI; null for none) and the client's port (the same port: the same kept-alive connection). --client-ca makes a client certificate
 signed by that CA mandatory (mTLS); --max-tls 1.2 refuses TLS 1.3.
 
 The handshake runs in the connection's own thread, so that a client that fails it (the test's
@@ -28,6 +28,7 @@ class Handler(BaseHTTPRequestHandler):
             "headers": [[name, value] for name, value in self.headers.items()],
             "client_certificate": bool(self.connection.getpeercert()),
             "tls_version": self.connection.version(),
+            "sni": getattr(self.connection, "sni", None),
             "client_port": self.client_address[1],
         }).encode()
         self.send_response(200)
@@ -55,6 +56,12 @@ class Server(ThreadingHTTPServer):
         sys.stderr.write(f"connection error: {sys.exc_info()[1]}\n")
 
 
+def remember_sni(connection, server_name, context):
+    """Keep the name the client asked for, for the answer (None: it sent none)."""
+    connection.sni = server_name
+    return None
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--cert", required=True)
@@ -65,6 +72,7 @@ def main():
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.cert, a.key)
+    ctx.sni_callback = remember_sni
     if a.client_ca:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(a.client_ca)

@@ -537,10 +537,19 @@ int main(int argc, char **argv)
     if (optind < argc)
         return config_report_bad_argument(argv[optind]);
     config_overrides_from_env(&env);
-    if (!config_path)
+    bool path_from_env = !config_path && env.config;
+    if (path_from_env)
         config_path = env.config;
     if (load_config(config_path, &flags, &env, &config, error) < 0) {
-        config_report_error(error);
+        /* An error about the file itself ("PATH: No such file or directory") says where the path
+         * came from when no flag gave it, so that a stale variable is found. */
+        char named[CONFIG_ERROR_MAX + 32];
+        if (path_from_env && strncmp(error, config_path, strlen(config_path)) == 0) {
+            snprintf(named, sizeof(named), "TRACEHOP_CONFIG: %s", error);
+            config_report_error(named);
+        } else {
+            config_report_error(error);
+        }
         return 1;
     }
     diag_set_level(config->log_level);

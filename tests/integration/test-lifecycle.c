@@ -406,6 +406,36 @@ START_TEST(test_check_config_names_the_bad_key)
 }
 END_TEST
 
+/* A config path from TRACEHOP_CONFIG that cannot be read names the variable (a stale variable is
+ * otherwise hard to find); given by --config, the error is the path's alone. */
+START_TEST(test_missing_config_file_names_its_source)
+{
+    char work[HARNESS_PATH_MAX], env[HARNESS_PATH_MAX + 48], path[HARNESS_PATH_MAX + 32];
+    struct run_result r;
+
+    ck_assert_int_eq(harness_tmpdir(work, sizeof(work)), 0);
+    snprintf(path, sizeof(path), "%s/missing.json", work);
+    snprintf(env, sizeof(env), "TRACEHOP_CONFIG=%s", path);
+    char *const env_extra[] = {env, NULL};
+    const char *args[] = {"--check-config", NULL};
+    run_tracehop(work, args, env_extra, &r);
+    ck_assert_int_eq(r.exit_code, 1);
+    char expected[HARNESS_PATH_MAX + 96];
+    snprintf(expected, sizeof(expected), "TRACEHOP_CONFIG: %s: No such file or directory", path);
+    ck_assert_msg(strstr(r.err, expected), "%s", r.err);
+    run_result_free(&r);
+
+    const char *flag_args[] = {"--check-config", "--config", path, NULL};
+    run_tracehop(work, flag_args, NULL, &r);
+    ck_assert_int_eq(r.exit_code, 1);
+    ck_assert_msg(strstr(r.err, expected + strlen("TRACEHOP_CONFIG: ")) &&
+                      !strstr(r.err, "TRACEHOP_CONFIG"),
+                  "%s", r.err);
+    run_result_free(&r);
+    harness_tmpdir_remove(work);
+}
+END_TEST
+
 START_TEST(test_bad_config_exits_1_before_listening)
 {
     char work[HARNESS_PATH_MAX], path[HARNESS_PATH_MAX + 16], log[HARNESS_PATH_MAX + 16];
@@ -843,6 +873,7 @@ static Suite *lifecycle_suite(void)
     tcase_add_test(tc, test_admin_overlapping_listen_is_refused);
     tcase_add_test(tc, test_check_config_warns_and_exits_0);
     tcase_add_test(tc, test_bad_option_is_one_line);
+    tcase_add_test(tc, test_missing_config_file_names_its_source);
     tcase_add_test(tc, test_reports_on_a_terminal_are_text_with_controls_shown);
     tcase_add_test(tc, test_flags_win_over_environment_over_file);
     tcase_add_test(tc, test_log_level_precedence_and_errors);

@@ -75,7 +75,7 @@ static enum upgrade_handshake_result take_line(struct upgrade_handshake *hs, str
     bool status_line = n >= 5 && memcmp(line, "HTTP/", 5) == 0;
 
     if (hs->want_status && !is_status_line(line, n))
-        return fail(hs, "no status line where a head starts");
+        return fail(hs, "no status line HTTP/1.x 100-599 where a head starts");
     if (!hs->want_status && status_line)
         return fail(hs, "a status line inside a head");
     hs->want_status = false;

@@ -16,6 +16,13 @@ void response_head_init(struct response_head *head)
     head->content_length = -1;
     head->count = 0;
     head->bytes = 0;
+    head->allow_switch = false;
+}
+
+void response_head_init_upgrade(struct response_head *head)
+{
+    response_head_init(head);
+    head->allow_switch = true;
 }
 
 /* "HTTP/1.1 200 ..." -> 200; 0 when the three digits after the first space are missing. */
@@ -41,7 +48,9 @@ enum response_line response_head_feed(struct response_head *head, const char *li
         long status = parse_status_code(line, n);
         if (status < 100)
             return RESPONSE_LINE_INVALID;
+        bool allow_switch = head->allow_switch;
         response_head_init(head); /* a new head: a 1xx one before it is forgotten */
+        head->allow_switch = allow_switch;
         head->status = status;
         return RESPONSE_LINE_OK;
     }
@@ -50,7 +59,8 @@ enum response_line response_head_feed(struct response_head *head, const char *li
         len--;
     if (len == 0) {
         if (head->status == 101)
-            return RESPONSE_LINE_INVALID; /* tracehop never asks for an upgrade */
+            return head->allow_switch ? RESPONSE_LINE_COMPLETE
+                                      : RESPONSE_LINE_INVALID; /* no upgrade asked for */
         return head->status >= 200 ? RESPONSE_LINE_COMPLETE : RESPONSE_LINE_OK;
     }
     if (head->bytes + n > RESPONSE_HEAD_MAX_BYTES || head->count == RESPONSE_HEAD_MAX_FIELDS)

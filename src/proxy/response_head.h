@@ -29,6 +29,7 @@ struct response_head {
     struct response_header fields[RESPONSE_HEAD_MAX_FIELDS];
     size_t count;
     size_t bytes;
+    bool allow_switch; /* a 101 may end the head (set by response_head_init_upgrade only) */
 };
 
 enum response_line {
@@ -41,9 +42,15 @@ enum response_line {
 void response_head_init(struct response_head *head);
 
 /*
+ * Start empty, for the answer to an upgrade request that tracehop itself wrote: there a 101
+ * head is final (COMPLETE), not refused. Every other rule is the same.
+ */
+void response_head_init_upgrade(struct response_head *head);
+
+/*
  * Take one line of the head (as received, with its CRLF or LF). A 101 is refused (tracehop never
- * asks for an upgrade). On INVALID the head is left as it was; copies come from arena (an
- * allocation failure is INVALID too).
+ * asks for an upgrade) unless the head was started by response_head_init_upgrade. On INVALID the
+ * head is left as it was; copies come from arena (an allocation failure is INVALID too).
  */
 enum response_line response_head_feed(struct response_head *head, const char *line, size_t n,
                                       struct arena *arena);

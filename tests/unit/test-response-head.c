@@ -463,6 +463,30 @@ START_TEST(test_status_line_restarts)
 }
 END_TEST
 
+/* The upgrade variant: a 101 head is final, the flag survives 1xx heads; 200 still COMPLETE. */
+START_TEST(test_upgrade_allows_101)
+{
+    struct fixture fx;
+    response_head_init_upgrade(&fx.head);
+    arena_init(&fx.arena, 128);
+    ck_assert_feed(&fx, "HTTP/1.1 100 Continue\r\n", OK);
+    ck_assert_feed(&fx, "\r\n", OK);
+    ck_assert_feed(&fx, "HTTP/1.1 101 Switching Protocols\r\n", OK);
+    ck_assert_feed(&fx, "Upgrade: websocket\r\n", OK);
+    ck_assert_feed(&fx, "\r\n", COMPLETE);
+    ck_assert_int_eq(fx.head.status, 101);
+    ck_assert_uint_eq(fx.head.count, 1);
+    ck_assert_feed(&fx, "HTTP/1.1 403 Forbidden\r\n", OK);
+    ck_assert_feed(&fx, "\r\n", COMPLETE);
+
+    /* The normal start keeps refusing it. */
+    response_head_init(&fx.head);
+    ck_assert_feed(&fx, "HTTP/1.1 101 Switching Protocols\r\n", OK);
+    ck_assert_feed(&fx, "\r\n", INVALID);
+    arena_free(&fx.arena);
+}
+END_TEST
+
 static Suite *response_head_suite(void)
 {
     Suite *s = suite_create("response_head");
@@ -475,6 +499,7 @@ static Suite *response_head_suite(void)
     tcase_add_test(tc, test_blank_line_without_status);
     tcase_add_test(tc, test_interim_heads_reset);
     tcase_add_test(tc, test_status_line_restarts);
+    tcase_add_test(tc, test_upgrade_allows_101);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fields");
